@@ -1,0 +1,49 @@
+# Set-up and checks for convtranspose. The README's two commands:
+#   make demo    install what is missing, install the package, run the examples
+#   make check   install what is missing, R CMD build + R CMD check the tarball
+R       ?= R
+RSCRIPT ?= Rscript
+PKG     := convtranspose
+VERSION := $(shell sed -n 's/^Version: *//p' DESCRIPTION)
+TARBALL := $(PKG)_$(VERSION).tar.gz
+
+# R CMD check --as-cran, offline: no CRAN or time-server look-ups.
+CHECK_ENV := _R_CHECK_CRAN_INCOMING_REMOTE_=false _R_CHECK_CRAN_INCOMING_=false \
+	_R_CHECK_SYSTEM_CLOCK_=0 _R_CHECK_FUTURE_FILE_TIMESTAMPS_=false \
+	_R_CHECK_LIMIT_CORES_=TRUE OMP_THREAD_LIMIT=2
+
+.PHONY: deps install demo check test fixtures document clean
+
+deps:
+	@sh tools/install-deps.sh
+
+install: deps
+	$(R) CMD INSTALL --no-multiarch .
+
+demo: install
+	$(RSCRIPT) tools/demo.R
+
+# Builds the tarball (vignettes included), checks it, and ends with the
+# test totals on one line; fails on any ERROR or WARNING.
+check: deps
+	rm -rf check && mkdir -p check
+	cd check && $(R) CMD build .. && \
+		env $(CHECK_ENV) $(R) CMD check --as-cran --no-manual $(TARBALL); \
+		status=$$?; sh ../tools/check-summary.sh $(PKG).Rcheck $$status
+
+# The tests alone, on the installed package (quicker than check).
+test: install
+	cd tests && $(RSCRIPT) testthat.R
+
+# Regenerates the PyTorch fixtures (needs Debian's python3-torch).
+fixtures:
+	@sh tools/install-deps.sh python3-torch
+	/usr/bin/python3 tools/make-fixtures.py
+
+# Regenerates RcppExports and the roxygen2 docs (NAMESPACE, man/).
+document: deps
+	$(RSCRIPT) -e 'Rcpp::compileAttributes(".")' \
+		-e 'roxygen2::roxygenise(".", load_code = roxygen2::load_source)'
+
+clean:
+	rm -rf check src/*.o src/*.so src/core/*.o

@@ -1,0 +1,285 @@
+# The one argument-checking helper shared by the 1d/2d/3d functions and
+# modules: every user-facing entry point goes through conv_transpose_plan(),
+# which validates and normalises the arguments, resolves the output shape and
+# raises classed errors (see errors.R) before any native code runs.
+
+rank_label <- function(rank) paste0(rank, "d")
+
+# A size argument: one integer-valued number, or one per spatial dimension.
+as_size_vector <- function(value, name, rank, min, call) {
+  what <- if (min >= 1) "positive" else "non-negative"
+  shape <- if (rank == 1) "a single integer" else
+    sprintf("a single integer or a vector of %d integers", rank)
+  bad <- function(reason) {
+    cvt_abort(sprintf("`%s` must be %s (%s), not %s%s.", name, shape, what,
+                      describe_value(value), reason),
+              "convtranspose_argument_error", call)
+  }
+  if (!is.numeric(value) || is.object(value) || !is.null(dim(value)) && length(dim(value)) > 1)
+    bad("")
+  if (!(length(value) %in% unique(c(1L, rank))))
+    bad(sprintf(" (length %d)", length(value)))
+  if (anyNA(value) || any(!is.finite(value))) bad("")
+  if (any(value != round(value))) bad(" (not integer-valued)")
+  if (any(value < min)) bad("")
+  if (any(value > .Machine$integer.max)) bad(" (too large)")
+  as.integer(rep_len(value, rank))
+}
+
+# A single count such as groups or in_channels.
+as_count <- function(value, name, call, min = 1L) {
+  if (!is.numeric(value) || is.object(value) || length(value) != 1L || is.na(value) ||
+      !is.finite(value) || value != round(value) || value < min ||
+      value > .Machine$integer.max) {
+    cvt_abort(sprintf("`%s` must be a single %s integer, not %s.", name,
+                      if (min >= 1) "positive" else "non-negative", describe_value(value)),
+              "convtranspose_argument_error", call)
+  }
+  as.integer(value)
+}
+
+as_flag <- function(value, name, call) {
+  if (!is.logical(value) || length(value) != 1L || is.na(value))
+    cvt_abort(sprintf("`%s` must be TRUE or FALSE, not %s.", name, describe_value(value)),
+              "convtranspose_argument_error", call)
+  value
+}
+
+resolve_device <- function(device, call) {
+  if (is.null(device)) device <- getOption("convtranspose.device", "cpu")
+  if (!is.character(device) || length(device) != 1L || is.na(device))
+    cvt_abort(sprintf("`device` must be \"cpu\" or \"cuda\", not %s.", describe_value(device)),
+              "convtranspose_argument_error", call)
+  if (identical(device, "cpu")) return("cpu")
+  if (grepl("^cuda(:[0-9]+)?$", device))
+    cvt_abort(sprintf(paste0("`device = \"%s\"` is not available: this build of convtranspose ",
+                             "has no CUDA support (no CUDA device can be used). Use ",
+                             "`device = \"cpu\"`."), device),
+              "convtranspose_device_error", call)
+  cvt_abort(sprintf("`device` must be \"cpu\", \"cuda\" or \"cuda:N\", not %s.",
+                    describe_value(device)),
+            "convtranspose_argument_error", call)
+}
+
+resolve_dtype <- function(dtype, call) {
+  if (is.null(dtype)) dtype <- getOption("convtranspose.dtype", "float64")
+  known <- c(float64 = "float64", double = "float64", float32 = "float32", float = "float32")
+  if (!is.character(dtype) || length(dtype) != 1L || is.na(dtype) || !(dtype %in% names(known)))
+    cvt_abort(sprintf("`dtype` must be \"float64\" or \"float32\", not %s.",
+                      describe_value(dtype)),
+              "convtranspose_argument_error", call)
+  unname(known[dtype])
+}
+
+# A numeric (or integer/logical) array, taken as double.
+as_numeric_array <- function(value, name, call) {
+  if (!(is.numeric(value) || is.logical(value)) || is.object(value) && !is.array(value) ||
+      is.null(dim(value))) {
+    kind <- if (is.atomic(value) && is.null(dim(value)) && !is.null(value))
+      sprintf("a vector without dim (%s)", describe_value(value)) else describe_value(value)
+    cvt_abort(sprintf("`%s` must be a numeric array, not %s.", name, kind),
+              "convtranspose_argument_error", call)
+  }
+  if (!is.double(value)) storage.mode(value) <- "double"
+  value
+}
+
+check_output_padding <- function(output_padding, stride, dilation, call) {
+  bad <- which(output_padding >= stride & output_padding >= dilation)
+  if (length(bad)) {
+    d <- bad[1]
+    cvt_abort(sprintf(paste0("`output_padding` must be smaller than either `stride` or ",
+                             "`dilation` in every dimension, but in dimension %d ",
+                             "output_padding = %d, stride = %d and dilation = %d."),
+                      d, output_padding[d], stride[d], dilation[d]),
+              "convtranspose_argument_error", call)
+  }
+}
+
+# Output padding implied by a requested output_size (PyTorch's _output_padding,
+# with dilation taken into account).
+output_padding_for_size <- function(output_size, batched, in_size, stride, padding,
+                                    kernel_size, dilation, call) {
+  rank <- length(in_size)
+  full <- rank + if (batched) 2L else 1L
+  if (!is.numeric(output_size) || is.object(output_size) ||
+      !(length(output_size) %in% c(rank, full)) || anyNA(output_size) ||
+      any(!is.finite(output_size)) || any(output_size != round(output_size))) {
+    cvt_abort(sprintf(paste0("`output_size` must be %d integers (the spatial sizes) or %d ",
+                             "(the full dim() of the output), not %s."),
+                      rank, full, describe_value(output_size)),
+              "convtranspose_argument_error", call)
+  }
+  # Like PyTorch, the batch and channel entries of a full dim() are ignored,
+  # so output_size = dim(skip_connection) works whatever its channel count.
+  if (length(output_size) == full) output_size <- output_size[(full - rank + 1L):full]
+  min_size <- (in_size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + 1
+  max_size <- min_size + stride - 1
+  bad <- which(output_size < min_size | output_size > max_size)
+  if (length(bad)) {
+    d <- bad[1]
+    cvt_abort(sprintf(paste0("`output_size` %s is not reachable: in dimension %d the ",
+                             "output size must be between %s and %s, not %s."),
+                      dims_text(output_size), d, format(min_size[d], scientific = FALSE),
+                      format(max_size[d], scientific = FALSE),
+                      format(output_size[d], scientific = FALSE)),
+              "convtranspose_shape_error", call)
+  }
+  as.integer(output_size - min_size)
+}
+
+# Bytes of memory this machine has, for refusing absurd requests up front.
+memory_limit_bytes <- function() {
+  limit <- getOption("convtranspose.max_memory")
+  if (!is.null(limit)) return(as.numeric(limit))
+  if (is.null(the$physical_memory)) {
+    bytes <- Inf
+    info <- tryCatch(readLines("/proc/meminfo", n = 1L, warn = FALSE),
+                     error = function(e) character())
+    if (length(info) == 1L && grepl("^MemTotal:", info)) {
+      kb <- suppressWarnings(as.numeric(gsub("[^0-9]", "", info)))
+      if (is.finite(kb)) bytes <- kb * 1024
+    }
+    the$physical_memory <- bytes
+  }
+  the$physical_memory
+}
+
+format_bytes <- function(bytes) {
+  units <- c("bytes", "KB", "MB", "GB", "TB", "PB", "EB")
+  i <- max(1, min(length(units), floor(log(max(bytes, 1), 1024)) + 1))
+  sprintf("%.1f %s", bytes / 1024^(i - 1), units[i])
+}
+
+check_result_size <- function(out_dim, call) {
+  if (any(out_dim > .Machine$integer.max))
+    cvt_abort(sprintf("The result would have dim %s, beyond R's limit of %d per dimension.",
+                      dims_text(out_dim), .Machine$integer.max),
+              "convtranspose_size_error", call)
+  elements <- prod(out_dim)
+  if (elements > 2^52)
+    cvt_abort(sprintf("The result would have %s elements, more than an R array can hold (2^52).",
+                      format(elements, big.mark = ",", scientific = FALSE)),
+              "convtranspose_size_error", call)
+  bytes <- 8 * elements
+  limit <- memory_limit_bytes()
+  if (bytes > limit)
+    cvt_abort(sprintf(paste0("The result would have dim %s and need %s, more than the %s ",
+                             "this machine has (option `convtranspose.max_memory`)."),
+                      dims_text(out_dim), format_bytes(bytes), format_bytes(limit)),
+              "convtranspose_size_error", call)
+}
+
+# Validates a transposed convolution call and resolves every size. Returns a
+# list ready for run_conv_transpose().
+conv_transpose_plan <- function(rank, input, weight, bias, stride, padding, output_padding,
+                                groups, dilation, device, dtype, call, output_size = NULL) {
+  label <- rank_label(rank)
+  device <- resolve_device(device, call)
+  dtype <- resolve_dtype(dtype, call)
+  groups <- as_count(groups, "groups", call)
+  stride <- as_size_vector(stride, "stride", rank, 1L, call)
+  padding <- as_size_vector(padding, "padding", rank, 0L, call)
+  output_padding <- as_size_vector(output_padding, "output_padding", rank, 0L, call)
+  dilation <- as_size_vector(dilation, "dilation", rank, 1L, call)
+
+  weight <- as_numeric_array(weight, "weight", call)
+  wdim <- dim(weight)
+  if (length(wdim) != rank + 2L)
+    cvt_abort(sprintf(paste0("`weight` must have %d dimensions c(in_channels, out_channels / ",
+                             "groups, %s) for a %s transposed convolution, not dim %s."),
+                      rank + 2L, paste(c("kL", "kH, kW", "kD, kH, kW")[rank]), label,
+                      dims_text(wdim)),
+              "convtranspose_shape_error", call)
+  if (any(wdim == 0L))
+    cvt_abort(sprintf("`weight` must not have an empty dimension, but has dim %s.",
+                      dims_text(wdim)),
+              "convtranspose_shape_error", call)
+  in_channels <- wdim[1]
+  if (in_channels %% groups != 0L)
+    cvt_abort(sprintf("dim(weight)[1] = %d input channels is not divisible by groups = %d.",
+                      in_channels, groups),
+              "convtranspose_shape_error", call)
+  if (as.numeric(wdim[2]) * groups > .Machine$integer.max)
+    cvt_abort("out_channels = dim(weight)[2] * groups is too large.",
+              "convtranspose_size_error", call)
+  out_channels <- wdim[2] * groups
+  kernel_size <- as.integer(wdim[-(1:2)])
+
+  input <- as_numeric_array(input, "input", call)
+  xdim <- dim(input)
+  if (!(length(xdim) %in% c(rank + 1L, rank + 2L)))
+    cvt_abort(sprintf(paste0("`input` must have %d dimensions (batched: c(N, C_in, %s)) or %d ",
+                             "(unbatched: c(C_in, %s)) for %s, not dim %s."),
+                      rank + 2L, c("L", "H, W", "D, H, W")[rank], rank + 1L,
+                      c("L", "H, W", "D, H, W")[rank], label, dims_text(xdim)),
+              "convtranspose_shape_error", call)
+  batched <- length(xdim) == rank + 2L
+  batch <- if (batched) xdim[1] else 1L
+  channels <- xdim[if (batched) 2L else 1L]
+  in_size <- as.integer(xdim[(length(xdim) - rank + 1L):length(xdim)])
+  if (channels != in_channels)
+    cvt_abort(sprintf(paste0("`input` has %d channels (dim %s) but `weight` expects %d ",
+                             "(dim(weight)[1])."), channels, dims_text(xdim), in_channels),
+              "convtranspose_shape_error", call)
+  if (any(in_size == 0L))
+    cvt_abort(sprintf("`input` must have non-empty spatial dimensions, not dim %s.",
+                      dims_text(xdim)),
+              "convtranspose_shape_error", call)
+
+  if (!is.null(bias)) {
+    if (!(is.numeric(bias) || is.logical(bias)) || is.object(bias) ||
+        length(dim(bias)) > 1L || length(bias) != out_channels)
+      cvt_abort(sprintf("`bias` must be NULL or a numeric vector of length out_channels = %d, not %s.",
+                        out_channels, describe_value(bias)),
+                "convtranspose_shape_error", call)
+    bias <- as.double(bias)
+  }
+
+  if (!is.null(output_size)) {
+    output_padding <- output_padding_for_size(output_size, batched, in_size, stride, padding,
+                                              kernel_size, dilation, call)
+  }
+  check_output_padding(output_padding, stride, dilation, call)
+  out_size <- (in_size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) +
+    output_padding + 1
+  if (any(out_size < 1))
+    cvt_abort(sprintf(paste0("Output size is too small: given input size per channel %s, ",
+                             "the calculated output size per channel is %s."),
+                      dims_text(in_size), dims_text(out_size)),
+              "convtranspose_shape_error", call)
+  out_dim <- c(if (batched) batch, out_channels, out_size)
+  check_result_size(out_dim, call)
+
+  list(rank = rank, input = input, weight = weight, bias = bias, batch = batch,
+       in_channels = as.integer(in_channels), out_channels = as.integer(out_channels),
+       in_size = in_size, kernel_size = kernel_size, stride = stride, padding = padding,
+       output_padding = output_padding, dilation = dilation, groups = groups,
+       out_dim = as.integer(out_dim), device = device, dtype = dtype, call = call)
+}
+
+# Runs a resolved plan in native code and turns a failure into an R error.
+run_conv_transpose <- function(plan) {
+  result <- tryCatch(
+    .ct_conv_transpose(plan$input, plan$weight, plan$bias, plan$rank, plan$batch,
+                       plan$in_channels, plan$in_size, plan$out_channels, plan$groups,
+                       plan$kernel_size, plan$stride, plan$padding, plan$output_padding,
+                       plan$dilation, plan$out_dim, plan$dtype == "float32",
+                       cvt_get_num_threads()),
+    error = function(e) {
+      cvt_abort(paste("Native code failed:", conditionMessage(e)),
+                "convtranspose_native_error", plan$call)
+    })
+  if (is.character(result)) {
+    status <- attr(result, "status")
+    class <- switch(status,
+                    out_of_memory = "convtranspose_size_error",
+                    size_overflow = "convtranspose_size_error",
+                    shape_mismatch = "convtranspose_shape_error",
+                    invalid_argument = "convtranspose_argument_error",
+                    "convtranspose_native_error")
+    cvt_abort(paste0(result[[1]], " (reported by the C++ core: ", status, ")."), class,
+              plan$call)
+  }
+  result
+}

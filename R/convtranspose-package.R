@@ -1,0 +1,19 @@
+#' convtranspose: transposed convolution layers compatible with torch
+#'
+#' PyTorch's `ConvTranspose1d/2d/3d` on plain R arrays, computed by native
+#' code: see [nn_conv_transpose] for the modules, [nnf_conv_transpose] for
+#' the functional forms and [cvt_get_num_threads()] for thread control.
+#'
+#' Options (read at each call):
+#' * `convtranspose.device`: the default `device` (`"cpu"`).
+#' * `convtranspose.dtype`: the default `dtype` (`"float64"`).
+#' * `convtranspose.max_memory`: the largest result, in bytes, a call may
+#'   allocate (default: the machine's physical memory where it can be read).
+#'
+#' @keywords internal
+#' @useDynLib convtranspose, .registration = TRUE
+#' @importFrom Rcpp evalCpp
+"_PACKAGE"
+
+# Package-level mutable state (thread setting, cached machine facts).
+the <- new.env(parent = emptyenv())

@@ -1,0 +1,84 @@
+#' Transposed convolution on R arrays (functional form)
+#'
+#' Applies a 1-D, 2-D or 3-D transposed convolution ("deconvolution"), the
+#' same operation as `torch::nnf_conv_transpose1d()` and PyTorch's
+#' `torch.nn.functional.conv_transpose1d()` (and `2d`, `3d`), to plain R
+#' arrays. Index meaning follows torch: `input[n, c, h, w]` is torch's
+#' `input[n-1, c-1, h-1, w-1]`.
+#'
+#' Each output size is
+#' `(in - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1`.
+#'
+#' @param input A numeric (or integer/logical) array with dim
+#'   `c(N, C_in, L)` / `c(N, C_in, H, W)` / `c(N, C_in, D, H, W)`, or the same
+#'   without the batch dimension (unbatched input gives unbatched output).
+#' @param weight A numeric array with dim `c(C_in, C_out / groups, kernel...)`.
+#' @param bias `NULL` or a numeric vector of length `C_out`.
+#' @param stride,padding,output_padding,dilation A single integer or one per
+#'   spatial dimension. `stride` and `dilation` are positive; `padding` and
+#'   `output_padding` non-negative; `output_padding` must be smaller than
+#'   either `stride` or `dilation` in each dimension.
+#' @param groups A positive integer dividing `C_in` (and `C_out`).
+#' @param device `NULL` (the option `convtranspose.device`, default `"cpu"`)
+#'   or `"cpu"`. `"cuda"` is reserved for the CUDA backend and is refused with
+#'   a classed error in builds without it.
+#' @param dtype `NULL` (the option `convtranspose.dtype`, default
+#'   `"float64"`), `"float64"` or `"float32"`. `"float32"` computes in single
+#'   precision; the result is always a double array.
+#' @return A double array with dim `c(N, C_out, out...)` (or `c(C_out, out...)`
+#'   for unbatched input).
+#' @section Errors:
+#' Invalid arguments raise conditions of class `convtranspose_error` with a
+#' subclass: `convtranspose_argument_error`, `convtranspose_shape_error`,
+#' `convtranspose_size_error` or `convtranspose_device_error`.
+#' `NA`, `NaN` and `Inf` in the data are not errors: they propagate as IEEE
+#' arithmetic does.
+#' @examples
+#' x <- array(rnorm(2 * 3 * 5), c(2, 3, 5))
+#' w <- array(rnorm(3 * 4 * 3), c(3, 4, 3))
+#' y <- nnf_conv_transpose1d(x, w, stride = 2)
+#' dim(y) # 2 4 11
+#'
+#' x <- array(rnorm(1 * 4 * 8 * 8), c(1, 4, 8, 8))
+#' w <- array(rnorm(4 * 2 * 3 * 3), c(4, 2, 3, 3))
+#' dim(nnf_conv_transpose2d(x, w, stride = 2, padding = 1, output_padding = 1))
+#'
+#' # depthwise: one filter per channel
+#' w <- array(1, c(4, 1, 2, 2))
+#' dim(nnf_conv_transpose2d(x, w, stride = 2, groups = 4))
+#' @name nnf_conv_transpose
+NULL
+
+nnf_conv_transpose_nd <- function(rank, input, weight, bias, stride, padding, output_padding,
+                                  groups, dilation, device, dtype, call) {
+  plan <- conv_transpose_plan(rank, input, weight, bias, stride, padding, output_padding,
+                              groups, dilation, device, dtype, call)
+  run_conv_transpose(plan)
+}
+
+#' @rdname nnf_conv_transpose
+#' @export
+nnf_conv_transpose1d <- function(input, weight, bias = NULL, stride = 1, padding = 0,
+                                 output_padding = 0, groups = 1, dilation = 1,
+                                 device = NULL, dtype = NULL) {
+  nnf_conv_transpose_nd(1L, input, weight, bias, stride, padding, output_padding, groups,
+                        dilation, device, dtype, sys.call())
+}
+
+#' @rdname nnf_conv_transpose
+#' @export
+nnf_conv_transpose2d <- function(input, weight, bias = NULL, stride = 1, padding = 0,
+                                 output_padding = 0, groups = 1, dilation = 1,
+                                 device = NULL, dtype = NULL) {
+  nnf_conv_transpose_nd(2L, input, weight, bias, stride, padding, output_padding, groups,
+                        dilation, device, dtype, sys.call())
+}
+
+#' @rdname nnf_conv_transpose
+#' @export
+nnf_conv_transpose3d <- function(input, weight, bias = NULL, stride = 1, padding = 0,
+                                 output_padding = 0, groups = 1, dilation = 1,
+                                 device = NULL, dtype = NULL) {
+  nnf_conv_transpose_nd(3L, input, weight, bias, stride, padding, output_padding, groups,
+                        dilation, device, dtype, sys.call())
+}

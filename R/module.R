@@ -1,0 +1,261 @@
+#' Transposed convolution modules
+#'
+#' `nn_conv_transpose1d()`, `nn_conv_transpose2d()` and `nn_conv_transpose3d()`
+#' create layers with the argument names, order and defaults of the torch
+#' package's modules of the same names (PyTorch's `ConvTranspose1d/2d/3d`),
+#' working on plain R arrays.
+#'
+#' The module is a function: `m(input, output_size = NULL)` returns the
+#' layer's output as a double array (see [nnf_conv_transpose] for the input
+#' layout and the output-size formula). `output_size` may give the spatial
+#' sizes of the wanted output, or its full `dim()` (whose batch and channel
+#' entries are ignored, as in PyTorch); each size must lie between the
+#' smallest reachable size and that plus `stride - 1`, and the module's
+#' `output_padding` is then ignored.
+#'
+#' Fields are read with `$`: `weight` (dim `c(in_channels, out_channels /
+#' groups, kernel_size)`), `bias` (length `out_channels`, or `NULL`), the
+#' hyperparameters (`in_channels`, `out_channels`, `kernel_size`, `stride`,
+#' `padding`, `output_padding`, `groups`, `dilation`, `padding_mode`,
+#' `device`, `dtype`), `parameters` (a list of weight and bias) and `forward`
+#' (the module itself). `weight` and `bias` can be replaced with
+#' `m$weight <- value`, which checks the new value's shape; hyperparameters
+#' are read-only. Like torch modules, a module is a reference: a copy made with
+#' `<-` shares its parameters.
+#'
+#' Weights and bias start as independent draws from
+#' \eqn{U(-\sqrt{k}, \sqrt{k})} with `k = groups / (out_channels *
+#' prod(kernel_size))`, PyTorch's default, drawn with R's random number
+#' generator so that [set.seed()] reproduces them.
+#'
+#' @param in_channels,out_channels Numbers of input and output channels.
+#' @param kernel_size Size of the convolving kernel: a single integer or one
+#'   per spatial dimension.
+#' @inheritParams nnf_conv_transpose
+#' @param bias If `TRUE` (default), the layer learns an additive bias.
+#' @param padding_mode Only `"zeros"` is supported for transposed convolution
+#'   (as in PyTorch); other modes are refused.
+#' @return A module of class `c("nn_conv_transpose2d",
+#'   "convtranspose_module", "function")` (and likewise for 1d and 3d).
+#' @examples
+#' # torch's documentation examples, with R arrays for tensors
+#' m <- nn_conv_transpose2d(16, 33, 3, stride = 2)
+#' m <- nn_conv_transpose2d(16, 33, c(3, 5), stride = c(2, 1), padding = c(4, 2))
+#' input <- array(rnorm(20 * 16 * 50 * 100), c(20, 16, 50, 100))
+#' output <- m(input)
+#' dim(output) # 20 33 93 100
+#' m
+#'
+#' m <- nn_conv_transpose1d(32, 16, 2)
+#' dim(m(array(rnorm(10 * 32 * 2), c(10, 32, 2)))) # 10 16 3
+#'
+#' # choosing among the output sizes a stride allows
+#' up <- nn_conv_transpose2d(4, 4, 3, stride = 2, padding = 1)
+#' h <- array(rnorm(4 * 6 * 6), c(1, 4, 6, 6))
+#' dim(up(h))                            # 1 4 11 11
+#' dim(up(h, output_size = c(12, 12)))   # 1 4 12 12
+#' @name nn_conv_transpose
+NULL
+
+module_fields <- c("weight", "bias", "in_channels", "out_channels", "kernel_size", "stride",
+                   "padding", "output_padding", "groups", "dilation", "padding_mode",
+                   "device", "dtype", "parameters", "forward")
+
+new_conv_transpose_module <- function(rank, in_channels, out_channels, kernel_size, stride,
+                                      padding, output_padding, groups, bias, dilation,
+                                      padding_mode, device, dtype, call) {
+  in_channels <- as_count(in_channels, "in_channels", call)
+  out_channels <- as_count(out_channels, "out_channels", call)
+  kernel_size <- as_size_vector(kernel_size, "kernel_size", rank, 1L, call)
+  stride <- as_size_vector(stride, "stride", rank, 1L, call)
+  padding <- as_size_vector(padding, "padding", rank, 0L, call)
+  output_padding <- as_size_vector(output_padding, "output_padding", rank, 0L, call)
+  dilation <- as_size_vector(dilation, "dilation", rank, 1L, call)
+  groups <- as_count(groups, "groups", call)
+  bias <- as_flag(bias, "bias", call)
+  modes <- c("zeros", "reflect", "replicate", "circular")
+  if (!is.character(padding_mode) || length(padding_mode) != 1L || is.na(padding_mode) ||
+      !(padding_mode %in% modes))
+    cvt_abort(sprintf("`padding_mode` must be one of %s, not %s.",
+                      paste0("\"", modes, "\"", collapse = ", "), describe_value(padding_mode)),
+              "convtranspose_argument_error", call)
+  if (padding_mode != "zeros")
+    cvt_abort(sprintf(paste0("Only 'zeros' padding mode is supported for transposed ",
+                             "convolution, not padding_mode = \"%s\"."), padding_mode),
+              "convtranspose_argument_error", call)
+  if (in_channels %% groups != 0L)
+    cvt_abort(sprintf("`in_channels` = %d must be divisible by `groups` = %d.",
+                      in_channels, groups), "convtranspose_argument_error", call)
+  if (out_channels %% groups != 0L)
+    cvt_abort(sprintf("`out_channels` = %d must be divisible by `groups` = %d.",
+                      out_channels, groups), "convtranspose_argument_error", call)
+  check_output_padding(output_padding, stride, dilation, call)
+  device <- resolve_device(device, call)
+  dtype <- resolve_dtype(dtype, call)
+
+  weight_dim <- c(in_channels, out_channels %/% groups, kernel_size)
+  if (prod(as.numeric(weight_dim)) > 2^31 - 1)
+    cvt_abort(sprintf("The weight would have dim %s: too many parameters.",
+                      dims_text(weight_dim)), "convtranspose_size_error", call)
+  bound <- sqrt(groups / (out_channels * prod(kernel_size)))
+  state <- new.env(parent = emptyenv())
+  state$config <- list(rank = rank, in_channels = in_channels, out_channels = out_channels,
+                       kernel_size = kernel_size, stride = stride, padding = padding,
+                       output_padding = output_padding, groups = groups,
+                       dilation = dilation, padding_mode = padding_mode,
+                       device = device, dtype = dtype)
+  state$weight <- array(stats::runif(prod(weight_dim), -bound, bound), weight_dim)
+  state$bias <- if (bias) stats::runif(out_channels, -bound, bound) else NULL
+
+  # The module is a closure over `.state` alone, so saveRDS() stores just the
+  # parameters and configuration, never native pointers.
+  env <- new.env(parent = topenv())
+  env$.state <- state
+  module <- function(input, output_size = NULL) {
+    conv_transpose_module_forward(.state, input, output_size, sys.call())
+  }
+  environment(module) <- env
+  structure(module, class = c(paste0("nn_conv_transpose", rank, "d"),
+                              "convtranspose_module", "function"))
+}
+
+module_state <- function(module) get(".state", envir = environment(unclass(module)))
+
+conv_transpose_module_forward <- function(state, input, output_size, call) {
+  cfg <- state$config
+  plan <- conv_transpose_plan(cfg$rank, input, state$weight, state$bias, cfg$stride,
+                              cfg$padding, cfg$output_padding, cfg$groups, cfg$dilation,
+                              cfg$device, cfg$dtype, call, output_size = output_size)
+  run_conv_transpose(plan)
+}
+
+#' @rdname nn_conv_transpose
+#' @export
+nn_conv_transpose1d <- function(in_channels, out_channels, kernel_size, stride = 1, padding = 0,
+                                output_padding = 0, groups = 1, bias = TRUE, dilation = 1,
+                                padding_mode = "zeros", device = NULL, dtype = NULL) {
+  new_conv_transpose_module(1L, in_channels, out_channels, kernel_size, stride, padding,
+                            output_padding, groups, bias, dilation, padding_mode, device,
+                            dtype, sys.call())
+}
+
+#' @rdname nn_conv_transpose
+#' @export
+nn_conv_transpose2d <- function(in_channels, out_channels, kernel_size, stride = 1, padding = 0,
+                                output_padding = 0, groups = 1, bias = TRUE, dilation = 1,
+                                padding_mode = "zeros", device = NULL, dtype = NULL) {
+  new_conv_transpose_module(2L, in_channels, out_channels, kernel_size, stride, padding,
+                            output_padding, groups, bias, dilation, padding_mode, device,
+                            dtype, sys.call())
+}
+
+#' @rdname nn_conv_transpose
+#' @export
+nn_conv_transpose3d <- function(in_channels, out_channels, kernel_size, stride = 1, padding = 0,
+                                output_padding = 0, groups = 1, bias = TRUE, dilation = 1,
+                                padding_mode = "zeros", device = NULL, dtype = NULL) {
+  new_conv_transpose_module(3L, in_channels, out_channels, kernel_size, stride, padding,
+                            output_padding, groups, bias, dilation, padding_mode, device,
+                            dtype, sys.call())
+}
+
+#' @export
+`$.convtranspose_module` <- function(x, name) {
+  state <- module_state(x)
+  switch(name,
+         weight = state$weight,
+         bias = state$bias,
+         parameters = list(weight = state$weight, bias = state$bias),
+         forward = x,
+         {
+           if (name %in% names(state$config) && name != "rank") return(state$config[[name]])
+           cvt_abort(sprintf("A %s module has no field `%s`. Fields: %s.", class(x)[1], name,
+                             paste(module_fields, collapse = ", ")),
+                     "convtranspose_argument_error", sys.call())
+         })
+}
+
+#' @export
+`[[.convtranspose_module` <- function(x, i) `$.convtranspose_module`(x, i)
+
+#' @export
+`$<-.convtranspose_module` <- function(x, name, value) {
+  state <- module_state(x)
+  call <- sys.call()
+  cfg <- state$config
+  if (identical(name, "weight")) {
+    value <- as_numeric_array(value, "weight", call)
+    if (!identical(as.integer(dim(value)), as.integer(dim(state$weight))))
+      cvt_abort(sprintf("The new `weight` must have dim %s, not %s.",
+                        dims_text(dim(state$weight)), dims_text(dim(value))),
+                "convtranspose_shape_error", call)
+    dim(value) <- dim(state$weight)
+    state$weight <- value
+  } else if (identical(name, "bias")) {
+    if (!is.null(value)) {
+      if (!(is.numeric(value) || is.logical(value)) || is.object(value) ||
+          length(dim(value)) > 1L || length(value) != cfg$out_channels)
+        cvt_abort(sprintf("The new `bias` must be NULL or a numeric vector of length %d, not %s.",
+                          cfg$out_channels, describe_value(value)),
+                  "convtranspose_shape_error", call)
+      value <- as.double(value)
+    }
+    state$bias <- value
+  } else {
+    cvt_abort(sprintf(paste0("`%s` cannot be set: only `weight` and `bias` can be replaced; ",
+                             "hyperparameters are fixed when the module is created."), name),
+              "convtranspose_argument_error", call)
+  }
+  invisible(x)
+}
+
+#' @export
+`[[<-.convtranspose_module` <- function(x, i, value) `$<-.convtranspose_module`(x, i, value)
+
+#' @export
+names.convtranspose_module <- function(x) module_fields
+
+#' @importFrom utils .DollarNames
+#' @method .DollarNames convtranspose_module
+#' @export
+.DollarNames.convtranspose_module <- function(x, pattern = "") {
+  grep(pattern, module_fields, value = TRUE)
+}
+
+# The constructor call that would rebuild this module's configuration,
+# listing only the arguments that differ from their defaults (as PyTorch's
+# repr does).
+format_module_call <- function(x) {
+  cfg <- module_state(x)$config
+  rank <- cfg$rank
+  vec <- function(v) if (length(unique(v)) == 1L) as.character(v[1]) else dims_text(v)
+  args <- c(as.character(cfg$in_channels), as.character(cfg$out_channels), vec(cfg$kernel_size))
+  optional <- list(stride = list(cfg$stride, 1), padding = list(cfg$padding, 0),
+                   output_padding = list(cfg$output_padding, 0),
+                   groups = list(cfg$groups, 1), dilation = list(cfg$dilation, 1))
+  for (nm in names(optional)) {
+    value <- optional[[nm]][[1]]
+    if (any(value != optional[[nm]][[2]])) args <- c(args, paste(nm, "=", vec(value)))
+  }
+  if (is.null(module_state(x)$bias)) args <- c(args, "bias = FALSE")
+  if (cfg$dtype != "float64") args <- c(args, sprintf("dtype = \"%s\"", cfg$dtype))
+  if (cfg$device != "cpu") args <- c(args, sprintf("device = \"%s\"", cfg$device))
+  sprintf("nn_conv_transpose%dd(%s)", rank, paste(args, collapse = ", "))
+}
+
+#' @export
+format.convtranspose_module <- function(x, ...) format_module_call(x)
+
+#' @export
+print.convtranspose_module <- function(x, ...) {
+  state <- module_state(x)
+  n_weight <- length(state$weight)
+  n_bias <- length(state$bias)
+  cat("An `", class(x)[1], "` module\n", sep = "")
+  cat("  ", format_module_call(x), "\n", sep = "")
+  cat(sprintf("  Parameters: %s (weight %s%s)\n",
+              format(n_weight + n_bias, big.mark = ","),
+              paste(dim(state$weight), collapse = " x "),
+              if (n_bias) sprintf(", bias %d", n_bias) else ""))
+  invisible(x)
+}

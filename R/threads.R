@@ -1,0 +1,41 @@
+#' Number of threads used by convtranspose
+#'
+#' The native kernels run on a team of OpenMP threads whose size is passed to
+#' each call; the process-wide OpenMP setting is never changed. By default
+#' the team uses every core, but no more than `OMP_THREAD_LIMIT`,
+#' `OMP_NUM_THREADS` and `getOption("Ncpus")` allow (and at most 2 under
+#' `R CMD check`'s `_R_CHECK_LIMIT_CORES_`).
+#'
+#' @param n A positive integer, or `NULL` to go back to the default.
+#' @return `cvt_get_num_threads()`: the number of threads the next call will
+#'   use. `cvt_set_num_threads()`: the previous value, invisibly.
+#' @examples
+#' old <- cvt_set_num_threads(1)
+#' cvt_get_num_threads()
+#' cvt_set_num_threads(old)
+#' @export
+cvt_get_num_threads <- function() {
+  info <- .ct_openmp_info()
+  limit <- as.integer(min(info[["thread_limit"]], max(1L, info[["procs"]])))
+  if (!is.null(the$threads)) return(max(1L, min(the$threads, limit)))
+  n <- min(limit, info[["max_threads"]])
+  ncpus <- getOption("Ncpus")
+  if (is.numeric(ncpus) && length(ncpus) == 1L && !is.na(ncpus) && ncpus >= 1)
+    n <- min(n, as.integer(ncpus))
+  if (nzchar(Sys.getenv("_R_CHECK_LIMIT_CORES_")) &&
+      !identical(toupper(Sys.getenv("_R_CHECK_LIMIT_CORES_")), "FALSE"))
+    n <- min(n, 2L)
+  max(1L, as.integer(n))
+}
+
+#' @rdname cvt_get_num_threads
+#' @export
+cvt_set_num_threads <- function(n) {
+  old <- cvt_get_num_threads()
+  if (is.null(n)) {
+    the$threads <- NULL
+  } else {
+    the$threads <- as_count(n, "n", sys.call())
+  }
+  invisible(old)
+}

@@ -1,0 +1,50 @@
+// Memory layouts.
+//
+// R stores an array with dim c(N, C, d1, d2, d3) column-major: the batch index
+// varies fastest. Within one sample that is already channels-last (channel
+// fastest, then d1, d2, d3), the layout in which a transposed convolution is a
+// plain GEMM over a (channels x pixels) matrix. The kernels therefore work on
+// "sample-major" arrays (index c + C * (pixel + P * n)); going between the two
+// is a single 2-D transpose of an (N x C*P) matrix, and nothing at all when
+// N == 1.
+#ifndef CONVTRANSPOSE_LAYOUT_HPP
+#define CONVTRANSPOSE_LAYOUT_HPP
+
+#include <algorithm>
+#include <cstdint>
+
+namespace convtranspose {
+
+// dst (cols x rows, column-major) = transpose of src (rows x cols,
+// column-major), converting the scalar type on the way. Blocked for cache use
+// and parallel over column blocks.
+template <class Src, class Dst>
+void transpose_convert(const Src* src, Dst* dst, std::int64_t rows,
+                       std::int64_t cols, int num_threads) {
+  constexpr std::int64_t kBlock = 64;
+  const std::int64_t col_blocks = (cols + kBlock - 1) / kBlock;
+  (void)num_threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(num_threads) schedule(static) \
+    if (rows * cols > (std::int64_t(1) << 15))
+#endif
+  for (std::int64_t cb = 0; cb < col_blocks; ++cb) {
+    const std::int64_t j0 = cb * kBlock, j1 = std::min(cols, j0 + kBlock);
+    for (std::int64_t i0 = 0; i0 < rows; i0 += kBlock) {
+      const std::int64_t i1 = std::min(rows, i0 + kBlock);
+      for (std::int64_t j = j0; j < j1; ++j)
+        for (std::int64_t i = i0; i < i1; ++i)
+          dst[j + cols * i] = static_cast<Dst>(src[i + rows * j]);
+    }
+  }
+}
+
+// Element-wise conversion (for a weight or bias in another scalar type).
+template <class Src, class Dst>
+void convert(const Src* src, Dst* dst, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) dst[i] = static_cast<Dst>(src[i]);
+}
+
+}  // namespace convtranspose
+
+#endif

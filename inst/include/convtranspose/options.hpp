@@ -1,0 +1,28 @@
+// Per-call settings handed to the compute kernels by the caller.
+#ifndef CONVTRANSPOSE_OPTIONS_HPP
+#define CONVTRANSPOSE_OPTIONS_HPP
+
+#include <cstdint>
+
+namespace convtranspose {
+
+struct ComputeOptions {
+  // Threads for this call only (an OpenMP num_threads clause); the global
+  // OpenMP state is never changed.
+  int num_threads = 1;
+  // Polled on the calling thread between chunks of work; returning true makes
+  // the kernel stop and report StatusCode::interrupted. Never called from a
+  // worker thread, so it may call into the host (R_CheckUserInterrupt).
+  bool (*interrupt_check)(void* context) = nullptr;
+  void* interrupt_context = nullptr;
+  // Upper bound for one tile of the GEMM's column buffer.
+  std::int64_t tile_bytes = std::int64_t(8) << 20;
+
+  bool interrupted() const {
+    return interrupt_check != nullptr && interrupt_check(interrupt_context);
+  }
+};
+
+}  // namespace convtranspose
+
+#endif

@@ -1,0 +1,4 @@
+library(testthat)
+library(convtranspose)
+
+test_check("convtranspose")

@@ -1,0 +1,103 @@
+# Random small configurations against the slow reference of helper-reference.R.
+
+test_that("the slow reference itself agrees with PyTorch", {
+  for (case in dget(test_path("fixtures", "forward-random.R"))) {
+    ref <- reference_conv_transpose(case$input, case$weight, case$bias, case$stride,
+                                    case$padding, case$output_padding, case$groups,
+                                    case$dilation)
+    expect_close(ref, case$expected, 1e-12)
+  }
+})
+
+test_that("random configurations of 1d/2d/3d match the reference to 1e-12", {
+  set.seed(42)
+  for (i in 1:300) {
+    cfg <- random_config(rank = c(1, 2, 3)[(i - 1) %% 3 + 1])
+    data <- config_data(cfg)
+    got <- transpose_fn(cfg$rank)(data$input, data$weight, data$bias, stride = cfg$s,
+                                  padding = cfg$p, output_padding = cfg$op,
+                                  groups = cfg$groups, dilation = cfg$d)
+    ref <- reference_conv_transpose(data$input, data$weight, data$bias, cfg$s, cfg$p,
+                                    cfg$op, cfg$groups, cfg$d)
+    expect_close(got, ref, 1e-12)
+  }
+})
+
+test_that("float32 stays within 1e-5 of the double reference", {
+  set.seed(7)
+  for (i in 1:60) {
+    cfg <- random_config()
+    data <- config_data(cfg)
+    got <- transpose_fn(cfg$rank)(data$input, data$weight, data$bias, stride = cfg$s,
+                                  padding = cfg$p, output_padding = cfg$op,
+                                  groups = cfg$groups, dilation = cfg$d, dtype = "float32")
+    ref <- reference_conv_transpose(data$input, data$weight, data$bias, cfg$s, cfg$p,
+                                    cfg$op, cfg$groups, cfg$d)
+    expect_true(is.double(got))
+    expect_close(got, ref, 1e-5)
+  }
+})
+
+test_that("larger layers (several tiles, many threads' work) match the reference", {
+  set.seed(3)
+  # Big enough that the column buffer is tiled over pixels and over taps.
+  x <- array(rnorm(2 * 24 * 20 * 20), c(2, 24, 20, 20))
+  w <- array(rnorm(24 * 40 * 5 * 5), c(24, 40, 5, 5))
+  b <- rnorm(40)
+  expect_close(nnf_conv_transpose2d(x, w, b, stride = 3, padding = 2, output_padding = 1),
+               reference_conv_transpose(x, w, b, 3, 2, 1), 1e-12)
+  x <- array(rnorm(1 * 6 * 40), c(1, 6, 40))
+  w <- array(rnorm(6 * 2 * 700), c(6, 2, 700))
+  expect_close(nnf_conv_transpose1d(x, w, stride = 128, padding = 3),
+               reference_conv_transpose(x, w, NULL, 128, 3), 1e-12)
+})
+
+test_that("integer and logical input is taken as double", {
+  x <- array(1:12, c(1, 2, 6))
+  w <- array(c(TRUE, FALSE, TRUE, TRUE), c(2, 1, 2))
+  expect_close(nnf_conv_transpose1d(x, w, stride = 2),
+               reference_conv_transpose(array(as.double(1:12), c(1, 2, 6)),
+                                        array(c(1, 0, 1, 1), c(2, 1, 2)), NULL, 2), 1e-15)
+})
+
+test_that("a zero batch gives an empty result of the right shape", {
+  x <- array(numeric(0), c(0, 3, 5, 4))
+  w <- array(rnorm(3 * 2 * 3 * 3), c(3, 2, 3, 3))
+  y <- nnf_conv_transpose2d(x, w, rnorm(2), stride = 2)
+  expect_identical(dim(y), c(0L, 2L, 11L, 9L))
+  expect_true(is.double(y))
+})
+
+test_that("unbatched input gives unbatched output equal to the batched one", {
+  set.seed(5)
+  x <- array(rnorm(3 * 4 * 5 * 2), c(3, 4, 5, 2))
+  w <- array(rnorm(3 * 2 * 2 * 3 * 2), c(3, 2, 2, 3, 2))
+  y1 <- nnf_conv_transpose3d(x, w, stride = c(1, 2, 1), dilation = c(2, 1, 1))
+  y2 <- nnf_conv_transpose3d(array(x, c(1, dim(x))), w, stride = c(1, 2, 1),
+                             dilation = c(2, 1, 1))
+  expect_identical(dim(y1), dim(y2)[-1])
+  expect_equal(as.vector(y1), as.vector(y2))
+})
+
+test_that("NA, NaN and Inf propagate as IEEE arithmetic does", {
+  x <- array(c(1, NaN, 3, 4), c(1, 1, 4))
+  w <- array(c(1, 1), c(1, 1, 2))
+  y <- nnf_conv_transpose1d(x, w)
+  expect_equal(y[1, 1, ], c(1, NaN, NaN, 7, 4))
+  y <- nnf_conv_transpose1d(array(c(1, Inf, 1), c(1, 1, 3)), array(0, c(1, 1, 1)), bias = 2)
+  expect_equal(y[1, 1, ], c(2, NaN, 2))  # Inf * 0 is NaN, as in PyTorch
+  y <- nnf_conv_transpose1d(array(1, c(1, 1, 2)), array(1, c(1, 1, 1)), bias = NA)
+  expect_true(all(is.na(y)))
+})
+
+test_that("results do not depend on the number of threads", {
+  set.seed(11)
+  x <- array(rnorm(3 * 16 * 9 * 9), c(3, 16, 9, 9))
+  w <- array(rnorm(16 * 12 * 4 * 4), c(16, 12, 4, 4))
+  old <- cvt_set_num_threads(1)
+  on.exit(cvt_set_num_threads(NULL))
+  one <- nnf_conv_transpose2d(x, w, stride = 2, padding = 1)
+  cvt_set_num_threads(2)
+  two <- nnf_conv_transpose2d(x, w, stride = 2, padding = 1)
+  expect_equal(one, two, tolerance = 1e-13)
+})
