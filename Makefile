@@ -12,7 +12,7 @@ CHECK_ENV := _R_CHECK_CRAN_INCOMING_REMOTE_=false _R_CHECK_CRAN_INCOMING_=false 
 	_R_CHECK_SYSTEM_CLOCK_=0 _R_CHECK_FUTURE_FILE_TIMESTAMPS_=false \
 	_R_CHECK_LIMIT_CORES_=TRUE OMP_THREAD_LIMIT=2
 
-.PHONY: deps install demo check test fixtures document clean
+.PHONY: deps install demo check test fixtures document clean bench
 
 deps:
 	@sh tools/install-deps.sh
@@ -47,3 +47,13 @@ document: deps
 
 clean:
 	rm -rf check src/*.o src/*.so src/core/*.o
+
+# Times the package and PyTorch CPU (Debian's python3-torch) on the benchmark
+# suite, one after the other on this machine, and writes bench/results/.
+BENCH_SUITE ?= $(firstword $(wildcard ../shared/bench-suite.tsv) bench/bench-suite.tsv)
+bench: install
+	@sh tools/install-deps.sh python3-torch
+	mkdir -p bench/results
+	BENCH_THREADS=2 $(RSCRIPT) bench/bench.R $(BENCH_SUITE) bench/results/convtranspose.tsv
+	BENCH_THREADS=2 /usr/bin/python3 bench/bench_torch.py $(BENCH_SUITE) bench/results/pytorch.tsv
+	BENCH_THREADS=2 $(RSCRIPT) bench/report.R bench/results

@@ -101,3 +101,27 @@ test_that("results do not depend on the number of threads", {
   two <- nnf_conv_transpose2d(x, w, stride = 2, padding = 1)
   expect_equal(one, two, tolerance = 1e-13)
 })
+
+test_that("every multi-threaded code path matches the reference", {
+  # Each layer is above the work threshold at which threads are used
+  # (4 MFLOP: 2 * batch * C_out/g * taps * pixels * C_in/g * groups).
+  on.exit(cvt_set_num_threads(NULL))
+  cvt_set_num_threads(2)
+  set.seed(13)
+  check <- function(x, w, b, ...) {
+    expect_close(nnf_conv_transpose2d(x, w, b, ...),
+                 reference_conv_transpose(x, w, b, ...), 1e-12)
+  }
+  # one input channel per group: direct kernel, threads split by stride phase
+  check(array(rnorm(16 * 16 * 8 * 8), c(16, 16, 8, 8)), array(rnorm(16 * 8 * 16), c(16, 8, 4, 4)),
+        rnorm(128), stride = 2, padding = 1, groups = 16)
+  # ... and split by groups (stride 1: a single phase)
+  check(array(rnorm(32 * 16 * 8 * 8), c(32, 16, 8, 8)), array(rnorm(16 * 8 * 9), c(16, 8, 3, 3)),
+        NULL, stride = 1, padding = 1, groups = 16, dilation = 2)
+  # a single input channel and several output channels (groups = 1)
+  check(array(rnorm(48 * 1 * 12 * 12), c(48, 1, 12, 12)), array(rnorm(24 * 16), c(1, 24, 4, 4)),
+        rnorm(24), stride = 2)
+  # small groups with several input channels: whole groups in parallel
+  check(array(rnorm(16 * 8 * 16 * 16), c(16, 8, 16, 16)), array(rnorm(8 * 8 * 9), c(8, 8, 3, 3)),
+        rnorm(32), stride = 1, groups = 4)
+})

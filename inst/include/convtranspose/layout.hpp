@@ -26,7 +26,7 @@ void transpose_convert(const Src* src, Dst* dst, std::int64_t rows,
   (void)num_threads;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(num_threads) schedule(static) \
-    if (rows * cols > (std::int64_t(1) << 15))
+    if (rows * cols > (std::int64_t(1) << 20))
 #endif
   for (std::int64_t cb = 0; cb < col_blocks; ++cb) {
     const std::int64_t j0 = cb * kBlock, j1 = std::min(cols, j0 + kBlock);

@@ -39,39 +39,60 @@
 namespace convtranspose {
 namespace detail {
 
+inline std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+inline std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return -floor_div(-a, b); }
+
+// What the scatter needs about taps, computed once per call:
+// * the stride phase of every tap (column-major over the kernel dims); taps
+//   of different phase write disjoint fine pixels, since a tap's fine
+//   coordinate is congruent to (tap * dilation - padding) modulo the stride;
+// * for every coarse coordinate along each dimension, the range of taps that
+//   land inside the fine grid and the fine coordinate of the first of them,
+//   so the scatter's inner loops need no bounds checks and no divisions.
 struct TapTable {
-  // Per tap (column-major over the kernel dims): its offset along each
-  // dimension (tap * dilation - padding) and its stride-phase class.
-  std::vector<std::int64_t> offset[kMaxRank];
   std::vector<int> phase;
-  int phase_count = 1;
+  int phase_count = 0;
+  std::vector<std::int64_t> lo[kMaxRank], hi[kMaxRank], first[kMaxRank];
 
   explicit TapTable(const ConvGeometry& g) {
     const std::int64_t taps = g.kernel_taps;
-    for (int d = 0; d < kMaxRank; ++d) offset[d].resize(taps);
-    phase.resize(taps);
-    std::vector<std::int64_t> seen_raw;
+    phase.resize(static_cast<std::size_t>(taps));
+    // Raw phases can be many (large strides) but at most `taps` occur:
+    // number the ones in use densely.
+    std::vector<std::int64_t> seen;
     for (std::int64_t k = 0; k < taps; ++k) {
       std::int64_t rest = k, raw = 0, scale = 1;
       for (int d = 0; d < kMaxRank; ++d) {
         const std::int64_t t = rest % g.kernel_size[d];
         rest /= g.kernel_size[d];
         const std::int64_t off = t * g.dilation[d] - g.padding[d];
-        offset[d][k] = off;
-        const std::int64_t r = ((off % g.stride[d]) + g.stride[d]) % g.stride[d];
-        raw += r * scale;
+        raw += (((off % g.stride[d]) + g.stride[d]) % g.stride[d]) * scale;
         scale *= g.stride[d];
       }
-      int id = -1;
-      for (std::size_t i = 0; i < seen_raw.size(); ++i)
-        if (seen_raw[i] == raw) id = static_cast<int>(i);
-      if (id < 0) {
-        id = static_cast<int>(seen_raw.size());
-        seen_raw.push_back(raw);
-      }
-      phase[k] = id;
+      std::size_t id = 0;
+      while (id < seen.size() && seen[id] != raw) ++id;
+      if (id == seen.size()) seen.push_back(raw);
+      phase[static_cast<std::size_t>(k)] = static_cast<int>(id);
     }
-    phase_count = static_cast<int>(seen_raw.size());
+    phase_count = static_cast<int>(seen.size());
+    for (int d = 0; d < kMaxRank; ++d) {
+      const std::int64_t n = g.coarse_size[d], dil = g.dilation[d];
+      lo[d].resize(static_cast<std::size_t>(n));
+      hi[d].resize(static_cast<std::size_t>(n));
+      first[d].resize(static_cast<std::size_t>(n));
+      for (std::int64_t i = 0; i < n; ++i) {
+        // taps t with 0 <= i*s - p + t*dil <= F-1
+        const std::int64_t base = i * g.stride[d] - g.padding[d];
+        const std::int64_t l = std::max<std::int64_t>(0, ceil_div(-base, dil));
+        const std::int64_t h =
+            std::min<std::int64_t>(g.kernel_size[d], floor_div(g.fine_size[d] - 1 - base, dil) + 1);
+        lo[d][i] = l;
+        hi[d][i] = std::max(l, h);
+        first[d][i] = base + l * dil;
+      }
+    }
   }
 };
 
@@ -79,7 +100,9 @@ struct TapTable {
 // pixels q in [q0, q1) (flattened over samples) and taps k in [k0, k1), the
 // vector of fine channels [0, Cf/g) at cols + (q - q0) * ld + (k - k0) * Cfg.
 // Only taps with phase % phase_mod == phase_rem and channels [c0, c1) are
-// written, which is how threads partition the tile.
+// written, which is how threads partition the tile. Per pixel, the taps that
+// land inside the fine grid are found per dimension up front, so the inner
+// loops carry no bounds checks.
 template <class T>
 void scatter_columns(const ConvGeometry& g, const TapTable& taps, const T* cols,
                      std::int64_t ld, std::int64_t q0, std::int64_t q1,
@@ -89,24 +112,120 @@ void scatter_columns(const ConvGeometry& g, const TapTable& taps, const T* cols,
   const std::int64_t cfg = g.fine_channels_per_group;
   const std::int64_t cf = g.fine_channels;
   const std::int64_t P = g.coarse_pixels;
-  const std::int64_t F0 = g.fine_size[0], F1 = g.fine_size[1], F2 = g.fine_size[2];
-  const std::int64_t C0 = g.coarse_size[0], C1 = g.coarse_size[1];
-  const std::int64_t s0 = g.stride[0], s1 = g.stride[1], s2 = g.stride[2];
+  const std::int64_t* F = g.fine_size;
+  const std::int64_t* K = g.kernel_size;
+  const std::int64_t C0 = g.coarse_size[0], C1 = g.coarse_size[1], C2 = g.coarse_size[2];
+  // Distance in the fine array between consecutive taps along each dimension.
+  const std::int64_t tap_step[kMaxRank] = {g.dilation[0] * cf, g.dilation[1] * F[0] * cf,
+                                           g.dilation[2] * F[0] * F[1] * cf};
+  const bool filter = phase_mod > 1;
+  const bool all_taps = k0 == 0 && k1 == g.kernel_taps;
+  const bool unfiltered = all_taps && !filter;
+  const bool single_channel = c1 - c0 == 1;
+  // Coordinates of q0, then advanced incrementally.
+  std::int64_t n = q0 / P, pix = q0 - n * P;
+  std::int64_t i0 = pix % C0, i1 = (pix / C0) % C1, i2 = pix / (C0 * C1);
   for (std::int64_t q = q0; q < q1; ++q) {
-    const std::int64_t n = q / P, pix = q - n * P;
-    const std::int64_t i0 = pix % C0, i1 = (pix / C0) % C1, i2 = pix / (C0 * C1);
-    T* fine_sample = fine + n * g.fine_pixels * cf + group * cfg;
-    const T* col = cols + (q - q0) * ld;
-    for (std::int64_t k = k0; k < k1; ++k) {
-      if (taps.phase[k] % phase_mod != phase_rem) continue;
-      const std::int64_t o0 = i0 * s0 + taps.offset[0][k];
-      const std::int64_t o1 = i1 * s1 + taps.offset[1][k];
-      const std::int64_t o2 = i2 * s2 + taps.offset[2][k];
-      if (o0 < 0 || o0 >= F0 || o1 < 0 || o1 >= F1 || o2 < 0 || o2 >= F2) continue;
-      T* dst = fine_sample + (o0 + F0 * (o1 + F1 * o2)) * cf;
-      const T* src = col + (k - k0) * cfg;
-      for (std::int64_t c = c0; c < c1; ++c) dst[c] += src[c];
+    const std::int64_t lo[kMaxRank] = {taps.lo[0][i0], taps.lo[1][i1], taps.lo[2][i2]};
+    const std::int64_t hi[kMaxRank] = {taps.hi[0][i0], taps.hi[1][i1], taps.hi[2][i2]};
+    const std::int64_t first[kMaxRank] = {taps.first[0][i0], taps.first[1][i1],
+                                          taps.first[2][i2]};
+    const bool empty = lo[0] >= hi[0] || lo[1] >= hi[1] || lo[2] >= hi[2];
+    const T* col = cols + (q - q0) * ld - k0 * cfg;
+    // (the fine offset is only formed for pixels that reach the fine grid)
+    T* base_dst = empty ? fine : fine + n * g.fine_pixels * cf + group * cfg +
+                  (first[0] + F[0] * (first[1] + F[1] * first[2])) * cf;
+    for (std::int64_t t2 = lo[2]; !empty && t2 < hi[2]; ++t2) {
+      T* dst2 = base_dst + (t2 - lo[2]) * tap_step[2];
+      for (std::int64_t t1 = lo[1]; t1 < hi[1]; ++t1) {
+        T* dst1 = dst2 + (t1 - lo[1]) * tap_step[1];
+        const std::int64_t krow = K[0] * (t1 + K[1] * t2);
+        if (unfiltered) {
+          T* dst = dst1;
+          const T* src = col + (lo[0] + krow) * cfg;
+          if (single_channel) {
+            for (std::int64_t t0 = lo[0]; t0 < hi[0]; ++t0, dst += tap_step[0], src += cfg)
+              dst[c0] += src[c0];
+          } else {
+            for (std::int64_t t0 = lo[0]; t0 < hi[0]; ++t0, dst += tap_step[0], src += cfg)
+              for (std::int64_t c = c0; c < c1; ++c) dst[c] += src[c];
+          }
+          continue;
+        }
+        for (std::int64_t t0 = lo[0]; t0 < hi[0]; ++t0) {
+          const std::int64_t k = t0 + krow;
+          if (!all_taps && (k < k0 || k >= k1)) continue;
+          if (filter && taps.phase[k] % phase_mod != phase_rem) continue;
+          T* dst = dst1 + (t0 - lo[0]) * tap_step[0];
+          const T* src = col + k * cfg;
+          for (std::int64_t c = c0; c < c1; ++c) dst[c] += src[c];
+        }
+      }
     }
+    if (++i0 == C0) {
+      i0 = 0;
+      if (++i1 == C1) {
+        i1 = 0;
+        if (++i2 == C2) {
+          i2 = 0;
+          ++n;
+        }
+      }
+    }
+  }
+}
+
+// Direct kernel for groups with a single coarse channel (depthwise layers,
+// single-channel images): a GEMM with an inner dimension of 1 is all
+// overhead, so each coarse pixel's values are multiplied into the fine pixels
+// its taps reach. All groups [g0, g1) of a pixel are done together, so each
+// tap updates one contiguous run of fine channels. `weight_t` holds the
+// weights as (fine channel, tap) with the fine channel fastest. Only taps with
+// phase % phase_mod == phase_rem.
+template <class T>
+void scatter_direct(const ConvGeometry& g, const TapTable& taps, const T* coarse,
+                    const T* weight_t, std::int64_t g0, std::int64_t g1, int phase_mod,
+                    int phase_rem, T* fine) {
+  const std::int64_t cfg = g.fine_channels_per_group, cf = g.fine_channels;
+  const std::int64_t cc = g.coarse_channels;
+  const std::int64_t* F = g.fine_size;
+  const std::int64_t* K = g.kernel_size;
+  const std::int64_t C0 = g.coarse_size[0], C1 = g.coarse_size[1], C2 = g.coarse_size[2];
+  const std::int64_t tap_step[kMaxRank] = {g.dilation[0] * cf, g.dilation[1] * F[0] * cf,
+                                           g.dilation[2] * F[0] * F[1] * cf};
+  const bool filter = phase_mod > 1;
+  const T* x = coarse;
+  for (std::int64_t n = 0; n < g.batch; ++n) {
+    T* fine_sample = fine + n * g.fine_pixels * cf;
+    for (std::int64_t i2 = 0; i2 < C2; ++i2)
+      for (std::int64_t i1 = 0; i1 < C1; ++i1)
+        for (std::int64_t i0 = 0; i0 < C0; ++i0, x += cc) {
+          const std::int64_t lo0 = taps.lo[0][i0], hi0 = taps.hi[0][i0];
+          const std::int64_t lo1 = taps.lo[1][i1], hi1 = taps.hi[1][i1];
+          const std::int64_t lo2 = taps.lo[2][i2], hi2 = taps.hi[2][i2];
+          if (lo0 >= hi0 || lo1 >= hi1 || lo2 >= hi2) continue;
+          T* base = fine_sample +
+                    (taps.first[0][i0] + F[0] * (taps.first[1][i1] + F[1] * taps.first[2][i2])) * cf;
+          for (std::int64_t t2 = lo2; t2 < hi2; ++t2)
+            for (std::int64_t t1 = lo1; t1 < hi1; ++t1) {
+              T* dst = base + (t2 - lo2) * tap_step[2] + (t1 - lo1) * tap_step[1];
+              const std::int64_t krow = K[0] * (t1 + K[1] * t2);
+              for (std::int64_t t0 = lo0; t0 < hi0; ++t0, dst += tap_step[0]) {
+                const std::int64_t k = t0 + krow;
+                if (filter && taps.phase[k] % phase_mod != phase_rem) continue;
+                const T* w = weight_t + k * cf;
+                if (cfg == 1) {
+                  for (std::int64_t c = g0; c < g1; ++c) dst[c] += x[c] * w[c];
+                } else {
+                  for (std::int64_t grp = g0; grp < g1; ++grp) {
+                    const T value = x[grp];
+                    for (std::int64_t c = grp * cfg; c < (grp + 1) * cfg; ++c)
+                      dst[c] += value * w[c];
+                  }
+                }
+              }
+            }
+        }
   }
 }
 
@@ -127,7 +246,7 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight,
 
   // Start from the bias (or zero): every fine element receives a sum.
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (fine_px * cf > 32768)
+#pragma omp parallel for num_threads(nt) schedule(static) if (fine_px * cf > (1 << 20))
 #endif
   for (std::int64_t p = 0; p < fine_px; ++p) {
     T* dst = fine + p * cf;
@@ -154,6 +273,75 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight,
 
   try {
     detail::TapTable taps(g);
+    // Threads only pay off above some work: a barrier can cost a scheduler
+    // time slice when the other cores are busy.
+    const double total_flops = 2.0 * static_cast<double>(cfg) * K * Q * ccg * g.groups;
+    const int workers = total_flops < 4e6 ? 1 : nt;
+    if (ccg == 1) {
+      if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
+      // weights as (fine channel, tap), fine channel fastest
+      std::vector<T> weight_t(static_cast<std::size_t>(cf * K));
+      for (std::int64_t grp = 0; grp < g.groups; ++grp)
+        for (std::int64_t k = 0; k < K; ++k)
+          for (std::int64_t c = 0; c < cfg; ++c)
+            weight_t[static_cast<std::size_t>(k * cf + grp * cfg + c)] =
+                weight[grp + cc * (c + cfg * k)];
+      // Threads split the taps by stride phase, or else the groups.
+      const bool by_phase = taps.phase_count >= workers;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(workers)
+#endif
+      {
+#ifdef _OPENMP
+        const int tid = omp_get_thread_num(), size = omp_get_num_threads();
+#else
+        const int tid = 0, size = 1;
+#endif
+        if (by_phase) {
+          detail::scatter_direct(g, taps, coarse, weight_t.data(), 0, g.groups, size, tid, fine);
+        } else {
+          const std::int64_t per = (g.groups + size - 1) / size;
+          const std::int64_t g0 = std::min(g.groups, per * tid), g1 = std::min(g.groups, g0 + per);
+          if (g1 > g0) detail::scatter_direct(g, taps, coarse, weight_t.data(), g0, g1, 1, 0, fine);
+        }
+      }
+      return Status::success();
+    }
+    // Many small groups (depthwise layers): whole groups in parallel, each
+    // thread with its own column buffer; groups own disjoint fine channels.
+    const double group_flops = 2.0 * static_cast<double>(cfg) * K * Q * ccg;
+    if (workers > 1 && g.groups >= nt && q_tile == Q && k_tile == K && group_flops < 5e7) {
+      if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
+      bool failed = false;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+      {
+        // Exceptions must not leave a worksharing loop: caught per group.
+        std::vector<T> local;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic)
+#endif
+        for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+          try {
+            local.resize(static_cast<std::size_t>(cfg * K * Q));
+            Eigen::Map<Matrix> out(local.data(), cfg * K, Q);
+            ConstStrided w(weight + grp * ccg, ccg, cfg * K, Eigen::OuterStride<>(cc));
+            ConstStrided x(coarse + grp * ccg, ccg, Q, Eigen::OuterStride<>(cc));
+            out.noalias() = w.transpose() * x;
+            detail::scatter_columns(g, taps, local.data(), cfg * K, 0, Q, 0, K, grp, 1, 0, 0,
+                                    cfg, fine);
+          } catch (...) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+            failed = true;
+          }
+        }
+      }
+      if (failed) return Status::error(StatusCode::out_of_memory, "out of memory");
+      return Status::success();
+    }
     std::vector<T> buffer(static_cast<std::size_t>(cfg * k_tile * q_tile));
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
       for (std::int64_t q0 = 0; q0 < Q; q0 += q_tile) {
@@ -168,7 +356,7 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight,
           Eigen::Map<Matrix> out(buffer.data(), rows, cols);
           // Work split decided once per tile, identical on every thread.
           const double flops = 2.0 * static_cast<double>(rows) * cols * ccg;
-          const int team = flops < 2e5 ? 1 : nt;
+          const int team = (flops < 2e5 || workers == 1) ? 1 : nt;
           const bool split_rows = rows >= cols;
           const bool by_phase = taps.phase_count >= team;
           bool failed = false;

@@ -1,0 +1,59 @@
+#!/usr/bin/python3
+"""Times PyTorch CPU's conv_transpose on the benchmark suite (same rows and
+FLOP count as bench.R). Usage: bench_torch.py [suite.tsv] [out.tsv] [reps]"""
+import csv
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+suite = sys.argv[1] if len(sys.argv) > 1 else "../shared/bench-suite.tsv"
+out = sys.argv[2] if len(sys.argv) > 2 else "bench/results/pytorch.tsv"
+reps = int(sys.argv[3]) if len(sys.argv) > 3 else 7
+torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+torch.manual_seed(1)
+fns = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+def ints(s):
+    return [int(v) for v in s.split(",")]
+
+
+rows = []
+with open(suite) as f:
+    for r in csv.DictReader(f, delimiter="\t"):
+        nd, g = int(r["nd"]), int(r["groups"])
+        size, k = ints(r["input_size"]), ints(r["kernel_size"])
+        n, cin, cout = int(r["batch"]), int(r["in_channels"]), int(r["out_channels"])
+        flops = 2 * n * cin * (cout // g)
+        for v in k + size:
+            flops *= v
+        for dtype, name in ((torch.float64, "float64"), (torch.float32, "float32")):
+            x = torch.randn(n, cin, *size, dtype=dtype)
+            w = torch.randn(cin, cout // g, *k, dtype=dtype)
+            b = torch.randn(cout, dtype=dtype)
+
+            def call():
+                with torch.no_grad():
+                    return fns[nd](x, w, b, ints(r["stride"]), ints(r["padding"]),
+                                   ints(r["output_padding"]), g, ints(r["dilation"]))
+
+            call()
+            times = []
+            # at least `reps` runs and 0.3 s per row (same rule as bench.R)
+            while len(times) < reps or (sum(times) < 0.3 and len(times) < 500):
+                t0 = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - t0)
+            med = statistics.median(times)
+            rows.append((r["name"], "forward", name, med, flops / med / 1e9))
+            print("%-14s %-8s %9.2f ms %7.1f GFLOP/s" % (r["name"], name, 1e3 * med,
+                                                        flops / med / 1e9), flush=True)
+
+with open(out, "w") as f:
+    f.write("name\tdirection\tdtype\tmedian_s\tgflops\n")
+    for row in rows:
+        f.write("%s\t%s\t%s\t%.6g\t%.6g\n" % row)

@@ -1,0 +1,43 @@
+# Joins bench.R's and bench_torch.py's medians into a markdown table and a
+# PNG chart of speedups (PyTorch time / convtranspose time).
+# Usage: Rscript bench/report.R [dir]
+dir <- if (length(commandArgs(TRUE))) commandArgs(TRUE)[1] else "bench/results"
+ours <- utils::read.delim(file.path(dir, "convtranspose.tsv"), stringsAsFactors = FALSE)
+theirs <- utils::read.delim(file.path(dir, "pytorch.tsv"), stringsAsFactors = FALSE)
+m <- merge(ours, theirs, by = c("name", "direction", "dtype"), suffixes = c("", "_torch"),
+           sort = FALSE)
+m$speedup <- m$median_s_torch / m$median_s
+order <- unique(ours$name)
+m <- m[order(match(m$name, order), m$direction, -xtfrm(m$dtype)), ]
+geo <- function(v) exp(mean(log(v)))
+lines <- c(
+  sprintf("Benchmark: %s, %s threads each side, medians; speedup = PyTorch time / ours.",
+          format(Sys.time(), "%Y-%m-%d"), Sys.getenv("BENCH_THREADS", "2")),
+  "",
+  "| layer | direction | dtype | convtranspose ms | GFLOP/s | PyTorch ms | GFLOP/s | speedup |",
+  "|---|---|---|---:|---:|---:|---:|---:|",
+  sprintf("| %s | %s | %s | %.2f | %.1f | %.2f | %.1f | %.2f |", m$name, m$direction, m$dtype,
+          1e3 * m$median_s, m$gflops, 1e3 * m$median_s_torch, m$gflops_torch, m$speedup),
+  "")
+for (dt in unique(m$dtype)) for (dir_ in unique(m$direction)) {
+  s <- m$speedup[m$dtype == dt & m$direction == dir_]
+  lines <- c(lines, sprintf("- %s %s: geometric-mean speedup %.2fx, min %.2fx, max %.2fx",
+                            dir_, dt, geo(s), min(s), max(s)))
+}
+writeLines(lines, file.path(dir, "report.md"))
+writeLines(lines)
+
+grDevices::png(file.path(dir, "speedup.png"), width = 1000, height = 600, res = 110)
+groups <- split(m, paste(m$direction, m$dtype))
+mat <- do.call(rbind, lapply(groups, function(g) g$speedup[match(order, g$name)]))
+colnames(mat) <- order
+op <- graphics::par(mar = c(8, 4.5, 3, 1))
+graphics::barplot(mat, beside = TRUE, las = 2, log = "y", col = c("grey35", "grey75",
+                  "steelblue", "lightblue")[seq_len(nrow(mat))],
+                  ylab = "speedup over PyTorch CPU (log scale)",
+                  main = "convtranspose vs PyTorch CPU, same machine, same threads")
+graphics::abline(h = 1, lty = 2)
+graphics::legend("topleft", legend = rownames(mat), fill = c("grey35", "grey75", "steelblue",
+                 "lightblue")[seq_len(nrow(mat))], bty = "n")
+graphics::par(op)
+invisible(grDevices::dev.off())
