@@ -3,13 +3,16 @@
 // its Status comes back to R as a character scalar with a "status" attribute,
 // which R turns into a classed condition. Nothing here runs on an OpenMP
 // worker thread.
-#include <Rcpp.h>
 #include <R_ext/Utils.h>
+#include <Rcpp.h>
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
+#include <pthread.h>
+
+#include <csignal>
 #include <cstdint>
 #include <string>
 
@@ -26,14 +29,41 @@ bool r_interrupt_pending(void*) {
   return R_ToplevelExec(check_interrupt_unprotected, nullptr) == FALSE;
 }
 
+// SIGINT must reach R's own thread, where the core's interrupt check runs;
+// a signal taken by an OpenMP worker is not seen there. Worker threads
+// inherit the signal mask of the thread that creates them, so the pool is
+// created once with SIGINT blocked, then the mask is restored.
+void start_workers_without_sigint(int threads) {
+#ifdef _OPENMP
+  static int started = 0;
+  if (started >= threads) return;
+  sigset_t block, previous;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  if (pthread_sigmask(SIG_BLOCK, &block, &previous) != 0) return;
+#pragma omp parallel num_threads(threads)
+  { (void)0; }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  started = threads;
+#else
+  (void)threads;
+#endif
+}
+
 const char* status_name(ct::StatusCode code) {
   switch (code) {
-    case ct::StatusCode::invalid_argument: return "invalid_argument";
-    case ct::StatusCode::shape_mismatch: return "shape_mismatch";
-    case ct::StatusCode::size_overflow: return "size_overflow";
-    case ct::StatusCode::out_of_memory: return "out_of_memory";
-    case ct::StatusCode::interrupted: return "interrupted";
-    default: return "internal";
+    case ct::StatusCode::invalid_argument:
+      return "invalid_argument";
+    case ct::StatusCode::shape_mismatch:
+      return "shape_mismatch";
+    case ct::StatusCode::size_overflow:
+      return "size_overflow";
+    case ct::StatusCode::out_of_memory:
+      return "out_of_memory";
+    case ct::StatusCode::interrupted:
+      return "interrupted";
+    default:
+      return "internal";
   }
 }
 
@@ -51,18 +81,17 @@ void fill(std::int64_t* dst, const Rcpp::IntegerVector& src, int rank) {
 
 // [[Rcpp::export(.ct_conv_transpose)]]
 SEXP ct_conv_transpose(Rcpp::NumericVector input, Rcpp::NumericVector weight,
-                       Rcpp::Nullable<Rcpp::NumericVector> bias, int rank,
-                       double batch, int in_channels, Rcpp::IntegerVector input_size,
-                       int out_channels, int groups, Rcpp::IntegerVector kernel_size,
-                       Rcpp::IntegerVector stride, Rcpp::IntegerVector padding,
-                       Rcpp::IntegerVector output_padding, Rcpp::IntegerVector dilation,
-                       Rcpp::IntegerVector output_dim, bool single_precision,
-                       int num_threads) {
-  if (rank < 1 || rank > ct::kMaxRank || input_size.size() != rank ||
-      kernel_size.size() != rank || stride.size() != rank || padding.size() != rank ||
-      output_padding.size() != rank || dilation.size() != rank)
-    return status_to_r(ct::Status::error(ct::StatusCode::internal,
-                                         "size vectors do not match the rank"));
+                       Rcpp::Nullable<Rcpp::NumericVector> bias, int rank, double batch,
+                       int in_channels, Rcpp::IntegerVector input_size, int out_channels,
+                       int groups, Rcpp::IntegerVector kernel_size, Rcpp::IntegerVector stride,
+                       Rcpp::IntegerVector padding, Rcpp::IntegerVector output_padding,
+                       Rcpp::IntegerVector dilation, Rcpp::IntegerVector output_dim,
+                       bool single_precision, int num_threads) {
+  if (rank < 1 || rank > ct::kMaxRank || input_size.size() != rank || kernel_size.size() != rank ||
+      stride.size() != rank || padding.size() != rank || output_padding.size() != rank ||
+      dilation.size() != rank)
+    return status_to_r(
+        ct::Status::error(ct::StatusCode::internal, "size vectors do not match the rank"));
   ct::ConvTransposeSpec spec;
   spec.rank = rank;
   spec.batch = static_cast<std::int64_t>(batch);
@@ -87,8 +116,8 @@ SEXP ct_conv_transpose(Rcpp::NumericVector input, Rcpp::NumericVector weight,
   if (bias.isNotNull()) {
     bias_vec = Rcpp::NumericVector(bias);
     if (bias_vec.size() != geometry.fine_channels)
-      return status_to_r(ct::Status::error(ct::StatusCode::shape_mismatch,
-                                           "bias length is not out_channels"));
+      return status_to_r(
+          ct::Status::error(ct::StatusCode::shape_mismatch, "bias length is not out_channels"));
     bias_ptr = bias_vec.begin();
   }
   double expected = 1;
@@ -100,6 +129,7 @@ SEXP ct_conv_transpose(Rcpp::NumericVector input, Rcpp::NumericVector weight,
   Rcpp::NumericVector output(Rcpp::no_init(static_cast<R_xlen_t>(geometry.fine_elements)));
   output.attr("dim") = output_dim;
 
+  start_workers_without_sigint(num_threads);
   ct::ComputeOptions options;
   options.num_threads = num_threads;
   options.interrupt_check = r_interrupt_pending;
@@ -119,13 +149,12 @@ SEXP ct_conv_transpose(Rcpp::NumericVector input, Rcpp::NumericVector weight,
 // [[Rcpp::export(.ct_openmp_info)]]
 Rcpp::IntegerVector ct_openmp_info() {
 #ifdef _OPENMP
-  return Rcpp::IntegerVector::create(
-      Rcpp::_["available"] = 1, Rcpp::_["procs"] = omp_get_num_procs(),
-      Rcpp::_["thread_limit"] = omp_get_thread_limit(),
-      Rcpp::_["max_threads"] = omp_get_max_threads());
+  return Rcpp::IntegerVector::create(Rcpp::_["available"] = 1,
+                                     Rcpp::_["procs"] = omp_get_num_procs(),
+                                     Rcpp::_["thread_limit"] = omp_get_thread_limit(),
+                                     Rcpp::_["max_threads"] = omp_get_max_threads());
 #else
   return Rcpp::IntegerVector::create(Rcpp::_["available"] = 0, Rcpp::_["procs"] = 1,
-                                     Rcpp::_["thread_limit"] = 1,
-                                     Rcpp::_["max_threads"] = 1);
+                                     Rcpp::_["thread_limit"] = 1, Rcpp::_["max_threads"] = 1);
 #endif
 }

@@ -7,12 +7,12 @@
 #include <convtranspose/convtranspose.hpp>
 
 namespace convtranspose {
-extern template Status conv_transpose_forward<double, double>(
-    const ConvGeometry&, const double*, const double*, const double*, double*,
-    const ComputeOptions&);
-extern template Status conv_transpose_forward<float, double>(
-    const ConvGeometry&, const double*, const double*, const double*, double*,
-    const ComputeOptions&);
+extern template Status conv_transpose_forward<double, double>(const ConvGeometry&, const double*,
+                                                              const double*, const double*, double*,
+                                                              const ComputeOptions&);
+extern template Status conv_transpose_forward<float, double>(const ConvGeometry&, const double*,
+                                                             const double*, const double*, double*,
+                                                             const ComputeOptions&);
 }  // namespace convtranspose
 
 #endif

@@ -2,7 +2,7 @@
 #include <convtranspose/convtranspose.hpp>
 
 namespace convtranspose {
-template Status conv_transpose_forward<float, double>(
-    const ConvGeometry&, const double*, const double*, const double*, double*,
-    const ComputeOptions&);
+template Status conv_transpose_forward<float, double>(const ConvGeometry&, const double*,
+                                                      const double*, const double*, double*,
+                                                      const ComputeOptions&);
 }  // namespace convtranspose

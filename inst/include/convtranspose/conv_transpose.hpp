@@ -21,9 +21,8 @@ namespace convtranspose {
 // (C_in, C_out/g, kernel...) column-major; bias: C_out values or null;
 // output: batch-fastest layout, geometry.fine_elements values, overwritten.
 template <class T, class Storage>
-Status conv_transpose_forward(const ConvGeometry& g, const Storage* input,
-                              const Storage* weight, const Storage* bias,
-                              Storage* output, const ComputeOptions& options) {
+Status conv_transpose_forward(const ConvGeometry& g, const Storage* input, const Storage* weight,
+                              const Storage* bias, Storage* output, const ComputeOptions& options) {
   constexpr bool same_type = std::is_same<T, Storage>::value;
   const std::int64_t n = g.batch;
   const std::int64_t in_per_sample = g.coarse_channels * g.coarse_pixels;

@@ -9,11 +9,11 @@
 #ifndef CONVTRANSPOSE_CONVTRANSPOSE_HPP
 #define CONVTRANSPOSE_CONVTRANSPOSE_HPP
 
-#include "status.hpp"
-#include "geometry.hpp"
-#include "options.hpp"
-#include "layout.hpp"
-#include "scatter_gemm.hpp"
 #include "conv_transpose.hpp"
+#include "geometry.hpp"
+#include "layout.hpp"
+#include "options.hpp"
+#include "scatter_gemm.hpp"
+#include "status.hpp"
 
 #endif

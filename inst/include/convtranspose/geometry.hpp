@@ -30,10 +30,10 @@ constexpr int kMaxRank = 3;
 
 // Hyperparameters of a transposed convolution, as the user gives them.
 struct ConvTransposeSpec {
-  int rank = 0;                  // number of spatial dimensions, 1..3
-  std::int64_t batch = 0;        // N (0 allowed: empty result)
-  std::int64_t in_channels = 0;  // C_in  (== dim(weight)[1])
-  std::int64_t out_channels = 0; // C_out (== dim(weight)[2] * groups)
+  int rank = 0;                   // number of spatial dimensions, 1..3
+  std::int64_t batch = 0;         // N (0 allowed: empty result)
+  std::int64_t in_channels = 0;   // C_in  (== dim(weight)[1])
+  std::int64_t out_channels = 0;  // C_out (== dim(weight)[2] * groups)
   std::int64_t groups = 1;
   std::int64_t input_size[kMaxRank] = {1, 1, 1};
   std::int64_t kernel_size[kMaxRank] = {1, 1, 1};
@@ -93,34 +93,28 @@ inline std::string dims_text(const std::int64_t* v, int rank) {
   return os.str();
 }
 
-inline Status fail(StatusCode code, const std::string& msg) {
-  return Status::error(code, msg);
-}
+inline Status fail(StatusCode code, const std::string& msg) { return Status::error(code, msg); }
 
 }  // namespace detail
 
 // Validates a transposed convolution and fills `geometry`. Mirrors PyTorch's
 // checks (slow_conv_transpose*_shape_check and ConvTranspose's constructor),
 // with R's wording of sizes. Never throws.
-inline Status resolve_conv_transpose(const ConvTransposeSpec& spec,
-                                     ConvGeometry* geometry) {
+inline Status resolve_conv_transpose(const ConvTransposeSpec& spec, ConvGeometry* geometry) {
   using detail::dims_text;
   using detail::fail;
   const int rank = spec.rank;
   if (rank < 1 || rank > kMaxRank)
     return fail(StatusCode::invalid_argument, "rank must be 1, 2 or 3");
-  if (spec.batch < 0)
-    return fail(StatusCode::invalid_argument, "batch size must not be negative");
+  if (spec.batch < 0) return fail(StatusCode::invalid_argument, "batch size must not be negative");
   if (spec.groups < 1)
     return fail(StatusCode::invalid_argument, "groups must be a positive integer");
   if (spec.in_channels < 1 || spec.out_channels < 1)
     return fail(StatusCode::invalid_argument, "channel counts must be positive");
   if (spec.in_channels % spec.groups != 0)
-    return fail(StatusCode::shape_mismatch,
-                "in_channels must be divisible by groups");
+    return fail(StatusCode::shape_mismatch, "in_channels must be divisible by groups");
   if (spec.out_channels % spec.groups != 0)
-    return fail(StatusCode::shape_mismatch,
-                "out_channels must be divisible by groups");
+    return fail(StatusCode::shape_mismatch, "out_channels must be divisible by groups");
 
   ConvGeometry g;
   g.rank = rank;
@@ -132,17 +126,14 @@ inline Status resolve_conv_transpose(const ConvTransposeSpec& spec,
   g.fine_channels_per_group = spec.out_channels / spec.groups;
 
   for (int d = 0; d < rank; ++d) {
-    const std::int64_t in = spec.input_size[d], k = spec.kernel_size[d],
-                       s = spec.stride[d], p = spec.padding[d],
-                       op = spec.output_padding[d], dil = spec.dilation[d];
-    if (in < 1)
-      return fail(StatusCode::shape_mismatch, "input spatial sizes must be positive");
+    const std::int64_t in = spec.input_size[d], k = spec.kernel_size[d], s = spec.stride[d],
+                       p = spec.padding[d], op = spec.output_padding[d], dil = spec.dilation[d];
+    if (in < 1) return fail(StatusCode::shape_mismatch, "input spatial sizes must be positive");
     if (k < 1) return fail(StatusCode::invalid_argument, "kernel_size must be positive");
     if (s < 1) return fail(StatusCode::invalid_argument, "stride must be positive");
     if (dil < 1) return fail(StatusCode::invalid_argument, "dilation must be positive");
     if (p < 0) return fail(StatusCode::invalid_argument, "padding must not be negative");
-    if (op < 0)
-      return fail(StatusCode::invalid_argument, "output_padding must not be negative");
+    if (op < 0) return fail(StatusCode::invalid_argument, "output_padding must not be negative");
     if (op >= s && op >= dil)
       return fail(StatusCode::invalid_argument,
                   "output_padding must be smaller than either stride or dilation");
@@ -153,9 +144,8 @@ inline Status resolve_conv_transpose(const ConvTransposeSpec& spec,
     const std::int64_t out = a - 2 * p + b + op + 1;
     if (out < 1) {
       std::ostringstream os;
-      os << "computed output size " << dims_text(spec.input_size, rank)
-         << " -> output size " << out << " in dimension " << (d + 1)
-         << " is too small";
+      os << "computed output size " << dims_text(spec.input_size, rank) << " -> output size " << out
+         << " in dimension " << (d + 1) << " is too small";
       return fail(StatusCode::shape_mismatch, os.str());
     }
     if (out > std::numeric_limits<int>::max())

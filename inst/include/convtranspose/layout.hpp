@@ -19,14 +19,14 @@ namespace convtranspose {
 // column-major), converting the scalar type on the way. Blocked for cache use
 // and parallel over column blocks.
 template <class Src, class Dst>
-void transpose_convert(const Src* src, Dst* dst, std::int64_t rows,
-                       std::int64_t cols, int num_threads) {
+void transpose_convert(const Src* src, Dst* dst, std::int64_t rows, std::int64_t cols,
+                       int num_threads) {
   constexpr std::int64_t kBlock = 64;
   const std::int64_t col_blocks = (cols + kBlock - 1) / kBlock;
   (void)num_threads;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(num_threads) schedule(static) \
-    if (rows * cols > (std::int64_t(1) << 20))
+#pragma omp parallel for num_threads(num_threads) \
+    schedule(static) if (rows * cols > (std::int64_t(1) << 20))
 #endif
   for (std::int64_t cb = 0; cb < col_blocks; ++cb) {
     const std::int64_t j0 = cb * kBlock, j1 = std::min(cols, j0 + kBlock);

@@ -21,7 +21,6 @@
 #endif
 
 #include <Eigen/Core>
-
 #include <algorithm>
 #include <cstdint>
 #include <exception>
@@ -104,10 +103,9 @@ struct TapTable {
 // land inside the fine grid are found per dimension up front, so the inner
 // loops carry no bounds checks.
 template <class T>
-void scatter_columns(const ConvGeometry& g, const TapTable& taps, const T* cols,
-                     std::int64_t ld, std::int64_t q0, std::int64_t q1,
-                     std::int64_t k0, std::int64_t k1, std::int64_t group,
-                     int phase_mod, int phase_rem, std::int64_t c0,
+void scatter_columns(const ConvGeometry& g, const TapTable& taps, const T* cols, std::int64_t ld,
+                     std::int64_t q0, std::int64_t q1, std::int64_t k0, std::int64_t k1,
+                     std::int64_t group, int phase_mod, int phase_rem, std::int64_t c0,
                      std::int64_t c1, T* fine) {
   const std::int64_t cfg = g.fine_channels_per_group;
   const std::int64_t cf = g.fine_channels;
@@ -128,13 +126,13 @@ void scatter_columns(const ConvGeometry& g, const TapTable& taps, const T* cols,
   for (std::int64_t q = q0; q < q1; ++q) {
     const std::int64_t lo[kMaxRank] = {taps.lo[0][i0], taps.lo[1][i1], taps.lo[2][i2]};
     const std::int64_t hi[kMaxRank] = {taps.hi[0][i0], taps.hi[1][i1], taps.hi[2][i2]};
-    const std::int64_t first[kMaxRank] = {taps.first[0][i0], taps.first[1][i1],
-                                          taps.first[2][i2]};
+    const std::int64_t first[kMaxRank] = {taps.first[0][i0], taps.first[1][i1], taps.first[2][i2]};
     const bool empty = lo[0] >= hi[0] || lo[1] >= hi[1] || lo[2] >= hi[2];
     const T* col = cols + (q - q0) * ld - k0 * cfg;
     // (the fine offset is only formed for pixels that reach the fine grid)
-    T* base_dst = empty ? fine : fine + n * g.fine_pixels * cf + group * cfg +
-                  (first[0] + F[0] * (first[1] + F[1] * first[2])) * cf;
+    T* base_dst = empty ? fine
+                        : fine + n * g.fine_pixels * cf + group * cfg +
+                              (first[0] + F[0] * (first[1] + F[1] * first[2])) * cf;
     for (std::int64_t t2 = lo[2]; !empty && t2 < hi[2]; ++t2) {
       T* dst2 = base_dst + (t2 - lo[2]) * tap_step[2];
       for (std::int64_t t1 = lo[1]; t1 < hi[1]; ++t1) {
@@ -183,9 +181,9 @@ void scatter_columns(const ConvGeometry& g, const TapTable& taps, const T* cols,
 // weights as (fine channel, tap) with the fine channel fastest. Only taps with
 // phase % phase_mod == phase_rem.
 template <class T>
-void scatter_direct(const ConvGeometry& g, const TapTable& taps, const T* coarse,
-                    const T* weight_t, std::int64_t g0, std::int64_t g1, int phase_mod,
-                    int phase_rem, T* fine) {
+void scatter_direct(const ConvGeometry& g, const TapTable& taps, const T* coarse, const T* weight_t,
+                    std::int64_t q0, std::int64_t q1, std::int64_t g0, std::int64_t g1,
+                    int phase_mod, int phase_rem, T* fine) {
   const std::int64_t cfg = g.fine_channels_per_group, cf = g.fine_channels;
   const std::int64_t cc = g.coarse_channels;
   const std::int64_t* F = g.fine_size;
@@ -194,38 +192,48 @@ void scatter_direct(const ConvGeometry& g, const TapTable& taps, const T* coarse
   const std::int64_t tap_step[kMaxRank] = {g.dilation[0] * cf, g.dilation[1] * F[0] * cf,
                                            g.dilation[2] * F[0] * F[1] * cf};
   const bool filter = phase_mod > 1;
-  const T* x = coarse;
-  for (std::int64_t n = 0; n < g.batch; ++n) {
+  const std::int64_t P = g.coarse_pixels;
+  // Coordinates of q0, then advanced incrementally.
+  std::int64_t n = q0 / P, pix = q0 - n * P;
+  std::int64_t i0 = pix % C0, i1 = (pix / C0) % C1, i2 = pix / (C0 * C1);
+  const T* x = coarse + q0 * cc;
+  for (std::int64_t q = q0; q < q1; ++q, x += cc) {
     T* fine_sample = fine + n * g.fine_pixels * cf;
-    for (std::int64_t i2 = 0; i2 < C2; ++i2)
-      for (std::int64_t i1 = 0; i1 < C1; ++i1)
-        for (std::int64_t i0 = 0; i0 < C0; ++i0, x += cc) {
-          const std::int64_t lo0 = taps.lo[0][i0], hi0 = taps.hi[0][i0];
-          const std::int64_t lo1 = taps.lo[1][i1], hi1 = taps.hi[1][i1];
-          const std::int64_t lo2 = taps.lo[2][i2], hi2 = taps.hi[2][i2];
-          if (lo0 >= hi0 || lo1 >= hi1 || lo2 >= hi2) continue;
-          T* base = fine_sample +
-                    (taps.first[0][i0] + F[0] * (taps.first[1][i1] + F[1] * taps.first[2][i2])) * cf;
-          for (std::int64_t t2 = lo2; t2 < hi2; ++t2)
-            for (std::int64_t t1 = lo1; t1 < hi1; ++t1) {
-              T* dst = base + (t2 - lo2) * tap_step[2] + (t1 - lo1) * tap_step[1];
-              const std::int64_t krow = K[0] * (t1 + K[1] * t2);
-              for (std::int64_t t0 = lo0; t0 < hi0; ++t0, dst += tap_step[0]) {
-                const std::int64_t k = t0 + krow;
-                if (filter && taps.phase[k] % phase_mod != phase_rem) continue;
-                const T* w = weight_t + k * cf;
-                if (cfg == 1) {
-                  for (std::int64_t c = g0; c < g1; ++c) dst[c] += x[c] * w[c];
-                } else {
-                  for (std::int64_t grp = g0; grp < g1; ++grp) {
-                    const T value = x[grp];
-                    for (std::int64_t c = grp * cfg; c < (grp + 1) * cfg; ++c)
-                      dst[c] += value * w[c];
-                  }
-                }
+    const std::int64_t lo0 = taps.lo[0][i0], hi0 = taps.hi[0][i0];
+    const std::int64_t lo1 = taps.lo[1][i1], hi1 = taps.hi[1][i1];
+    const std::int64_t lo2 = taps.lo[2][i2], hi2 = taps.hi[2][i2];
+    if (lo0 < hi0 && lo1 < hi1 && lo2 < hi2) {
+      T* base = fine_sample +
+                (taps.first[0][i0] + F[0] * (taps.first[1][i1] + F[1] * taps.first[2][i2])) * cf;
+      for (std::int64_t t2 = lo2; t2 < hi2; ++t2)
+        for (std::int64_t t1 = lo1; t1 < hi1; ++t1) {
+          T* dst = base + (t2 - lo2) * tap_step[2] + (t1 - lo1) * tap_step[1];
+          const std::int64_t krow = K[0] * (t1 + K[1] * t2);
+          for (std::int64_t t0 = lo0; t0 < hi0; ++t0, dst += tap_step[0]) {
+            const std::int64_t k = t0 + krow;
+            if (filter && taps.phase[k] % phase_mod != phase_rem) continue;
+            const T* w = weight_t + k * cf;
+            if (cfg == 1) {
+              for (std::int64_t c = g0; c < g1; ++c) dst[c] += x[c] * w[c];
+            } else {
+              for (std::int64_t grp = g0; grp < g1; ++grp) {
+                const T value = x[grp];
+                for (std::int64_t c = grp * cfg; c < (grp + 1) * cfg; ++c) dst[c] += value * w[c];
               }
             }
+          }
         }
+    }
+    if (++i0 == C0) {
+      i0 = 0;
+      if (++i1 == C1) {
+        i1 = 0;
+        if (++i2 == C2) {
+          i2 = 0;
+          ++n;
+        }
+      }
+    }
   }
 }
 
@@ -235,8 +243,8 @@ void scatter_direct(const ConvGeometry& g, const TapTable& taps, const T* coarse
 // PyTorch order (C_coarse, C_fine/g, taps) column-major; bias: C_fine values
 // or null; fine: sample-major output, fully overwritten.
 template <class T>
-Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight,
-                    const T* bias, T* fine, const ComputeOptions& options) {
+Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, const T* bias, T* fine,
+                    const ComputeOptions& options) {
   using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
   using ConstStrided = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
   const int nt = std::max(1, options.num_threads);
@@ -278,7 +286,6 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight,
     const double total_flops = 2.0 * static_cast<double>(cfg) * K * Q * ccg * g.groups;
     const int workers = total_flops < 4e6 ? 1 : nt;
     if (ccg == 1) {
-      if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
       // weights as (fine channel, tap), fine channel fastest
       std::vector<T> weight_t(static_cast<std::size_t>(cf * K));
       for (std::int64_t grp = 0; grp < g.groups; ++grp)
@@ -286,23 +293,33 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight,
           for (std::int64_t c = 0; c < cfg; ++c)
             weight_t[static_cast<std::size_t>(k * cf + grp * cfg + c)] =
                 weight[grp + cc * (c + cfg * k)];
-      // Threads split the taps by stride phase, or else the groups.
+      // Threads split the taps by stride phase, or else the groups; the
+      // pixels go in chunks of about 2e7 flops between interrupt checks.
       const bool by_phase = taps.phase_count >= workers;
+      const std::int64_t q_chunk =
+          std::max<std::int64_t>(1, static_cast<std::int64_t>(1e7 / (static_cast<double>(cf) * K)));
+      for (std::int64_t q0 = 0; q0 < Q; q0 += q_chunk) {
+        if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
+        const std::int64_t q1 = std::min(Q, q0 + q_chunk);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(workers)
 #endif
-      {
+        {
 #ifdef _OPENMP
-        const int tid = omp_get_thread_num(), size = omp_get_num_threads();
+          const int tid = omp_get_thread_num(), size = omp_get_num_threads();
 #else
-        const int tid = 0, size = 1;
+          const int tid = 0, size = 1;
 #endif
-        if (by_phase) {
-          detail::scatter_direct(g, taps, coarse, weight_t.data(), 0, g.groups, size, tid, fine);
-        } else {
-          const std::int64_t per = (g.groups + size - 1) / size;
-          const std::int64_t g0 = std::min(g.groups, per * tid), g1 = std::min(g.groups, g0 + per);
-          if (g1 > g0) detail::scatter_direct(g, taps, coarse, weight_t.data(), g0, g1, 1, 0, fine);
+          if (by_phase) {
+            detail::scatter_direct(g, taps, coarse, weight_t.data(), q0, q1, 0, g.groups, size, tid,
+                                   fine);
+          } else {
+            const std::int64_t per = (g.groups + size - 1) / size;
+            const std::int64_t g0 = std::min(g.groups, per * tid);
+            const std::int64_t g1 = std::min(g.groups, g0 + per);
+            if (g1 > g0)
+              detail::scatter_direct(g, taps, coarse, weight_t.data(), q0, q1, g0, g1, 1, 0, fine);
+          }
         }
       }
       return Status::success();
@@ -311,31 +328,37 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight,
     // thread with its own column buffer; groups own disjoint fine channels.
     const double group_flops = 2.0 * static_cast<double>(cfg) * K * Q * ccg;
     if (workers > 1 && g.groups >= nt && q_tile == Q && k_tile == K && group_flops < 5e7) {
-      if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
+      // Groups go in chunks of about 1e8 flops between interrupt checks.
+      const std::int64_t chunk =
+          std::max<std::int64_t>(nt, static_cast<std::int64_t>(1e8 / std::max(1.0, group_flops)));
       bool failed = false;
+      for (std::int64_t gs = 0; gs < g.groups && !failed; gs += chunk) {
+        if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
+        const std::int64_t ge = std::min(g.groups, gs + chunk);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
-      {
-        // Exceptions must not leave a worksharing loop: caught per group.
-        std::vector<T> local;
+        {
+          // Exceptions must not leave a worksharing loop: caught per group.
+          std::vector<T> local;
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic)
 #endif
-        for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-          try {
-            local.resize(static_cast<std::size_t>(cfg * K * Q));
-            Eigen::Map<Matrix> out(local.data(), cfg * K, Q);
-            ConstStrided w(weight + grp * ccg, ccg, cfg * K, Eigen::OuterStride<>(cc));
-            ConstStrided x(coarse + grp * ccg, ccg, Q, Eigen::OuterStride<>(cc));
-            out.noalias() = w.transpose() * x;
-            detail::scatter_columns(g, taps, local.data(), cfg * K, 0, Q, 0, K, grp, 1, 0, 0,
-                                    cfg, fine);
-          } catch (...) {
+          for (std::int64_t grp = gs; grp < ge; ++grp) {
+            try {
+              local.resize(static_cast<std::size_t>(cfg * K * Q));
+              Eigen::Map<Matrix> out(local.data(), cfg * K, Q);
+              ConstStrided w(weight + grp * ccg, ccg, cfg * K, Eigen::OuterStride<>(cc));
+              ConstStrided x(coarse + grp * ccg, ccg, Q, Eigen::OuterStride<>(cc));
+              out.noalias() = w.transpose() * x;
+              detail::scatter_columns(g, taps, local.data(), cfg * K, 0, Q, 0, K, grp, 1, 0, 0, cfg,
+                                      fine);
+            } catch (...) {
 #ifdef _OPENMP
 #pragma omp atomic write
 #endif
-            failed = true;
+              failed = true;
+            }
           }
         }
       }
@@ -350,8 +373,7 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight,
           if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
           const std::int64_t k1 = std::min(K, k0 + k_tile);
           const std::int64_t rows = cfg * (k1 - k0), cols = q1 - q0;
-          ConstStrided w(weight + grp * ccg + cc * cfg * k0, ccg, rows,
-                         Eigen::OuterStride<>(cc));
+          ConstStrided w(weight + grp * ccg + cc * cfg * k0, ccg, rows, Eigen::OuterStride<>(cc));
           ConstStrided x(coarse + q0 * cc + grp * ccg, ccg, cols, Eigen::OuterStride<>(cc));
           Eigen::Map<Matrix> out(buffer.data(), rows, cols);
           // Work split decided once per tile, identical on every thread.
@@ -391,14 +413,14 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight,
 #endif
             if (!failed) {
               if (by_phase) {
-                detail::scatter_columns(g, taps, buffer.data(), rows, q0, q1, k0, k1, grp,
-                                        size, tid, 0, cfg, fine);
+                detail::scatter_columns(g, taps, buffer.data(), rows, q0, q1, k0, k1, grp, size,
+                                        tid, 0, cfg, fine);
               } else {
                 const std::int64_t per = (cfg + size - 1) / size;
                 const std::int64_t c0 = std::min(cfg, per * tid), c1 = std::min(cfg, c0 + per);
                 if (c1 > c0)
-                  detail::scatter_columns(g, taps, buffer.data(), rows, q0, q1, k0, k1, grp,
-                                          1, 0, c0, c1, fine);
+                  detail::scatter_columns(g, taps, buffer.data(), rows, q0, q1, k0, k1, grp, 1, 0,
+                                          c0, c1, fine);
               }
             }
           }
