@@ -32,12 +32,13 @@ groups <- split(m, paste(m$direction, m$dtype))
 mat <- do.call(rbind, lapply(groups, function(g) g$speedup[match(order, g$name)]))
 colnames(mat) <- order
 op <- graphics::par(mar = c(8, 4.5, 3, 1))
-graphics::barplot(mat, beside = TRUE, las = 2, log = "y", col = c("grey35", "grey75",
+graphics::barplot(mat, beside = TRUE, las = 2, log = "y",
+                  ylim = c(min(0.5, mat) * 0.9, max(mat) * 3), col = c("grey35", "grey75",
                   "steelblue", "lightblue")[seq_len(nrow(mat))],
                   ylab = "speedup over PyTorch CPU (log scale)",
                   main = "convtranspose vs PyTorch CPU, same machine, same threads")
 graphics::abline(h = 1, lty = 2)
-graphics::legend("topleft", legend = rownames(mat), fill = c("grey35", "grey75", "steelblue",
+graphics::legend("top", horiz = TRUE, bg = "white", legend = rownames(mat), fill = c("grey35", "grey75", "steelblue",
                  "lightblue")[seq_len(nrow(mat))], bty = "n")
 graphics::par(op)
 invisible(grDevices::dev.off())
