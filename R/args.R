@@ -251,21 +251,131 @@ conv_transpose_plan <- function(rank, input, weight, bias, stride, padding, outp
   out_dim <- c(if (batched) batch, out_channels, out_size)
   check_result_size(out_dim, call)
 
-  list(rank = rank, input = input, weight = weight, bias = bias, batch = batch,
+  list(layer = "conv_transpose", batched = batched, padding_right = padding,
+       input_dim = as.integer(xdim),
+       rank = rank, input = input, weight = weight, bias = bias, batch = batch,
        in_channels = as.integer(in_channels), out_channels = as.integer(out_channels),
        in_size = in_size, kernel_size = kernel_size, stride = stride, padding = padding,
        output_padding = output_padding, dilation = dilation, groups = groups,
        out_dim = as.integer(out_dim), device = device, dtype = dtype, call = call)
 }
 
-# Runs a resolved plan in native code and turns a failure into an R error.
-run_conv_transpose <- function(plan) {
+# The padding of a convolution: numbers, "valid" (none) or "same" (output
+# as large as the input, stride 1 only; an odd total puts the extra on the
+# right, as PyTorch does). Returns list(left, right).
+resolve_conv_padding <- function(padding, rank, kernel_size, stride, dilation, call) {
+  if (is.character(padding)) {
+    if (length(padding) != 1L || is.na(padding) || !(padding %in% c("valid", "same")))
+      cvt_abort(sprintf("`padding` must be \"valid\", \"same\" or integers, not %s.",
+                        describe_value(padding)), "convtranspose_argument_error", call)
+    if (padding == "valid") return(list(left = rep(0L, rank), right = rep(0L, rank)))
+    if (any(stride != 1L))
+      cvt_abort("padding = \"same\" is not supported for strided convolutions (stride must be 1).",
+                "convtranspose_argument_error", call)
+    total <- dilation * (kernel_size - 1L)
+    left <- total %/% 2L
+    return(list(left = as.integer(left), right = as.integer(total - left)))
+  }
+  p <- as_size_vector(padding, "padding", rank, 0L, call)
+  list(left = p, right = p)
+}
+
+# Validates a convolution call and resolves every size; non-zero padding
+# modes pad the input here (see padding.R) so the core sees padding 0.
+conv_plan <- function(rank, input, weight, bias, stride, padding, dilation, groups, device,
+                      dtype, call, padding_mode = "zeros") {
+  device <- resolve_device(device, call)
+  dtype <- resolve_dtype(dtype, call)
+  groups <- as_count(groups, "groups", call)
+  stride <- as_size_vector(stride, "stride", rank, 1L, call)
+  dilation <- as_size_vector(dilation, "dilation", rank, 1L, call)
+  weight <- as_numeric_array(weight, "weight", call)
+  wdim <- dim(weight)
+  if (length(wdim) != rank + 2L)
+    cvt_abort(sprintf(paste0("`weight` must have %d dimensions c(out_channels, in_channels / ",
+                             "groups, %s) for a %s convolution, not dim %s."),
+                      rank + 2L, c("kL", "kH, kW", "kD, kH, kW")[rank], rank_label(rank),
+                      dims_text(wdim)), "convtranspose_shape_error", call)
+  if (any(wdim == 0L))
+    cvt_abort(sprintf("`weight` must not have an empty dimension, but has dim %s.",
+                      dims_text(wdim)), "convtranspose_shape_error", call)
+  out_channels <- wdim[1]
+  if (out_channels %% groups != 0L)
+    cvt_abort(sprintf("dim(weight)[1] = %d output channels is not divisible by groups = %d.",
+                      out_channels, groups), "convtranspose_shape_error", call)
+  if (as.numeric(wdim[2]) * groups > .Machine$integer.max)
+    cvt_abort("in_channels = dim(weight)[2] * groups is too large.",
+              "convtranspose_size_error", call)
+  in_channels <- wdim[2] * groups
+  kernel_size <- as.integer(wdim[-(1:2)])
+  pad <- resolve_conv_padding(padding, rank, kernel_size, stride, dilation, call)
+
+  input <- as_numeric_array(input, "input", call)
+  xdim <- dim(input)
+  shapes <- c("L", "H, W", "D, H, W")[rank]
+  if (!(length(xdim) %in% c(rank + 1L, rank + 2L)))
+    cvt_abort(sprintf(paste0("`input` must have %d dimensions (batched: c(N, C_in, %s)) or %d ",
+                             "(unbatched: c(C_in, %s)) for conv%s, not dim %s."),
+                      rank + 2L, shapes, rank + 1L, shapes, rank_label(rank), dims_text(xdim)),
+              "convtranspose_shape_error", call)
+  batched <- length(xdim) == rank + 2L
+  batch <- if (batched) xdim[1] else 1L
+  channels <- xdim[if (batched) 2L else 1L]
+  in_size <- as.integer(xdim[(length(xdim) - rank + 1L):length(xdim)])
+  if (channels != in_channels)
+    cvt_abort(sprintf(paste0("`input` has %d channels (dim %s) but `weight` expects %d ",
+                             "(dim(weight)[2] * groups)."), channels, dims_text(xdim),
+                      in_channels), "convtranspose_shape_error", call)
+  if (any(in_size == 0L))
+    cvt_abort(sprintf("`input` must have non-empty spatial dimensions, not dim %s.",
+                      dims_text(xdim)), "convtranspose_shape_error", call)
+  if (!is.null(bias)) {
+    if (!(is.numeric(bias) || is.logical(bias)) || is.object(bias) ||
+        length(dim(bias)) > 1L || length(bias) != out_channels)
+      cvt_abort(sprintf("`bias` must be NULL or a numeric vector of length out_channels = %d, not %s.",
+                        out_channels, describe_value(bias)), "convtranspose_shape_error", call)
+    bias <- as.double(bias)
+  }
+
+  # Non-zero modes: the core convolves the explicitly padded input.
+  pad_index <- NULL
+  original_size <- in_size
+  if (padding_mode != "zeros" && any(c(pad$left, pad$right) > 0L)) {
+    pad_index <- padding_indices(in_size, pad$left, pad$right, padding_mode, call)
+    input <- pad_array(input, pad_index)
+    in_size <- as.integer(in_size + pad$left + pad$right)
+    pad <- list(left = rep(0L, rank), right = rep(0L, rank))
+  }
+  span <- dilation * (kernel_size - 1L) + 1
+  padded <- in_size + pad$left + pad$right
+  if (any(padded < span))
+    cvt_abort(sprintf(paste0("Calculated padded input size per channel: %s. Kernel size ",
+                             "(dilated): %s. Kernel size can't be greater than actual input ",
+                             "size."), dims_text(padded), dims_text(span)),
+              "convtranspose_shape_error", call)
+  out_size <- (padded - span) %/% stride + 1
+  out_dim <- c(if (batched) batch, out_channels, out_size)
+  check_result_size(out_dim, call)
+  list(layer = "conv", rank = rank, input = input, weight = weight, bias = bias,
+       batched = batched, batch = batch, in_channels = as.integer(in_channels),
+       out_channels = as.integer(out_channels), in_size = in_size,
+       original_size = original_size, pad_index = pad_index,
+       input_dim = as.integer(dim(input)), kernel_size = kernel_size, stride = stride,
+       padding = pad$left, padding_right = pad$right, output_padding = rep(0L, rank),
+       dilation = dilation, groups = groups, out_dim = as.integer(out_dim), device = device,
+       dtype = dtype, call = call)
+}
+
+# Runs one pass of a resolved plan in native code and turns a failure into an
+# R error. `pass`: "forward" (a = input), "input_grad" (a = grad_output) or
+# "weight_grad" (a = input, b = grad_output); `out_dim` is the result's dim.
+run_native <- function(plan, pass, a, out_dim, b = NULL, weight = plan$weight, bias = NULL) {
   result <- tryCatch(
-    .ct_conv_transpose(plan$input, plan$weight, plan$bias, plan$rank, plan$batch,
-                       plan$in_channels, plan$in_size, plan$out_channels, plan$groups,
-                       plan$kernel_size, plan$stride, plan$padding, plan$output_padding,
-                       plan$dilation, plan$out_dim, plan$dtype == "float32",
-                       cvt_get_num_threads()),
+    .ct_run(plan$layer, pass, a, b, weight, bias, plan$rank, plan$batch,
+            plan$in_channels, plan$out_channels, plan$groups, plan$in_size, plan$kernel_size,
+            plan$stride, plan$padding, plan$padding_right, plan$output_padding,
+            plan$dilation, as.integer(out_dim), plan$dtype == "float32",
+            cvt_get_num_threads()),
     error = function(e) {
       cvt_abort(paste("Native code failed:", conditionMessage(e)),
                 "convtranspose_native_error", plan$call)
@@ -282,4 +392,44 @@ run_conv_transpose <- function(plan) {
               plan$call)
   }
   result
+}
+
+# Forward pass and gradients of a resolved plan of either layer.
+layer_forward <- function(plan) {
+  run_native(plan, "forward", plan$input, plan$out_dim, bias = plan$bias)
+}
+
+# Gradients of sum(grad_output * layer(input)) with respect to the input,
+# the weight and the bias.
+layer_backward <- function(plan, grad_output) {
+  grad_output <- check_grad_output(grad_output, plan)
+  grad_input <- run_native(plan, "input_grad", grad_output, plan$input_dim)
+  if (!is.null(plan$pad_index))
+    grad_input <- unpad_gradient(grad_input, plan$pad_index, plan$original_size)
+  grad_weight <- run_native(plan, "weight_grad", plan$input, dim(plan$weight), b = grad_output,
+                            weight = NULL)
+  list(input = grad_input, weight = grad_weight,
+       bias = bias_gradient(grad_output, plan$batched))
+}
+
+# The gradient of sum(grad_output * layer(input)) wrt the bias: grad_output
+# summed over the batch and every spatial position, per channel.
+bias_gradient <- function(grad_output, batched) {
+  d <- dim(grad_output)
+  if (batched) {
+    per_channel <- colSums(array(grad_output, c(d[1], d[2], prod(d[-(1:2)]))), dims = 1L)
+    rowSums(matrix(per_channel, d[2]))
+  } else {
+    rowSums(matrix(grad_output, d[1]))
+  }
+}
+
+# grad_output must have exactly the dims of the forward pass's output.
+check_grad_output <- function(grad_output, plan) {
+  grad_output <- as_numeric_array(grad_output, "grad_output", plan$call)
+  if (!identical(as.integer(dim(grad_output)), as.integer(plan$out_dim)))
+    cvt_abort(sprintf("`grad_output` must have the dims of the layer's output, %s, not %s.",
+                      dims_text(plan$out_dim), dims_text(dim(grad_output))),
+              "convtranspose_shape_error", plan$call)
+  grad_output
 }

@@ -17,8 +17,13 @@
 #' groups, kernel_size)`), `bias` (length `out_channels`, or `NULL`), the
 #' hyperparameters (`in_channels`, `out_channels`, `kernel_size`, `stride`,
 #' `padding`, `output_padding`, `groups`, `dilation`, `padding_mode`,
-#' `device`, `dtype`), `parameters` (a list of weight and bias) and `forward`
-#' (the module itself). `weight` and `bias` can be replaced with
+#' `device`, `dtype`), `parameters` (a list of weight and bias), `forward`
+#' (the module itself) and `backward`: `m$backward(grad_output, input)`
+#' returns the gradients of `sum(grad_output * m(input))` with respect to
+#' the input, the module's weight and its bias (see
+#' [nnf_conv_transpose_backward]); the output size is read from
+#' `grad_output`, so it works after a call with `output_size` too. It changes
+#' nothing in the module. `weight` and `bias` can be replaced with
 #' `m$weight <- value`, which checks the new value's shape; hyperparameters
 #' are read-only. Like torch modules, a module is a reference: a copy made with
 #' `<-` shares its parameters.
@@ -54,23 +59,58 @@
 #' h <- array(rnorm(4 * 6 * 6), c(1, 4, 6, 6))
 #' dim(up(h))                            # 1 4 11 11
 #' dim(up(h, output_size = c(12, 12)))   # 1 4 12 12
+#'
+#' # the documentation's round trip: shrink with nn_conv2d, grow back
+#' input <- array(rnorm(1 * 16 * 12 * 12), c(1, 16, 12, 12))
+#' downsample <- nn_conv2d(16, 16, 3, stride = 2, padding = 1)
+#' upsample <- nn_conv_transpose2d(16, 16, 3, stride = 2, padding = 1)
+#' h <- downsample(input)
+#' dim(h)                                          # 1 16 6 6
+#' dim(upsample(h, output_size = dim(input)))      # 1 16 12 12
+#'
+#' # fitting a 2x up-sampling filter by gradient descent: recover `volcano`
+#' # from a copy with every other row and column
+#' target <- (volcano - mean(volcano)) / sd(volcano)
+#' small <- target[seq(1, 87, 2), seq(1, 61, 2)]
+#' x <- array(small, c(1, 1, dim(small)))
+#' set.seed(1)
+#' up <- nn_conv_transpose2d(1, 1, 3, stride = 2, padding = 1)
+#' loss <- numeric(0)
+#' for (step in 1:100) {
+#'   y <- up(x, output_size = dim(target))
+#'   residual <- y[1, 1, , ] - target
+#'   loss[step] <- mean(residual^2)
+#'   g <- up$backward(array(2 * residual / length(residual), dim(y)), x)
+#'   up$weight <- up$weight - 0.5 * g$weight
+#'   up$bias <- up$bias - 0.5 * g$bias
+#' }
+#' loss[100] / loss[1]   # well under 0.1
 #' @name nn_conv_transpose
 NULL
 
-module_fields <- c("weight", "bias", "in_channels", "out_channels", "kernel_size", "stride",
-                   "padding", "output_padding", "groups", "dilation", "padding_mode",
-                   "device", "dtype", "parameters", "forward")
+# Fields readable with `$` for each kind of layer.
+module_fields <- function(layer) {
+  c("weight", "bias", "in_channels", "out_channels", "kernel_size", "stride", "padding",
+    if (layer == "conv_transpose") "output_padding", "groups", "dilation", "padding_mode",
+    "device", "dtype", "parameters", "forward", "backward")
+}
 
-new_conv_transpose_module <- function(rank, in_channels, out_channels, kernel_size, stride,
-                                      padding, output_padding, groups, bias, dilation,
-                                      padding_mode, device, dtype, call) {
+# The one module base behind nn_conv_transpose*d() and nn_conv*d(): checks
+# the hyperparameters, draws the parameters and returns the module closure.
+new_conv_module <- function(layer, rank, in_channels, out_channels, kernel_size, stride,
+                            padding, output_padding, groups, bias, dilation, padding_mode,
+                            device, dtype, call) {
+  transposed <- layer == "conv_transpose"
   in_channels <- as_count(in_channels, "in_channels", call)
   out_channels <- as_count(out_channels, "out_channels", call)
   kernel_size <- as_size_vector(kernel_size, "kernel_size", rank, 1L, call)
   stride <- as_size_vector(stride, "stride", rank, 1L, call)
-  padding <- as_size_vector(padding, "padding", rank, 0L, call)
-  output_padding <- as_size_vector(output_padding, "output_padding", rank, 0L, call)
   dilation <- as_size_vector(dilation, "dilation", rank, 1L, call)
+  if (transposed || !is.character(padding)) {
+    padding <- as_size_vector(padding, "padding", rank, 0L, call)
+  } else {
+    resolve_conv_padding(padding, rank, kernel_size, stride, dilation, call)  # checks it
+  }
   groups <- as_count(groups, "groups", call)
   bias <- as_flag(bias, "bias", call)
   modes <- c("zeros", "reflect", "replicate", "circular")
@@ -79,7 +119,7 @@ new_conv_transpose_module <- function(rank, in_channels, out_channels, kernel_si
     cvt_abort(sprintf("`padding_mode` must be one of %s, not %s.",
                       paste0("\"", modes, "\"", collapse = ", "), describe_value(padding_mode)),
               "convtranspose_argument_error", call)
-  if (padding_mode != "zeros")
+  if (transposed && padding_mode != "zeros")
     cvt_abort(sprintf(paste0("Only 'zeros' padding mode is supported for transposed ",
                              "convolution, not padding_mode = \"%s\"."), padding_mode),
               "convtranspose_argument_error", call)
@@ -89,20 +129,26 @@ new_conv_transpose_module <- function(rank, in_channels, out_channels, kernel_si
   if (out_channels %% groups != 0L)
     cvt_abort(sprintf("`out_channels` = %d must be divisible by `groups` = %d.",
                       out_channels, groups), "convtranspose_argument_error", call)
-  check_output_padding(output_padding, stride, dilation, call)
+  if (transposed) {
+    output_padding <- as_size_vector(output_padding, "output_padding", rank, 0L, call)
+    check_output_padding(output_padding, stride, dilation, call)
+  }
   device <- resolve_device(device, call)
   dtype <- resolve_dtype(dtype, call)
 
-  weight_dim <- c(in_channels, out_channels %/% groups, kernel_size)
+  # PyTorch's layouts and default initialisation: U(-sqrt(k), sqrt(k)) with
+  # k = groups / (fan-in channels * prod(kernel_size)).
+  weight_dim <- if (transposed) c(in_channels, out_channels %/% groups, kernel_size) else
+    c(out_channels, in_channels %/% groups, kernel_size)
   if (prod(as.numeric(weight_dim)) > 2^31 - 1)
     cvt_abort(sprintf("The weight would have dim %s: too many parameters.",
                       dims_text(weight_dim)), "convtranspose_size_error", call)
-  bound <- sqrt(groups / (out_channels * prod(kernel_size)))
+  bound <- sqrt(groups / ((if (transposed) out_channels else in_channels) * prod(kernel_size)))
   state <- new.env(parent = emptyenv())
-  state$config <- list(rank = rank, in_channels = in_channels, out_channels = out_channels,
-                       kernel_size = kernel_size, stride = stride, padding = padding,
-                       output_padding = output_padding, groups = groups,
-                       dilation = dilation, padding_mode = padding_mode,
+  state$config <- list(layer = layer, rank = rank, in_channels = in_channels,
+                       out_channels = out_channels, kernel_size = kernel_size, stride = stride,
+                       padding = padding, output_padding = if (transposed) output_padding,
+                       groups = groups, dilation = dilation, padding_mode = padding_mode,
                        device = device, dtype = dtype)
   state$weight <- array(stats::runif(prod(weight_dim), -bound, bound), weight_dim)
   state$bias <- if (bias) stats::runif(out_channels, -bound, bound) else NULL
@@ -111,22 +157,47 @@ new_conv_transpose_module <- function(rank, in_channels, out_channels, kernel_si
   # parameters and configuration, never native pointers.
   env <- new.env(parent = topenv())
   env$.state <- state
-  module <- function(input, output_size = NULL) {
-    conv_transpose_module_forward(.state, input, output_size, sys.call())
+  module <- if (transposed) {
+    function(input, output_size = NULL) module_forward(.state, input, output_size, sys.call())
+  } else {
+    function(input) module_forward(.state, input, NULL, sys.call())
   }
   environment(module) <- env
-  structure(module, class = c(paste0("nn_conv_transpose", rank, "d"),
-                              "convtranspose_module", "function"))
+  prefix <- if (transposed) "nn_conv_transpose" else "nn_conv"
+  structure(module, class = c(paste0(prefix, rank, "d"), "convtranspose_module", "function"))
 }
 
 module_state <- function(module) get(".state", envir = environment(unclass(module)))
 
-conv_transpose_module_forward <- function(state, input, output_size, call) {
+# The module's plan for an input (and, for a transposed convolution, an
+# optional output_size).
+module_plan <- function(state, input, output_size, call) {
   cfg <- state$config
-  plan <- conv_transpose_plan(cfg$rank, input, state$weight, state$bias, cfg$stride,
-                              cfg$padding, cfg$output_padding, cfg$groups, cfg$dilation,
-                              cfg$device, cfg$dtype, call, output_size = output_size)
-  run_conv_transpose(plan)
+  if (cfg$layer == "conv_transpose") {
+    conv_transpose_plan(cfg$rank, input, state$weight, state$bias, cfg$stride, cfg$padding,
+                        cfg$output_padding, cfg$groups, cfg$dilation, cfg$device, cfg$dtype,
+                        call, output_size = output_size)
+  } else {
+    conv_plan(cfg$rank, input, state$weight, state$bias, cfg$stride, cfg$padding,
+              cfg$dilation, cfg$groups, cfg$device, cfg$dtype, call,
+              padding_mode = cfg$padding_mode)
+  }
+}
+
+module_forward <- function(state, input, output_size, call) {
+  layer_forward(module_plan(state, input, output_size, call))
+}
+
+module_backward <- function(state, grad_output, input, call) {
+  output_size <- NULL
+  if (state$config$layer == "conv_transpose") {
+    # The output size (hence output_padding) is read from grad_output, so the
+    # gradient matches a forward call made with output_size.
+    grad_output <- as_numeric_array(grad_output, "grad_output", call)
+    if (is.numeric(input) && length(dim(grad_output)) == length(dim(input)))
+      output_size <- utils::tail(dim(grad_output), state$config$rank)
+  }
+  layer_backward(module_plan(state, input, output_size, call), grad_output)
 }
 
 #' @rdname nn_conv_transpose
@@ -134,9 +205,9 @@ conv_transpose_module_forward <- function(state, input, output_size, call) {
 nn_conv_transpose1d <- function(in_channels, out_channels, kernel_size, stride = 1, padding = 0,
                                 output_padding = 0, groups = 1, bias = TRUE, dilation = 1,
                                 padding_mode = "zeros", device = NULL, dtype = NULL) {
-  new_conv_transpose_module(1L, in_channels, out_channels, kernel_size, stride, padding,
-                            output_padding, groups, bias, dilation, padding_mode, device,
-                            dtype, sys.call())
+  new_conv_module("conv_transpose", 1L, in_channels, out_channels, kernel_size, stride, padding,
+                  output_padding, groups, bias, dilation, padding_mode, device, dtype,
+                  sys.call())
 }
 
 #' @rdname nn_conv_transpose
@@ -144,9 +215,9 @@ nn_conv_transpose1d <- function(in_channels, out_channels, kernel_size, stride =
 nn_conv_transpose2d <- function(in_channels, out_channels, kernel_size, stride = 1, padding = 0,
                                 output_padding = 0, groups = 1, bias = TRUE, dilation = 1,
                                 padding_mode = "zeros", device = NULL, dtype = NULL) {
-  new_conv_transpose_module(2L, in_channels, out_channels, kernel_size, stride, padding,
-                            output_padding, groups, bias, dilation, padding_mode, device,
-                            dtype, sys.call())
+  new_conv_module("conv_transpose", 2L, in_channels, out_channels, kernel_size, stride, padding,
+                  output_padding, groups, bias, dilation, padding_mode, device, dtype,
+                  sys.call())
 }
 
 #' @rdname nn_conv_transpose
@@ -154,9 +225,65 @@ nn_conv_transpose2d <- function(in_channels, out_channels, kernel_size, stride =
 nn_conv_transpose3d <- function(in_channels, out_channels, kernel_size, stride = 1, padding = 0,
                                 output_padding = 0, groups = 1, bias = TRUE, dilation = 1,
                                 padding_mode = "zeros", device = NULL, dtype = NULL) {
-  new_conv_transpose_module(3L, in_channels, out_channels, kernel_size, stride, padding,
-                            output_padding, groups, bias, dilation, padding_mode, device,
-                            dtype, sys.call())
+  new_conv_module("conv_transpose", 3L, in_channels, out_channels, kernel_size, stride, padding,
+                  output_padding, groups, bias, dilation, padding_mode, device, dtype,
+                  sys.call())
+}
+
+#' Convolution modules
+#'
+#' `nn_conv1d()`, `nn_conv2d()` and `nn_conv3d()` create convolution layers
+#' with the arguments of the torch package's modules of the same names
+#' (PyTorch's `Conv1d/2d/3d`), on plain R arrays: `m(input)` returns the
+#' output, `m$backward(grad_output, input)` the gradients of
+#' `sum(grad_output * m(input))` with respect to the input, weight and bias.
+#' Fields and parameter replacement work as for [nn_conv_transpose]; the
+#' weight has dim `c(out_channels, in_channels / groups, kernel_size)` and
+#' starts as U(-sqrt(k), sqrt(k)) with `k = groups / (in_channels *
+#' prod(kernel_size))`, as in PyTorch.
+#'
+#' @inheritParams nn_conv_transpose
+#' @param padding A single integer or one per spatial dimension, or
+#'   `"valid"` or `"same"` (stride 1 only), as in [nnf_conv2d()].
+#' @param padding_mode `"zeros"` (default), `"reflect"`, `"replicate"` or
+#'   `"circular"`: how the input is padded, as in PyTorch.
+#' @return A module of class `c("nn_conv2d", "convtranspose_module",
+#'   "function")` (and likewise for 1d and 3d).
+#' @examples
+#' m <- nn_conv2d(16, 33, 3, stride = 2)
+#' m <- nn_conv2d(16, 33, c(3, 5), stride = c(2, 1), padding = c(4, 2), dilation = c(3, 1))
+#' input <- array(rnorm(2 * 16 * 20 * 30), c(2, 16, 20, 30))
+#' dim(m(input))   # 2 33 13 28
+#' m <- nn_conv1d(4, 4, 3, padding = "same", padding_mode = "circular")
+#' dim(m(array(rnorm(4 * 10), c(4, 10))))   # 4 10
+#' @name nn_conv
+NULL
+
+#' @rdname nn_conv
+#' @export
+nn_conv1d <- function(in_channels, out_channels, kernel_size, stride = 1, padding = 0,
+                      dilation = 1, groups = 1, bias = TRUE, padding_mode = "zeros",
+                      device = NULL, dtype = NULL) {
+  new_conv_module("conv", 1L, in_channels, out_channels, kernel_size, stride, padding, NULL,
+                  groups, bias, dilation, padding_mode, device, dtype, sys.call())
+}
+
+#' @rdname nn_conv
+#' @export
+nn_conv2d <- function(in_channels, out_channels, kernel_size, stride = 1, padding = 0,
+                      dilation = 1, groups = 1, bias = TRUE, padding_mode = "zeros",
+                      device = NULL, dtype = NULL) {
+  new_conv_module("conv", 2L, in_channels, out_channels, kernel_size, stride, padding, NULL,
+                  groups, bias, dilation, padding_mode, device, dtype, sys.call())
+}
+
+#' @rdname nn_conv
+#' @export
+nn_conv3d <- function(in_channels, out_channels, kernel_size, stride = 1, padding = 0,
+                      dilation = 1, groups = 1, bias = TRUE, padding_mode = "zeros",
+                      device = NULL, dtype = NULL) {
+  new_conv_module("conv", 3L, in_channels, out_channels, kernel_size, stride, padding, NULL,
+                  groups, bias, dilation, padding_mode, device, dtype, sys.call())
 }
 
 #' @export
@@ -167,10 +294,14 @@ nn_conv_transpose3d <- function(in_channels, out_channels, kernel_size, stride =
          bias = state$bias,
          parameters = list(weight = state$weight, bias = state$bias),
          forward = x,
+         backward = function(grad_output, input) {
+           module_backward(state, grad_output, input, sys.call())
+         },
          {
-           if (name %in% names(state$config) && name != "rank") return(state$config[[name]])
+           fields <- module_fields(state$config$layer)
+           if (name %in% fields) return(state$config[[name]])
            cvt_abort(sprintf("A %s module has no field `%s`. Fields: %s.", class(x)[1], name,
-                             paste(module_fields, collapse = ", ")),
+                             paste(fields, collapse = ", ")),
                      "convtranspose_argument_error", sys.call())
          })
 }
@@ -213,13 +344,13 @@ nn_conv_transpose3d <- function(in_channels, out_channels, kernel_size, stride =
 `[[<-.convtranspose_module` <- function(x, i, value) `$<-.convtranspose_module`(x, i, value)
 
 #' @export
-names.convtranspose_module <- function(x) module_fields
+names.convtranspose_module <- function(x) module_fields(module_state(x)$config$layer)
 
 #' @importFrom utils .DollarNames
 #' @method .DollarNames convtranspose_module
 #' @export
 .DollarNames.convtranspose_module <- function(x, pattern = "") {
-  grep(pattern, module_fields, value = TRUE)
+  grep(pattern, names(x), value = TRUE)
 }
 
 # The constructor call that would rebuild this module's configuration,
@@ -227,20 +358,24 @@ names.convtranspose_module <- function(x) module_fields
 # repr does).
 format_module_call <- function(x) {
   cfg <- module_state(x)$config
-  rank <- cfg$rank
-  vec <- function(v) if (length(unique(v)) == 1L) as.character(v[1]) else dims_text(v)
+  vec <- function(v) {
+    if (is.character(v)) return(sprintf("\"%s\"", v))
+    if (length(unique(v)) == 1L) as.character(v[1]) else dims_text(v)
+  }
   args <- c(as.character(cfg$in_channels), as.character(cfg$out_channels), vec(cfg$kernel_size))
   optional <- list(stride = list(cfg$stride, 1), padding = list(cfg$padding, 0),
                    output_padding = list(cfg$output_padding, 0),
                    groups = list(cfg$groups, 1), dilation = list(cfg$dilation, 1))
   for (nm in names(optional)) {
     value <- optional[[nm]][[1]]
-    if (any(value != optional[[nm]][[2]])) args <- c(args, paste(nm, "=", vec(value)))
+    if (!is.null(value) && (is.character(value) || any(value != optional[[nm]][[2]])))
+      args <- c(args, paste(nm, "=", vec(value)))
   }
   if (is.null(module_state(x)$bias)) args <- c(args, "bias = FALSE")
+  if (cfg$padding_mode != "zeros") args <- c(args, sprintf("padding_mode = \"%s\"", cfg$padding_mode))
   if (cfg$dtype != "float64") args <- c(args, sprintf("dtype = \"%s\"", cfg$dtype))
   if (cfg$device != "cpu") args <- c(args, sprintf("device = \"%s\"", cfg$device))
-  sprintf("nn_conv_transpose%dd(%s)", rank, paste(args, collapse = ", "))
+  sprintf("%s(%s)", class(x)[1], paste(args, collapse = ", "))
 }
 
 #' @export

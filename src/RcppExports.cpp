@@ -11,30 +11,34 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
-// ct_conv_transpose
-SEXP ct_conv_transpose(Rcpp::NumericVector input, Rcpp::NumericVector weight, Rcpp::Nullable<Rcpp::NumericVector> bias, int rank, double batch, int in_channels, Rcpp::IntegerVector input_size, int out_channels, int groups, Rcpp::IntegerVector kernel_size, Rcpp::IntegerVector stride, Rcpp::IntegerVector padding, Rcpp::IntegerVector output_padding, Rcpp::IntegerVector dilation, Rcpp::IntegerVector output_dim, bool single_precision, int num_threads);
-RcppExport SEXP _convtranspose_ct_conv_transpose(SEXP inputSEXP, SEXP weightSEXP, SEXP biasSEXP, SEXP rankSEXP, SEXP batchSEXP, SEXP in_channelsSEXP, SEXP input_sizeSEXP, SEXP out_channelsSEXP, SEXP groupsSEXP, SEXP kernel_sizeSEXP, SEXP strideSEXP, SEXP paddingSEXP, SEXP output_paddingSEXP, SEXP dilationSEXP, SEXP output_dimSEXP, SEXP single_precisionSEXP, SEXP num_threadsSEXP) {
+// ct_run
+SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a, Rcpp::Nullable<Rcpp::NumericVector> b, Rcpp::Nullable<Rcpp::NumericVector> weight, Rcpp::Nullable<Rcpp::NumericVector> bias, int rank, double batch, int in_channels, int out_channels, int groups, Rcpp::IntegerVector input_size, Rcpp::IntegerVector kernel_size, Rcpp::IntegerVector stride, Rcpp::IntegerVector padding, Rcpp::IntegerVector padding_right, Rcpp::IntegerVector output_padding, Rcpp::IntegerVector dilation, Rcpp::IntegerVector output_dim, bool single_precision, int num_threads);
+RcppExport SEXP _convtranspose_ct_run(SEXP layerSEXP, SEXP passSEXP, SEXP aSEXP, SEXP bSEXP, SEXP weightSEXP, SEXP biasSEXP, SEXP rankSEXP, SEXP batchSEXP, SEXP in_channelsSEXP, SEXP out_channelsSEXP, SEXP groupsSEXP, SEXP input_sizeSEXP, SEXP kernel_sizeSEXP, SEXP strideSEXP, SEXP paddingSEXP, SEXP padding_rightSEXP, SEXP output_paddingSEXP, SEXP dilationSEXP, SEXP output_dimSEXP, SEXP single_precisionSEXP, SEXP num_threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type input(inputSEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type weight(weightSEXP);
+    Rcpp::traits::input_parameter< std::string >::type layer(layerSEXP);
+    Rcpp::traits::input_parameter< std::string >::type pass(passSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type a(aSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type b(bSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type weight(weightSEXP);
     Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type bias(biasSEXP);
     Rcpp::traits::input_parameter< int >::type rank(rankSEXP);
     Rcpp::traits::input_parameter< double >::type batch(batchSEXP);
     Rcpp::traits::input_parameter< int >::type in_channels(in_channelsSEXP);
-    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type input_size(input_sizeSEXP);
     Rcpp::traits::input_parameter< int >::type out_channels(out_channelsSEXP);
     Rcpp::traits::input_parameter< int >::type groups(groupsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type input_size(input_sizeSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type kernel_size(kernel_sizeSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type stride(strideSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type padding(paddingSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type padding_right(padding_rightSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type output_padding(output_paddingSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type dilation(dilationSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type output_dim(output_dimSEXP);
     Rcpp::traits::input_parameter< bool >::type single_precision(single_precisionSEXP);
     Rcpp::traits::input_parameter< int >::type num_threads(num_threadsSEXP);
-    rcpp_result_gen = Rcpp::wrap(ct_conv_transpose(input, weight, bias, rank, batch, in_channels, input_size, out_channels, groups, kernel_size, stride, padding, output_padding, dilation, output_dim, single_precision, num_threads));
+    rcpp_result_gen = Rcpp::wrap(ct_run(layer, pass, a, b, weight, bias, rank, batch, in_channels, out_channels, groups, input_size, kernel_size, stride, padding, padding_right, output_padding, dilation, output_dim, single_precision, num_threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -50,7 +54,7 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
-    {"_convtranspose_ct_conv_transpose", (DL_FUNC) &_convtranspose_ct_conv_transpose, 17},
+    {"_convtranspose_ct_run", (DL_FUNC) &_convtranspose_ct_run, 21},
     {"_convtranspose_ct_openmp_info", (DL_FUNC) &_convtranspose_ct_openmp_info, 0},
     {NULL, NULL, 0}
 };

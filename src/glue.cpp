@@ -79,70 +79,131 @@ void fill(std::int64_t* dst, const Rcpp::IntegerVector& src, int rank) {
 
 }  // namespace
 
-// [[Rcpp::export(.ct_conv_transpose)]]
-SEXP ct_conv_transpose(Rcpp::NumericVector input, Rcpp::NumericVector weight,
-                       Rcpp::Nullable<Rcpp::NumericVector> bias, int rank, double batch,
-                       int in_channels, Rcpp::IntegerVector input_size, int out_channels,
-                       int groups, Rcpp::IntegerVector kernel_size, Rcpp::IntegerVector stride,
-                       Rcpp::IntegerVector padding, Rcpp::IntegerVector output_padding,
-                       Rcpp::IntegerVector dilation, Rcpp::IntegerVector output_dim,
-                       bool single_precision, int num_threads) {
-  if (rank < 1 || rank > ct::kMaxRank || input_size.size() != rank || kernel_size.size() != rank ||
-      stride.size() != rank || padding.size() != rank || output_padding.size() != rank ||
-      dilation.size() != rank)
-    return status_to_r(
-        ct::Status::error(ct::StatusCode::internal, "size vectors do not match the rank"));
-  ct::ConvTransposeSpec spec;
-  spec.rank = rank;
-  spec.batch = static_cast<std::int64_t>(batch);
-  spec.groups = groups;
-  spec.in_channels = in_channels;
-  spec.out_channels = out_channels;
-  fill(spec.input_size, input_size, rank);
-  fill(spec.kernel_size, kernel_size, rank);
-  fill(spec.stride, stride, rank);
-  fill(spec.padding, padding, rank);
-  fill(spec.output_padding, output_padding, rank);
-  fill(spec.dilation, dilation, rank);
-  ct::ConvGeometry geometry;
-  ct::Status status = ct::resolve_conv_transpose(spec, &geometry);
+// Runs one pass of one layer. `layer` is "conv_transpose" or "conv";
+// `pass` is "forward" (a = input, with weight and bias), "input_grad"
+// (a = grad_output, with weight) or "weight_grad" (a = input,
+// b = grad_output). Sizes are the layer's own hyperparameters: for "conv",
+// `padding` is the left padding and `padding_right` the right one; for
+// "conv_transpose", `output_padding` applies. The result has dim `output_dim`.
+// [[Rcpp::export(.ct_run)]]
+SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
+            Rcpp::Nullable<Rcpp::NumericVector> b, Rcpp::Nullable<Rcpp::NumericVector> weight,
+            Rcpp::Nullable<Rcpp::NumericVector> bias, int rank, double batch, int in_channels,
+            int out_channels, int groups, Rcpp::IntegerVector input_size,
+            Rcpp::IntegerVector kernel_size, Rcpp::IntegerVector stride,
+            Rcpp::IntegerVector padding, Rcpp::IntegerVector padding_right,
+            Rcpp::IntegerVector output_padding, Rcpp::IntegerVector dilation,
+            Rcpp::IntegerVector output_dim, bool single_precision, int num_threads) {
+  auto fail = [](ct::StatusCode code, const char* message) {
+    return status_to_r(ct::Status::error(code, message));
+  };
+  const Rcpp::IntegerVector* sizes[] = {&input_size, &kernel_size,    &stride,  &padding,
+                                        &padding_right, &output_padding, &dilation};
+  if (rank < 1 || rank > ct::kMaxRank) return fail(ct::StatusCode::internal, "bad rank");
+  for (const Rcpp::IntegerVector* v : sizes)
+    if (v->size() != rank) return fail(ct::StatusCode::internal, "size vectors do not match the rank");
+  const bool transposed = layer == "conv_transpose";
+  if (!transposed && layer != "conv") return fail(ct::StatusCode::internal, "unknown layer");
+  if (pass != "forward" && pass != "input_grad" && pass != "weight_grad")
+    return fail(ct::StatusCode::internal, "unknown pass");
+
+  ct::ConvGeometry g;
+  ct::Status status;
+  if (transposed) {
+    ct::ConvTransposeSpec spec;
+    spec.rank = rank;
+    spec.batch = static_cast<std::int64_t>(batch);
+    spec.in_channels = in_channels;
+    spec.out_channels = out_channels;
+    spec.groups = groups;
+    fill(spec.input_size, input_size, rank);
+    fill(spec.kernel_size, kernel_size, rank);
+    fill(spec.stride, stride, rank);
+    fill(spec.padding, padding, rank);
+    fill(spec.output_padding, output_padding, rank);
+    fill(spec.dilation, dilation, rank);
+    status = ct::resolve_conv_transpose(spec, &g);
+  } else {
+    ct::ConvSpec spec;
+    spec.rank = rank;
+    spec.batch = static_cast<std::int64_t>(batch);
+    spec.in_channels = in_channels;
+    spec.out_channels = out_channels;
+    spec.groups = groups;
+    fill(spec.input_size, input_size, rank);
+    fill(spec.kernel_size, kernel_size, rank);
+    fill(spec.stride, stride, rank);
+    fill(spec.padding_left, padding, rank);
+    fill(spec.padding_right, padding_right, rank);
+    fill(spec.dilation, dilation, rank);
+    status = ct::resolve_conv(spec, &g);
+  }
   if (!status.ok()) return status_to_r(status);
-  if (static_cast<std::int64_t>(input.size()) != geometry.coarse_elements ||
-      static_cast<std::int64_t>(weight.size()) != geometry.weight_elements)
-    return status_to_r(ct::Status::error(ct::StatusCode::shape_mismatch,
-                                         "input or weight length does not match its dim"));
+
+  // The layer's input and output sides in the coarse/fine geometry.
+  const std::int64_t input_elements = transposed ? g.coarse_elements : g.fine_elements;
+  const std::int64_t output_elements = transposed ? g.fine_elements : g.coarse_elements;
+  const std::int64_t out_channels_count = transposed ? g.fine_channels : g.coarse_channels;
+  const bool weight_pass = pass == "weight_grad";
+  const std::int64_t a_expected = pass == "input_grad" ? output_elements : input_elements;
+  const std::int64_t result_elements =
+      weight_pass ? g.weight_elements : pass == "forward" ? output_elements : input_elements;
+  if (static_cast<std::int64_t>(a.size()) != a_expected)
+    return fail(ct::StatusCode::shape_mismatch, "array length does not match its dim");
+  Rcpp::NumericVector b_vec, w_vec, bias_vec;
+  const double* b_ptr = nullptr;
+  const double* w_ptr = nullptr;
   const double* bias_ptr = nullptr;
-  Rcpp::NumericVector bias_vec;
-  if (bias.isNotNull()) {
+  if (weight_pass) {
+    if (b.isNull()) return fail(ct::StatusCode::internal, "grad_output missing");
+    b_vec = Rcpp::NumericVector(b);
+    if (static_cast<std::int64_t>(b_vec.size()) != output_elements)
+      return fail(ct::StatusCode::shape_mismatch, "grad_output length does not match");
+    b_ptr = b_vec.begin();
+  } else {
+    if (weight.isNull()) return fail(ct::StatusCode::internal, "weight missing");
+    w_vec = Rcpp::NumericVector(weight);
+    if (static_cast<std::int64_t>(w_vec.size()) != g.weight_elements)
+      return fail(ct::StatusCode::shape_mismatch, "weight length does not match its dim");
+    w_ptr = w_vec.begin();
+  }
+  if (bias.isNotNull() && pass == "forward") {
     bias_vec = Rcpp::NumericVector(bias);
-    if (bias_vec.size() != geometry.fine_channels)
-      return status_to_r(
-          ct::Status::error(ct::StatusCode::shape_mismatch, "bias length is not out_channels"));
+    if (static_cast<std::int64_t>(bias_vec.size()) != out_channels_count)
+      return fail(ct::StatusCode::shape_mismatch, "bias length is not out_channels");
     bias_ptr = bias_vec.begin();
   }
   double expected = 1;
   for (int i = 0; i < output_dim.size(); ++i) expected *= output_dim[i];
-  if (expected != static_cast<double>(geometry.fine_elements))
-    return status_to_r(ct::Status::error(ct::StatusCode::internal,
-                                         "output dim disagrees with the core's geometry"));
+  if (expected != static_cast<double>(result_elements))
+    return fail(ct::StatusCode::internal, "result dim disagrees with the core's geometry");
 
-  Rcpp::NumericVector output(Rcpp::no_init(static_cast<R_xlen_t>(geometry.fine_elements)));
-  output.attr("dim") = output_dim;
-
+  Rcpp::NumericVector result(Rcpp::no_init(static_cast<R_xlen_t>(result_elements)));
+  result.attr("dim") = output_dim;
   start_workers_without_sigint(num_threads);
   ct::ComputeOptions options;
   options.num_threads = num_threads;
   options.interrupt_check = r_interrupt_pending;
-  if (single_precision)
-    status = ct::conv_transpose_forward<float, double>(geometry, input.begin(), weight.begin(),
-                                                       bias_ptr, output.begin(), options);
-  else
-    status = ct::conv_transpose_forward<double, double>(geometry, input.begin(), weight.begin(),
-                                                        bias_ptr, output.begin(), options);
+  const double* x = a.begin();
+  double* out = result.begin();
+  // Which core operation is this pass (see api.hpp's table).
+  const bool to_fine = transposed ? pass == "forward" : pass == "input_grad";
+  if (weight_pass) {
+    const double* coarse = transposed ? x : b_ptr;
+    const double* fine = transposed ? b_ptr : x;
+    status = single_precision ? ct::weight_gradient<float>(g, coarse, fine, out, options)
+                              : ct::weight_gradient<double>(g, coarse, fine, out, options);
+  } else if (to_fine) {
+    status = single_precision ? ct::coarse_to_fine<float>(g, x, w_ptr, bias_ptr, out, options)
+                              : ct::coarse_to_fine<double>(g, x, w_ptr, bias_ptr, out, options);
+  } else {
+    status = single_precision ? ct::fine_to_coarse<float>(g, x, w_ptr, bias_ptr, out, options)
+                              : ct::fine_to_coarse<double>(g, x, w_ptr, bias_ptr, out, options);
+  }
   if (status.code == ct::StatusCode::interrupted)
     throw Rcpp::internal::InterruptedException();  // Rcpp re-raises R's interrupt
   if (!status.ok()) return status_to_r(status);
-  return output;
+  return result;
 }
 
 // Facts the R layer needs to pick a default thread count.

@@ -168,10 +168,88 @@ def random_cases(n, seed):
     return cases
 
 
+def with_gradients(case):
+    """Adds autograd's gradients of sum(grad_output * output) to a transposed
+    convolution case."""
+    c = dict(case)
+    rank = c["rank"]
+    fn = [F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d][rank - 1]
+    x = c["input"].clone().requires_grad_(True)
+    w = c["weight"].clone().requires_grad_(True)
+    b = None if c["bias"] is None else c["bias"].clone().requires_grad_(True)
+    y = fn(x, w, b, c["stride"], c["padding"], c["output_padding"], c["groups"], c["dilation"])
+    go = torch.randn_like(y)
+    (y * go).sum().backward()
+    c["grad_output"] = go
+    c["grad_input"] = x.grad
+    c["grad_weight"] = w.grad
+    c["grad_bias"] = go.sum(dim=[d for d in range(go.dim()) if d != go.dim() - rank - 1])
+    return c
+
+
+def conv_case(name, rank, x, out_channels, kernel, stride=1, padding=0, dilation=1, groups=1,
+              bias=True, padding_mode="zeros"):
+    """A convolution module case with its forward output and gradients."""
+    cls = [torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d][rank - 1]
+    batched = x.dim() == rank + 2
+    cin = x.shape[1 if batched else 0]
+    m = cls(cin, out_channels, kernel, stride=stride, padding=padding, dilation=dilation,
+            groups=groups, bias=bias, padding_mode=padding_mode)
+    # (torch 1.13's circular padding needs a batch dimension: an unbatched
+    # case is computed as a batch of one and squeezed)
+    xg = (x if batched else x.unsqueeze(0)).clone().requires_grad_(True)
+    y = m(xg)
+    go = torch.randn_like(y)
+    (y * go).sum().backward()
+    keep = [d for d in range(go.dim()) if d != 1]
+    grad_input = xg.grad
+    if not batched:
+        y, go, grad_input = y[0], go[0], grad_input[0]
+    return dict(name=name, rank=rank, input=x, weight=m.weight.detach(),
+                bias=None if m.bias is None else m.bias.detach(), stride=tup(stride, rank),
+                padding=padding if isinstance(padding, str) else tup(padding, rank),
+                dilation=tup(dilation, rank), groups=groups, padding_mode=padding_mode,
+                expected=y.detach(), grad_output=go, grad_input=grad_input,
+                grad_weight=m.weight.grad, grad_bias=None if m.bias is None else
+                (go if batched else go.unsqueeze(0)).sum(dim=keep))
+
+
+def conv_cases():
+    torch.manual_seed(11)
+    cases = []
+    for mode in ("zeros", "reflect", "replicate", "circular"):
+        cases += [
+            conv_case("conv1d %s" % mode, 1, torch.randn(2, 4, 9), 6, 3, stride=2, padding=2,
+                      groups=2, padding_mode=mode),
+            conv_case("conv2d %s" % mode, 2, torch.randn(2, 3, 7, 8), 4, (3, 2),
+                      stride=(2, 1), padding=(1, 2), dilation=(1, 2), padding_mode=mode),
+            conv_case("conv3d %s" % mode, 3, torch.randn(1, 2, 5, 4, 6), 2, 2, stride=1,
+                      padding=1, padding_mode=mode),
+            conv_case("conv2d same %s" % mode, 2, torch.randn(1, 2, 6, 7), 3, (4, 3),
+                      padding="same", dilation=(1, 2), padding_mode=mode),
+        ]
+    cases += [
+        conv_case("conv1d valid", 1, torch.randn(3, 2, 10), 4, 4, padding="valid", dilation=2),
+        conv_case("conv2d valid no bias", 2, torch.randn(2, 4, 6, 6), 2, 3, padding="valid",
+                  groups=2, bias=False),
+        conv_case("conv3d same", 3, torch.randn(1, 2, 4, 5, 4), 3, (2, 3, 2), padding="same"),
+        conv_case("conv2d unbatched", 2, torch.randn(3, 9, 8), 6, 3, stride=3, padding=1,
+                  groups=3),
+        conv_case("conv1d unbatched circular", 1, torch.randn(2, 7), 2, 3, padding=3,
+                  padding_mode="circular"),
+        conv_case("conv2d depthwise", 2, torch.randn(2, 4, 8, 8), 8, 3, stride=2, groups=4),
+    ]
+    return cases
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     write("forward-pytorch.R", forward_cases())
     write("forward-random.R", random_cases(60, 7))
+    torch.manual_seed(3)
+    write("backward-pytorch.R", [with_gradients(c) for c in forward_cases()])
+    write("backward-random.R", [with_gradients(c) for c in random_cases(40, 8)])
+    write("conv-pytorch.R", conv_cases())
 
 
 if __name__ == "__main__":

@@ -6,13 +6,19 @@
 
 #include <convtranspose/convtranspose.hpp>
 
+#define CONVTRANSPOSE_INSTANTIATE(PREFIX, T)                                                    \
+  PREFIX template Status coarse_to_fine<T, double>(const ConvGeometry&, const double*,          \
+                                                   const double*, const double*, double*,       \
+                                                   const ComputeOptions&);                      \
+  PREFIX template Status fine_to_coarse<T, double>(const ConvGeometry&, const double*,          \
+                                                   const double*, const double*, double*,       \
+                                                   const ComputeOptions&);                      \
+  PREFIX template Status weight_gradient<T, double>(const ConvGeometry&, const double*,         \
+                                                    const double*, double*, const ComputeOptions&);
+
 namespace convtranspose {
-extern template Status conv_transpose_forward<double, double>(const ConvGeometry&, const double*,
-                                                              const double*, const double*, double*,
-                                                              const ComputeOptions&);
-extern template Status conv_transpose_forward<float, double>(const ConvGeometry&, const double*,
-                                                             const double*, const double*, double*,
-                                                             const ComputeOptions&);
+CONVTRANSPOSE_INSTANTIATE(extern, double)
+CONVTRANSPOSE_INSTANTIATE(extern, float)
 }  // namespace convtranspose
 
 #endif

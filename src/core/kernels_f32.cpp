@@ -1,8 +1,6 @@
 // Single-precision instantiation: R's doubles in and out, float arithmetic.
-#include <convtranspose/convtranspose.hpp>
+#include "instantiate.hpp"
 
 namespace convtranspose {
-template Status conv_transpose_forward<float, double>(const ConvGeometry&, const double*,
-                                                      const double*, const double*, double*,
-                                                      const ComputeOptions&);
+CONVTRANSPOSE_INSTANTIATE(, float)
 }  // namespace convtranspose

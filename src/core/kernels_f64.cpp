@@ -1,8 +1,6 @@
-// Double-precision instantiation of the core kernels.
-#include <convtranspose/convtranspose.hpp>
+// Double-precision instantiation of the core operations.
+#include "instantiate.hpp"
 
 namespace convtranspose {
-template Status conv_transpose_forward<double, double>(const ConvGeometry&, const double*,
-                                                       const double*, const double*, double*,
-                                                       const ComputeOptions&);
+CONVTRANSPOSE_INSTANTIATE(, double)
 }  // namespace convtranspose

@@ -43,6 +43,24 @@ struct ConvTransposeSpec {
   std::int64_t dilation[kMaxRank] = {1, 1, 1};
 };
 
+// Hyperparameters of a convolution (PyTorch's Conv1d/2d/3d with zero
+// padding; other padding modes pad the input first and use padding 0).
+// Left and right padding are separate because padding = "same" with an even
+// kernel pads one more on the right.
+struct ConvSpec {
+  int rank = 0;
+  std::int64_t batch = 0;
+  std::int64_t in_channels = 0;   // C_in  (== dim(weight)[2] * groups)
+  std::int64_t out_channels = 0;  // C_out (== dim(weight)[1])
+  std::int64_t groups = 1;
+  std::int64_t input_size[kMaxRank] = {1, 1, 1};
+  std::int64_t kernel_size[kMaxRank] = {1, 1, 1};
+  std::int64_t stride[kMaxRank] = {1, 1, 1};
+  std::int64_t padding_left[kMaxRank] = {0, 0, 0};
+  std::int64_t padding_right[kMaxRank] = {0, 0, 0};
+  std::int64_t dilation[kMaxRank] = {1, 1, 1};
+};
+
 // Everything a kernel needs, validated and derived once.
 struct ConvGeometry {
   int rank = 0;
@@ -95,12 +113,39 @@ inline std::string dims_text(const std::int64_t* v, int rank) {
 
 inline Status fail(StatusCode code, const std::string& msg) { return Status::error(code, msg); }
 
+// Fills the derived element counts of a geometry whose sizes are set,
+// refusing any that overflow.
+inline Status derive_counts(ConvGeometry* geometry) {
+  ConvGeometry& g = *geometry;
+  bool ok = true;
+  std::int64_t t = 0;
+  g.coarse_pixels = g.fine_pixels = g.kernel_taps = 1;
+  for (int d = 0; d < g.rank; ++d) {
+    ok = ok && checked_mul(g.coarse_pixels, g.coarse_size[d], &g.coarse_pixels);
+    ok = ok && checked_mul(g.fine_pixels, g.fine_size[d], &g.fine_pixels);
+    ok = ok && checked_mul(g.kernel_taps, g.kernel_size[d], &g.kernel_taps);
+  }
+  ok = ok && checked_mul(g.batch, g.coarse_channels, &t) &&
+       checked_mul(t, g.coarse_pixels, &g.coarse_elements);
+  ok = ok && checked_mul(g.batch, g.fine_channels, &t) &&
+       checked_mul(t, g.fine_pixels, &g.fine_elements);
+  ok = ok && checked_mul(g.coarse_channels, g.fine_channels_per_group, &t) &&
+       checked_mul(t, g.kernel_taps, &g.weight_elements);
+  // The GEMM's column buffer row count (fine channels per group x taps).
+  ok = ok && checked_mul(g.fine_channels_per_group, g.kernel_taps, &t);
+  if (!ok)
+    return Status::error(StatusCode::size_overflow,
+                "array sizes overflow: the result would have more than 2^52 elements");
+  return Status::success();
+}
+
 }  // namespace detail
 
 // Validates a transposed convolution and fills `geometry`. Mirrors PyTorch's
 // checks (slow_conv_transpose*_shape_check and ConvTranspose's constructor),
 // with R's wording of sizes. Never throws.
 inline Status resolve_conv_transpose(const ConvTransposeSpec& spec, ConvGeometry* geometry) {
+  using detail::checked_mul;
   using detail::dims_text;
   using detail::fail;
   const int rank = spec.rank;
@@ -139,7 +184,7 @@ inline Status resolve_conv_transpose(const ConvTransposeSpec& spec, ConvGeometry
                   "output_padding must be smaller than either stride or dilation");
     // (in - 1) * s - 2p + dil * (k - 1) + op + 1, each step overflow-checked.
     std::int64_t a = 0, b = 0;
-    if (!detail::checked_mul(in - 1, s, &a) || !detail::checked_mul(dil, k - 1, &b))
+    if (!checked_mul(in - 1, s, &a) || !checked_mul(dil, k - 1, &b))
       return fail(StatusCode::size_overflow, "output size overflows");
     const std::int64_t out = a - 2 * p + b + op + 1;
     if (out < 1) {
@@ -158,25 +203,65 @@ inline Status resolve_conv_transpose(const ConvTransposeSpec& spec, ConvGeometry
     g.dilation[d] = dil;
   }
 
-  bool ok = true;
-  std::int64_t t = 0;
-  g.coarse_pixels = g.fine_pixels = g.kernel_taps = 1;
+  Status counted = detail::derive_counts(&g);
+  if (!counted.ok()) return counted;
+  *geometry = g;
+  return Status::success();
+}
+
+// Validates a convolution and fills `geometry` (fine side = the input).
+// Mirrors PyTorch's checks for ConvNd with zero padding.
+inline Status resolve_conv(const ConvSpec& spec, ConvGeometry* geometry) {
+  using detail::checked_mul;
+  using detail::dims_text;
+  using detail::fail;
+  const int rank = spec.rank;
+  if (rank < 1 || rank > kMaxRank) return fail(StatusCode::invalid_argument, "rank must be 1, 2 or 3");
+  if (spec.batch < 0) return fail(StatusCode::invalid_argument, "batch size must not be negative");
+  if (spec.groups < 1) return fail(StatusCode::invalid_argument, "groups must be a positive integer");
+  if (spec.in_channels < 1 || spec.out_channels < 1)
+    return fail(StatusCode::invalid_argument, "channel counts must be positive");
+  if (spec.in_channels % spec.groups != 0)
+    return fail(StatusCode::shape_mismatch, "in_channels must be divisible by groups");
+  if (spec.out_channels % spec.groups != 0)
+    return fail(StatusCode::shape_mismatch, "out_channels must be divisible by groups");
+
+  ConvGeometry g;
+  g.rank = rank;
+  g.batch = spec.batch;
+  g.groups = spec.groups;
+  g.coarse_channels = spec.out_channels;
+  g.fine_channels = spec.in_channels;
+  g.coarse_channels_per_group = spec.out_channels / spec.groups;
+  g.fine_channels_per_group = spec.in_channels / spec.groups;
   for (int d = 0; d < rank; ++d) {
-    ok = ok && detail::checked_mul(g.coarse_pixels, g.coarse_size[d], &g.coarse_pixels);
-    ok = ok && detail::checked_mul(g.fine_pixels, g.fine_size[d], &g.fine_pixels);
-    ok = ok && detail::checked_mul(g.kernel_taps, g.kernel_size[d], &g.kernel_taps);
+    const std::int64_t in = spec.input_size[d], k = spec.kernel_size[d], s = spec.stride[d],
+                       pl = spec.padding_left[d], pr = spec.padding_right[d],
+                       dil = spec.dilation[d];
+    if (in < 1) return fail(StatusCode::shape_mismatch, "input spatial sizes must be positive");
+    if (k < 1) return fail(StatusCode::invalid_argument, "kernel_size must be positive");
+    if (s < 1) return fail(StatusCode::invalid_argument, "stride must be positive");
+    if (dil < 1) return fail(StatusCode::invalid_argument, "dilation must be positive");
+    if (pl < 0 || pr < 0) return fail(StatusCode::invalid_argument, "padding must not be negative");
+    std::int64_t span = 0;
+    if (!checked_mul(dil, k - 1, &span) || in + pl + pr > detail::kMaxElements)
+      return fail(StatusCode::size_overflow, "sizes overflow");
+    const std::int64_t padded = in + pl + pr;
+    if (padded < span + 1) {
+      std::ostringstream os;
+      os << "padded input size " << padded << " is smaller than the dilated kernel size "
+         << (span + 1) << " in dimension " << (d + 1);
+      return fail(StatusCode::shape_mismatch, os.str());
+    }
+    g.coarse_size[d] = (padded - span - 1) / s + 1;
+    g.fine_size[d] = in;
+    g.kernel_size[d] = k;
+    g.stride[d] = s;
+    g.padding[d] = pl;
+    g.dilation[d] = dil;
   }
-  ok = ok && detail::checked_mul(g.batch, g.coarse_channels, &t) &&
-       detail::checked_mul(t, g.coarse_pixels, &g.coarse_elements);
-  ok = ok && detail::checked_mul(g.batch, g.fine_channels, &t) &&
-       detail::checked_mul(t, g.fine_pixels, &g.fine_elements);
-  ok = ok && detail::checked_mul(g.coarse_channels, g.fine_channels_per_group, &t) &&
-       detail::checked_mul(t, g.kernel_taps, &g.weight_elements);
-  // The GEMM's column buffer row count (fine channels per group x taps).
-  ok = ok && detail::checked_mul(g.fine_channels_per_group, g.kernel_taps, &t);
-  if (!ok)
-    return fail(StatusCode::size_overflow,
-                "array sizes overflow: the result would have more than 2^52 elements");
+  Status counted = detail::derive_counts(&g);
+  if (!counted.ok()) return counted;
   *geometry = g;
   return Status::success();
 }
