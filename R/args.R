@@ -416,12 +416,7 @@ layer_backward <- function(plan, grad_output) {
 # summed over the batch and every spatial position, per channel.
 bias_gradient <- function(grad_output, batched) {
   d <- dim(grad_output)
-  if (batched) {
-    per_channel <- colSums(array(grad_output, c(d[1], d[2], prod(d[-(1:2)]))), dims = 1L)
-    rowSums(matrix(per_channel, d[2]))
-  } else {
-    rowSums(matrix(grad_output, d[1]))
-  }
+  if (batched) .ct_channel_sums(grad_output, d[1], d[2]) else .ct_channel_sums(grad_output, 1, d[1])
 }
 
 # grad_output must have exactly the dims of the forward pass's output.

@@ -23,10 +23,26 @@ for (i in seq_len(nrow(suite))) {
              c(r$in_channels, r$out_channels / r$groups, k))
   b <- rnorm(r$out_channels)
   flops <- 2 * r$batch * r$in_channels * (r$out_channels / r$groups) * prod(k) * prod(size)
-  for (dtype in c("float64", "float32")) {
-    call <- function() fns[[rank]](x, w, b, stride = parse(r$stride), padding = parse(r$padding),
-                                   output_padding = parse(r$output_padding), groups = r$groups,
-                                   dilation = parse(r$dilation), dtype = dtype)
+  grad <- NULL
+  args <- list(stride = parse(r$stride), padding = parse(r$padding),
+               output_padding = parse(r$output_padding), groups = r$groups,
+               dilation = parse(r$dilation))
+  backward_fns <- list(nnf_conv_transpose1d_backward, nnf_conv_transpose2d_backward,
+                       nnf_conv_transpose3d_backward)
+  for (direction in c("forward", "backward")) for (dtype in c("float64", "float32")) {
+    call <- if (direction == "forward") {
+      function() do.call(fns[[rank]], c(list(x, w, b), args, dtype = dtype))
+    } else {
+      if (is.null(grad)) {
+        out <- do.call(fns[[rank]], c(list(x, w, b), args))
+        grad <- array(rnorm(length(out)), dim(out))
+        rm(out)
+      }
+      # all three gradients: input, weight and bias
+      function() do.call(backward_fns[[rank]], c(list(grad, x, w), args, dtype = dtype))
+    }
+    # the backward pass does twice the forward's arithmetic (input and weight)
+    work <- if (direction == "forward") flops else 2 * flops
     invisible(call())  # warm-up
     # At least `reps` runs and 0.3 s per row (same rule as bench_torch.py),
     # so that sub-millisecond layers get a stable median too.
@@ -37,10 +53,10 @@ for (i in seq_len(nrow(suite))) {
       times <- c(times, as.numeric(difftime(Sys.time(), t0, units = "secs")))
     }
     med <- stats::median(times)
-    rows[[length(rows) + 1]] <- data.frame(name = r$name, direction = "forward", dtype = dtype,
-                                           median_s = med, gflops = flops / med / 1e9)
-    cat(sprintf("%-14s %-8s %9.2f ms %7.1f GFLOP/s\n", r$name, dtype, 1e3 * med,
-                flops / med / 1e9))
+    rows[[length(rows) + 1]] <- data.frame(name = r$name, direction = direction, dtype = dtype,
+                                           median_s = med, gflops = work / med / 1e9)
+    cat(sprintf("%-14s %-8s %-8s %9.2f ms %7.1f GFLOP/s\n", r$name, direction, dtype, 1e3 * med,
+                work / med / 1e9))
   }
 }
 utils::write.table(do.call(rbind, rows), out_path, sep = "\t", quote = FALSE, row.names = FALSE)

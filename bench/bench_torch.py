@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Times PyTorch CPU's conv_transpose on the benchmark suite (same rows and
-FLOP count as bench.R). Usage: bench_torch.py [suite.tsv] [out.tsv] [reps]"""
+"""Times PyTorch CPU's conv_transpose, forward and backward, on the benchmark
+suite (same rows and FLOP count as bench.R). Usage: bench_torch.py [suite.tsv] [out.tsv] [reps]"""
 import csv
 import os
 import statistics
@@ -31,27 +31,42 @@ with open(suite) as f:
         flops = 2 * n * cin * (cout // g)
         for v in k + size:
             flops *= v
-        for dtype, name in ((torch.float64, "float64"), (torch.float32, "float32")):
-            x = torch.randn(n, cin, *size, dtype=dtype)
-            w = torch.randn(cin, cout // g, *k, dtype=dtype)
-            b = torch.randn(cout, dtype=dtype)
-
-            def call():
+        stride, padding = ints(r["stride"]), ints(r["padding"])
+        output_padding, dilation = ints(r["output_padding"]), ints(r["dilation"])
+        for direction in ("forward", "backward"):
+            for dtype, name in ((torch.float64, "float64"), (torch.float32, "float32")):
+                x = torch.randn(n, cin, *size, dtype=dtype)
+                w = torch.randn(cin, cout // g, *k, dtype=dtype)
+                b = torch.randn(cout, dtype=dtype)
                 with torch.no_grad():
-                    return fns[nd](x, w, b, ints(r["stride"]), ints(r["padding"]),
-                                   ints(r["output_padding"]), g, ints(r["dilation"]))
+                    y = fns[nd](x, w, b, stride, padding, output_padding, g, dilation)
+                go = torch.randn_like(y)
 
-            call()
-            times = []
-            # at least `reps` runs and 0.3 s per row (same rule as bench.R)
-            while len(times) < reps or (sum(times) < 0.3 and len(times) < 500):
-                t0 = time.perf_counter()
+                def forward():
+                    with torch.no_grad():
+                        return fns[nd](x, w, b, stride, padding, output_padding, g, dilation)
+
+                def backward():
+                    # what autograd runs for this layer: input, weight and
+                    # bias gradients in one call
+                    return torch.ops.aten.convolution_backward(
+                        go, x, w, [cout], stride, padding, dilation, True, output_padding, g,
+                        [True, True, True])
+
+                call = forward if direction == "forward" else backward
+                work = flops if direction == "forward" else 2 * flops
                 call()
-                times.append(time.perf_counter() - t0)
-            med = statistics.median(times)
-            rows.append((r["name"], "forward", name, med, flops / med / 1e9))
-            print("%-14s %-8s %9.2f ms %7.1f GFLOP/s" % (r["name"], name, 1e3 * med,
-                                                        flops / med / 1e9), flush=True)
+                times = []
+                # at least `reps` runs and 0.3 s per row (same rule as bench.R)
+                while len(times) < reps or (sum(times) < 0.3 and len(times) < 500):
+                    t0 = time.perf_counter()
+                    call()
+                    times.append(time.perf_counter() - t0)
+                med = statistics.median(times)
+                rows.append((r["name"], direction, name, med, work / med / 1e9))
+                print("%-14s %-8s %-8s %9.2f ms %7.1f GFLOP/s" % (r["name"], direction, name,
+                                                                  1e3 * med, work / med / 1e9),
+                      flush=True)
 
 with open(out, "w") as f:
     f.write("name\tdirection\tdtype\tmedian_s\tgflops\n")

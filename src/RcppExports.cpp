@@ -42,6 +42,19 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// ct_channel_sums
+Rcpp::NumericVector ct_channel_sums(Rcpp::NumericVector x, double batch, double channels);
+RcppExport SEXP _convtranspose_ct_channel_sums(SEXP xSEXP, SEXP batchSEXP, SEXP channelsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< double >::type batch(batchSEXP);
+    Rcpp::traits::input_parameter< double >::type channels(channelsSEXP);
+    rcpp_result_gen = Rcpp::wrap(ct_channel_sums(x, batch, channels));
+    return rcpp_result_gen;
+END_RCPP
+}
 // ct_openmp_info
 Rcpp::IntegerVector ct_openmp_info();
 RcppExport SEXP _convtranspose_ct_openmp_info() {
@@ -55,6 +68,7 @@ END_RCPP
 
 static const R_CallMethodDef CallEntries[] = {
     {"_convtranspose_ct_run", (DL_FUNC) &_convtranspose_ct_run, 21},
+    {"_convtranspose_ct_channel_sums", (DL_FUNC) &_convtranspose_ct_channel_sums, 3},
     {"_convtranspose_ct_openmp_info", (DL_FUNC) &_convtranspose_ct_openmp_info, 0},
     {NULL, NULL, 0}
 };

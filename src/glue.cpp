@@ -206,6 +206,20 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
   return result;
 }
 
+// Per-channel sums of an R array with dim c(batch, channels, ...) (or
+// c(channels, ...) with batch = 1): a bias gradient.
+// [[Rcpp::export(.ct_channel_sums)]]
+Rcpp::NumericVector ct_channel_sums(Rcpp::NumericVector x, double batch, double channels) {
+  const std::int64_t n = static_cast<std::int64_t>(batch), c = static_cast<std::int64_t>(channels);
+  Rcpp::NumericVector out(Rcpp::no_init(static_cast<R_xlen_t>(c)));
+  const std::int64_t per = n * c;
+  const std::int64_t pixels = per > 0 ? static_cast<std::int64_t>(x.size()) / per : 0;
+  if (per > 0 && pixels * per != static_cast<std::int64_t>(x.size()))
+    Rcpp::stop("array length is not a multiple of batch x channels");
+  ct::channel_sums(x.begin(), n, c, pixels, out.begin());
+  return out;
+}
+
 // Facts the R layer needs to pick a default thread count.
 // [[Rcpp::export(.ct_openmp_info)]]
 Rcpp::IntegerVector ct_openmp_info() {

@@ -48,49 +48,85 @@ template <class T>
 void gather_columns(const ConvGeometry& g, const TapTable& taps, const T* fine, std::int64_t q0,
                     std::int64_t q1, std::int64_t k0, std::int64_t k1, std::int64_t group,
                     T* cols) {
-  const std::int64_t cfg = g.fine_channels_per_group, cf = g.fine_channels;
-  const std::int64_t P = g.coarse_pixels;
-  const std::int64_t* F = g.fine_size;
-  const std::int64_t* K = g.kernel_size;
-  const std::int64_t C0 = g.coarse_size[0], C1 = g.coarse_size[1], C2 = g.coarse_size[2];
-  const std::int64_t tap_step[kMaxRank] = {g.dilation[0] * cf, g.dilation[1] * F[0] * cf,
-                                           g.dilation[2] * F[0] * F[1] * cf};
+  const std::int64_t cfg = g.fine_channels_per_group;
   const std::int64_t ld = cfg * (k1 - k0);
-  const bool all_taps = k0 == 0 && k1 == g.kernel_taps;
-  std::int64_t n = q0 / P, pix = q0 - n * P;
-  std::int64_t i0 = pix % C0, i1 = (pix / C0) % C1, i2 = pix / (C0 * C1);
-  for (std::int64_t q = q0; q < q1; ++q) {
-    T* col = cols + (q - q0) * ld;
-    std::fill(col, col + ld, T(0));
-    const std::int64_t lo0 = taps.lo[0][i0], hi0 = taps.hi[0][i0];
-    const std::int64_t lo1 = taps.lo[1][i1], hi1 = taps.hi[1][i1];
-    const std::int64_t lo2 = taps.lo[2][i2], hi2 = taps.hi[2][i2];
-    if (lo0 < hi0 && lo1 < hi1 && lo2 < hi2) {
-      const T* base = fine + n * g.fine_pixels * cf + group * cfg +
-                      (taps.first[0][i0] + F[0] * (taps.first[1][i1] + F[1] * taps.first[2][i2])) *
-                          cf;
-      for (std::int64_t t2 = lo2; t2 < hi2; ++t2)
-        for (std::int64_t t1 = lo1; t1 < hi1; ++t1) {
-          const T* src = base + (t2 - lo2) * tap_step[2] + (t1 - lo1) * tap_step[1];
-          const std::int64_t krow = K[0] * (t1 + K[1] * t2);
-          for (std::int64_t t0 = lo0; t0 < hi0; ++t0, src += tap_step[0]) {
-            const std::int64_t k = t0 + krow;
-            if (!all_taps && (k < k0 || k >= k1)) continue;
-            std::copy(src, src + cfg, col + (k - k0) * cfg);
+  const T* fine_group = fine + group * cfg;
+  T* col = nullptr;
+  for_each_tap(
+      g, taps, q0, q1, k0, k1, 1, 0,
+      [&](std::int64_t q) {
+        col = cols + (q - q0) * ld;
+        std::fill(col, col + ld, T(0));
+      },
+      [&](std::int64_t, std::int64_t offset, std::int64_t k) {
+        const T* src = fine_group + offset;
+        std::copy(src, src + cfg, col + (k - k0) * cfg);
+      });
+}
+
+// Direct fine -> coarse for a single coarse channel per group (see
+// scatter_direct): coarse[q, grp] += sum over taps and the group's fine
+// channels of fine * weight, all groups of a pixel at once.
+template <class T>
+void gather_direct(const ConvGeometry& g, const TapTable& taps, const T* fine, const T* weight_t,
+                   std::int64_t q0, std::int64_t q1, T* coarse) {
+  const std::int64_t cfg = g.fine_channels_per_group, cf = g.fine_channels;
+  const std::int64_t cc = g.coarse_channels;
+  T* out = nullptr;
+  for_each_tap(
+      g, taps, q0, q1, 0, g.kernel_taps, 1, 0, [&](std::int64_t q) { out = coarse + q * cc; },
+      [&](std::int64_t, std::int64_t offset, std::int64_t k) {
+        const T* src = fine + offset;
+        const T* w = weight_t + k * cf;
+        if (cfg == 1) {
+          for (std::int64_t c = 0; c < cc; ++c) out[c] += src[c] * w[c];
+        } else {
+          for (std::int64_t grp = 0; grp < cc; ++grp) {
+            T sum = 0;
+            for (std::int64_t c = grp * cfg; c < (grp + 1) * cfg; ++c) sum += src[c] * w[c];
+            out[grp] += sum;
           }
         }
-    }
-    if (++i0 == C0) {
-      i0 = 0;
-      if (++i1 == C1) {
-        i1 = 0;
-        if (++i2 == C2) {
-          i2 = 0;
-          ++n;
+      });
+}
+
+// Direct weight gradient for a single coarse channel per group:
+// grad_t[k, f] += coarse[q, group of f] * fine[tap k of q, f], with grad_t
+// laid out as (fine channel, tap), fine channel fastest.
+template <class T>
+void weight_direct(const ConvGeometry& g, const TapTable& taps, const T* coarse, const T* fine,
+                   std::int64_t q0, std::int64_t q1, T* grad_t) {
+  const std::int64_t cfg = g.fine_channels_per_group, cf = g.fine_channels;
+  const std::int64_t cc = g.coarse_channels;
+  const T* x = nullptr;
+  for_each_tap(
+      g, taps, q0, q1, 0, g.kernel_taps, 1, 0, [&](std::int64_t q) { x = coarse + q * cc; },
+      [&](std::int64_t, std::int64_t offset, std::int64_t k) {
+        const T* src = fine + offset;
+        T* dw = grad_t + k * cf;
+        if (cfg == 1) {
+          for (std::int64_t c = 0; c < cc; ++c) dw[c] += x[c] * src[c];
+        } else {
+          for (std::int64_t grp = 0; grp < cc; ++grp) {
+            const T value = x[grp];
+            for (std::int64_t c = grp * cfg; c < (grp + 1) * cfg; ++c) dw[c] += value * src[c];
+          }
         }
-      }
-    }
-  }
+      });
+}
+
+// Weights (C_coarse, C_fine/g, taps) with one coarse channel per group as
+// (fine channel, tap), fine channel fastest: and back.
+template <class T>
+std::vector<T> weight_by_tap(const ConvGeometry& g, const T* weight) {
+  const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
+  const std::int64_t cc = g.coarse_channels, K = g.kernel_taps;
+  std::vector<T> out(static_cast<std::size_t>(cf * K));
+  for (std::int64_t grp = 0; grp < g.groups; ++grp)
+    for (std::int64_t k = 0; k < K; ++k)
+      for (std::int64_t c = 0; c < cfg; ++c)
+        out[static_cast<std::size_t>(k * cf + grp * cfg + c)] = weight[grp + cc * (c + cfg * k)];
+  return out;
 }
 
 // Threads only pay off above some work (see scatter_gemm).
@@ -138,6 +174,27 @@ Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const 
   const std::int64_t k_tile = std::max<std::int64_t>(1, std::min(K, budget / (cfg * q_tile)));
   try {
     detail::TapTable taps(g);
+    if (ccg == 1) {
+      // One coarse channel per group: direct, pixels shared out among threads
+      // in chunks of about 1e7 flops between interrupt checks.
+      const std::vector<T> weight_t = detail::weight_by_tap(g, weight);
+      const std::int64_t chunk = std::max<std::int64_t>(
+          nt, static_cast<std::int64_t>(1e7 / (2.0 * g.fine_channels * K)));
+      for (std::int64_t block = 0; block < Q; block += chunk) {
+        if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
+        const std::int64_t end = std::min(Q, block + chunk);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+        {
+          const std::int64_t per = (end - block + detail::team_size() - 1) / detail::team_size();
+          const std::int64_t q0 = std::min(end, block + detail::thread_id() * per);
+          detail::gather_direct(g, taps, fine, weight_t.data(), q0, std::min(end, q0 + per),
+                                coarse);
+        }
+      }
+      return Status::success();
+    }
     std::vector<std::vector<T>> buffers(static_cast<std::size_t>(nt));
     for (auto& b : buffers) b.resize(static_cast<std::size_t>(cfg * k_tile * q_tile));
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
@@ -204,6 +261,35 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
       std::max<std::int64_t>(1, std::min(taps_per_thread, budget / (cfg * q_tile)));
   try {
     detail::TapTable taps(g);
+    if (ccg == 1) {
+      // One coarse channel per group: direct, each thread summing a share of
+      // the pixels into its own (fine channel, tap) copy, added up at the end.
+      const std::int64_t size = g.fine_channels * K;
+      std::vector<std::vector<T>> grad_t(static_cast<std::size_t>(nt));
+      for (auto& p : grad_t) p.assign(static_cast<std::size_t>(size), T(0));
+      const std::int64_t chunk = std::max<std::int64_t>(
+          nt, static_cast<std::int64_t>(1e7 / (2.0 * g.fine_channels * K)));
+      for (std::int64_t block = 0; block < Q; block += chunk) {
+        if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
+        const std::int64_t end = std::min(Q, block + chunk);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+        {
+          const std::int64_t per = (end - block + detail::team_size() - 1) / detail::team_size();
+          const std::int64_t q0 = std::min(end, block + detail::thread_id() * per);
+          detail::weight_direct(g, taps, coarse, fine, q0, std::min(end, q0 + per),
+                                grad_t[static_cast<std::size_t>(detail::thread_id())].data());
+        }
+      }
+            for (const auto& p : grad_t)
+        for (std::int64_t grp = 0; grp < g.groups; ++grp)
+          for (std::int64_t k = 0; k < K; ++k)
+            for (std::int64_t c = 0; c < cfg; ++c)
+              grad_weight[grp + cc * (c + cfg * k)] +=
+                  p[static_cast<std::size_t>(k * g.fine_channels + grp * cfg + c)];
+      return Status::success();
+    }
     std::vector<std::vector<T>> buffers(static_cast<std::size_t>(nt));
     for (auto& b : buffers) b.resize(static_cast<std::size_t>(cfg * k_tile * q_tile));
     std::vector<std::vector<T>> partial(by_taps ? 0 : static_cast<std::size_t>(nt));

@@ -45,6 +45,28 @@ void convert(const Src* src, Dst* dst, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) dst[i] = static_cast<Dst>(src[i]);
 }
 
+// Per-channel sums of an R-layout array (batch fastest, then channel, then
+// pixels): the gradient of a bias. out has `channels` values.
+template <class T>
+void channel_sums(const T* data, std::int64_t batch, std::int64_t channels, std::int64_t pixels,
+                  T* out) {
+  std::fill(out, out + channels, T(0));
+  if (batch == 1) {
+    for (std::int64_t p = 0; p < pixels; ++p) {
+      const T* column = data + p * channels;
+      for (std::int64_t c = 0; c < channels; ++c) out[c] += column[c];
+    }
+    return;
+  }
+  for (std::int64_t p = 0; p < pixels; ++p)
+    for (std::int64_t c = 0; c < channels; ++c) {
+      const T* run = data + (p * channels + c) * batch;
+      T sum = 0;
+      for (std::int64_t n = 0; n < batch; ++n) sum += run[n];
+      out[c] += sum;
+    }
+}
+
 }  // namespace convtranspose
 
 #endif

@@ -32,6 +32,7 @@
 #endif
 
 #include "geometry.hpp"
+#include "gather_gemm.hpp"
 #include "taps.hpp"
 #include "options.hpp"
 #include "status.hpp"
@@ -43,78 +44,23 @@ namespace detail {
 // pixels q in [q0, q1) (flattened over samples) and taps k in [k0, k1), the
 // vector of fine channels [0, Cf/g) at cols + (q - q0) * ld + (k - k0) * Cfg.
 // Only taps with phase % phase_mod == phase_rem and channels [c0, c1) are
-// written, which is how threads partition the tile. Per pixel, the taps that
-// land inside the fine grid are found per dimension up front, so the inner
-// loops carry no bounds checks.
+// written, which is how threads partition the tile.
 template <class T>
 void scatter_columns(const ConvGeometry& g, const TapTable& taps, const T* cols, std::int64_t ld,
                      std::int64_t q0, std::int64_t q1, std::int64_t k0, std::int64_t k1,
                      std::int64_t group, int phase_mod, int phase_rem, std::int64_t c0,
                      std::int64_t c1, T* fine) {
   const std::int64_t cfg = g.fine_channels_per_group;
-  const std::int64_t cf = g.fine_channels;
-  const std::int64_t P = g.coarse_pixels;
-  const std::int64_t* F = g.fine_size;
-  const std::int64_t* K = g.kernel_size;
-  const std::int64_t C0 = g.coarse_size[0], C1 = g.coarse_size[1], C2 = g.coarse_size[2];
-  // Distance in the fine array between consecutive taps along each dimension.
-  const std::int64_t tap_step[kMaxRank] = {g.dilation[0] * cf, g.dilation[1] * F[0] * cf,
-                                           g.dilation[2] * F[0] * F[1] * cf};
-  const bool filter = phase_mod > 1;
-  const bool all_taps = k0 == 0 && k1 == g.kernel_taps;
-  const bool unfiltered = all_taps && !filter;
-  const bool single_channel = c1 - c0 == 1;
-  // Coordinates of q0, then advanced incrementally.
-  std::int64_t n = q0 / P, pix = q0 - n * P;
-  std::int64_t i0 = pix % C0, i1 = (pix / C0) % C1, i2 = pix / (C0 * C1);
-  for (std::int64_t q = q0; q < q1; ++q) {
-    const std::int64_t lo[kMaxRank] = {taps.lo[0][i0], taps.lo[1][i1], taps.lo[2][i2]};
-    const std::int64_t hi[kMaxRank] = {taps.hi[0][i0], taps.hi[1][i1], taps.hi[2][i2]};
-    const std::int64_t first[kMaxRank] = {taps.first[0][i0], taps.first[1][i1], taps.first[2][i2]};
-    const bool empty = lo[0] >= hi[0] || lo[1] >= hi[1] || lo[2] >= hi[2];
-    const T* col = cols + (q - q0) * ld - k0 * cfg;
-    // (the fine offset is only formed for pixels that reach the fine grid)
-    T* base_dst = empty ? fine
-                        : fine + n * g.fine_pixels * cf + group * cfg +
-                              (first[0] + F[0] * (first[1] + F[1] * first[2])) * cf;
-    for (std::int64_t t2 = lo[2]; !empty && t2 < hi[2]; ++t2) {
-      T* dst2 = base_dst + (t2 - lo[2]) * tap_step[2];
-      for (std::int64_t t1 = lo[1]; t1 < hi[1]; ++t1) {
-        T* dst1 = dst2 + (t1 - lo[1]) * tap_step[1];
-        const std::int64_t krow = K[0] * (t1 + K[1] * t2);
-        if (unfiltered) {
-          T* dst = dst1;
-          const T* src = col + (lo[0] + krow) * cfg;
-          if (single_channel) {
-            for (std::int64_t t0 = lo[0]; t0 < hi[0]; ++t0, dst += tap_step[0], src += cfg)
-              dst[c0] += src[c0];
-          } else {
-            for (std::int64_t t0 = lo[0]; t0 < hi[0]; ++t0, dst += tap_step[0], src += cfg)
-              for (std::int64_t c = c0; c < c1; ++c) dst[c] += src[c];
-          }
-          continue;
-        }
-        for (std::int64_t t0 = lo[0]; t0 < hi[0]; ++t0) {
-          const std::int64_t k = t0 + krow;
-          if (!all_taps && (k < k0 || k >= k1)) continue;
-          if (filter && taps.phase[k] % phase_mod != phase_rem) continue;
-          T* dst = dst1 + (t0 - lo[0]) * tap_step[0];
-          const T* src = col + k * cfg;
-          for (std::int64_t c = c0; c < c1; ++c) dst[c] += src[c];
-        }
-      }
-    }
-    if (++i0 == C0) {
-      i0 = 0;
-      if (++i1 == C1) {
-        i1 = 0;
-        if (++i2 == C2) {
-          i2 = 0;
-          ++n;
-        }
-      }
-    }
-  }
+  T* fine_group = fine + group * cfg;
+  const T* col = nullptr;
+  for_each_tap(
+      g, taps, q0, q1, k0, k1, phase_mod, phase_rem,
+      [&](std::int64_t q) { col = cols + (q - q0) * ld - k0 * cfg; },
+      [&](std::int64_t, std::int64_t offset, std::int64_t k) {
+        T* dst = fine_group + offset;
+        const T* src = col + k * cfg;
+        for (std::int64_t c = c0; c < c1; ++c) dst[c] += src[c];
+      });
 }
 
 // Direct kernel for groups with a single coarse channel (depthwise layers,
@@ -122,63 +68,29 @@ void scatter_columns(const ConvGeometry& g, const TapTable& taps, const T* cols,
 // overhead, so each coarse pixel's values are multiplied into the fine pixels
 // its taps reach. All groups [g0, g1) of a pixel are done together, so each
 // tap updates one contiguous run of fine channels. `weight_t` holds the
-// weights as (fine channel, tap) with the fine channel fastest. Only taps with
-// phase % phase_mod == phase_rem.
+// weights as (fine channel, tap) with the fine channel fastest.
 template <class T>
-void scatter_direct(const ConvGeometry& g, const TapTable& taps, const T* coarse, const T* weight_t,
-                    std::int64_t q0, std::int64_t q1, std::int64_t g0, std::int64_t g1,
-                    int phase_mod, int phase_rem, T* fine) {
+void scatter_direct(const ConvGeometry& g, const TapTable& taps, const T* coarse,
+                    const T* weight_t, std::int64_t q0, std::int64_t q1, std::int64_t g0,
+                    std::int64_t g1, int phase_mod, int phase_rem, T* fine) {
   const std::int64_t cfg = g.fine_channels_per_group, cf = g.fine_channels;
   const std::int64_t cc = g.coarse_channels;
-  const std::int64_t* F = g.fine_size;
-  const std::int64_t* K = g.kernel_size;
-  const std::int64_t C0 = g.coarse_size[0], C1 = g.coarse_size[1], C2 = g.coarse_size[2];
-  const std::int64_t tap_step[kMaxRank] = {g.dilation[0] * cf, g.dilation[1] * F[0] * cf,
-                                           g.dilation[2] * F[0] * F[1] * cf};
-  const bool filter = phase_mod > 1;
-  const std::int64_t P = g.coarse_pixels;
-  // Coordinates of q0, then advanced incrementally.
-  std::int64_t n = q0 / P, pix = q0 - n * P;
-  std::int64_t i0 = pix % C0, i1 = (pix / C0) % C1, i2 = pix / (C0 * C1);
-  const T* x = coarse + q0 * cc;
-  for (std::int64_t q = q0; q < q1; ++q, x += cc) {
-    T* fine_sample = fine + n * g.fine_pixels * cf;
-    const std::int64_t lo0 = taps.lo[0][i0], hi0 = taps.hi[0][i0];
-    const std::int64_t lo1 = taps.lo[1][i1], hi1 = taps.hi[1][i1];
-    const std::int64_t lo2 = taps.lo[2][i2], hi2 = taps.hi[2][i2];
-    if (lo0 < hi0 && lo1 < hi1 && lo2 < hi2) {
-      T* base = fine_sample +
-                (taps.first[0][i0] + F[0] * (taps.first[1][i1] + F[1] * taps.first[2][i2])) * cf;
-      for (std::int64_t t2 = lo2; t2 < hi2; ++t2)
-        for (std::int64_t t1 = lo1; t1 < hi1; ++t1) {
-          T* dst = base + (t2 - lo2) * tap_step[2] + (t1 - lo1) * tap_step[1];
-          const std::int64_t krow = K[0] * (t1 + K[1] * t2);
-          for (std::int64_t t0 = lo0; t0 < hi0; ++t0, dst += tap_step[0]) {
-            const std::int64_t k = t0 + krow;
-            if (filter && taps.phase[k] % phase_mod != phase_rem) continue;
-            const T* w = weight_t + k * cf;
-            if (cfg == 1) {
-              for (std::int64_t c = g0; c < g1; ++c) dst[c] += x[c] * w[c];
-            } else {
-              for (std::int64_t grp = g0; grp < g1; ++grp) {
-                const T value = x[grp];
-                for (std::int64_t c = grp * cfg; c < (grp + 1) * cfg; ++c) dst[c] += value * w[c];
-              }
-            }
+  const T* x = nullptr;
+  for_each_tap(
+      g, taps, q0, q1, 0, g.kernel_taps, phase_mod, phase_rem,
+      [&](std::int64_t q) { x = coarse + q * cc; },
+      [&](std::int64_t, std::int64_t offset, std::int64_t k) {
+        T* dst = fine + offset;
+        const T* w = weight_t + k * cf;
+        if (cfg == 1) {
+          for (std::int64_t c = g0; c < g1; ++c) dst[c] += x[c] * w[c];
+        } else {
+          for (std::int64_t grp = g0; grp < g1; ++grp) {
+            const T value = x[grp];
+            for (std::int64_t c = grp * cfg; c < (grp + 1) * cfg; ++c) dst[c] += value * w[c];
           }
         }
-    }
-    if (++i0 == C0) {
-      i0 = 0;
-      if (++i1 == C1) {
-        i1 = 0;
-        if (++i2 == C2) {
-          i2 = 0;
-          ++n;
-        }
-      }
-    }
-  }
+      });
 }
 
 }  // namespace detail
@@ -230,13 +142,7 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, con
     const double total_flops = 2.0 * static_cast<double>(cfg) * K * Q * ccg * g.groups;
     const int workers = total_flops < 4e6 ? 1 : nt;
     if (ccg == 1) {
-      // weights as (fine channel, tap), fine channel fastest
-      std::vector<T> weight_t(static_cast<std::size_t>(cf * K));
-      for (std::int64_t grp = 0; grp < g.groups; ++grp)
-        for (std::int64_t k = 0; k < K; ++k)
-          for (std::int64_t c = 0; c < cfg; ++c)
-            weight_t[static_cast<std::size_t>(k * cf + grp * cfg + c)] =
-                weight[grp + cc * (c + cfg * k)];
+      const std::vector<T> weight_t = detail::weight_by_tap(g, weight);
       // Threads split the taps by stride phase, or else the groups; the
       // pixels go in chunks of about 2e7 flops between interrupt checks.
       const bool by_phase = taps.phase_count >= workers;

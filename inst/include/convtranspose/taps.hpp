@@ -1,5 +1,6 @@
-// Tap tables shared by both directions of the convolution (scatter and
-// gather): which kernel taps of a coarse pixel land inside the fine grid.
+// Tap tables and the pixel/tap loop shared by every kernel, in both
+// directions (scatter and gather): which kernel taps of a coarse pixel land
+// inside the fine grid, and where.
 #ifndef CONVTRANSPOSE_TAPS_HPP
 #define CONVTRANSPOSE_TAPS_HPP
 
@@ -68,6 +69,67 @@ struct TapTable {
     }
   }
 };
+
+// The loop every kernel shares: for each coarse pixel q in [q0, q1)
+// (flattened over samples, coordinates advanced by counters, no divisions),
+// calls begin(q), then tap(q, fine_offset, k) for every tap k in [k0, k1)
+// that lands inside the fine grid, where fine_offset is the index of that
+// fine pixel's first channel in a sample-major fine array. With
+// phase_mod > 1 only taps with phase % phase_mod == phase_rem are visited:
+// that is how threads split a scatter without writing the same element.
+template <class Begin, class Tap>
+inline void for_each_tap(const ConvGeometry& g, const TapTable& taps, std::int64_t q0,
+                         std::int64_t q1, std::int64_t k0, std::int64_t k1, int phase_mod,
+                         int phase_rem, Begin&& begin, Tap&& tap) {
+  const std::int64_t cf = g.fine_channels;
+  const std::int64_t P = g.coarse_pixels;
+  const std::int64_t* F = g.fine_size;
+  const std::int64_t* K = g.kernel_size;
+  const std::int64_t C0 = g.coarse_size[0], C1 = g.coarse_size[1], C2 = g.coarse_size[2];
+  // Distance in the fine array between consecutive taps along each dimension.
+  const std::int64_t tap_step[kMaxRank] = {g.dilation[0] * cf, g.dilation[1] * F[0] * cf,
+                                           g.dilation[2] * F[0] * F[1] * cf};
+  const bool filter = phase_mod > 1;
+  const bool unfiltered = k0 == 0 && k1 == g.kernel_taps && !filter;
+  std::int64_t n = q0 / P, pix = q0 - n * P;
+  std::int64_t i0 = pix % C0, i1 = (pix / C0) % C1, i2 = pix / (C0 * C1);
+  for (std::int64_t q = q0; q < q1; ++q) {
+    begin(q);
+    const std::int64_t lo0 = taps.lo[0][i0], hi0 = taps.hi[0][i0];
+    const std::int64_t lo1 = taps.lo[1][i1], hi1 = taps.hi[1][i1];
+    const std::int64_t lo2 = taps.lo[2][i2], hi2 = taps.hi[2][i2];
+    if (lo0 < hi0 && lo1 < hi1 && lo2 < hi2) {
+      const std::int64_t base =
+          n * g.fine_pixels * cf +
+          (taps.first[0][i0] + F[0] * (taps.first[1][i1] + F[1] * taps.first[2][i2])) * cf;
+      for (std::int64_t t2 = lo2; t2 < hi2; ++t2)
+        for (std::int64_t t1 = lo1; t1 < hi1; ++t1) {
+          std::int64_t offset = base + (t2 - lo2) * tap_step[2] + (t1 - lo1) * tap_step[1];
+          std::int64_t k = lo0 + K[0] * (t1 + K[1] * t2);
+          if (unfiltered) {
+            for (std::int64_t t0 = lo0; t0 < hi0; ++t0, ++k, offset += tap_step[0])
+              tap(q, offset, k);
+          } else {
+            for (std::int64_t t0 = lo0; t0 < hi0; ++t0, ++k, offset += tap_step[0]) {
+              if (k < k0 || k >= k1) continue;
+              if (filter && taps.phase[k] % phase_mod != phase_rem) continue;
+              tap(q, offset, k);
+            }
+          }
+        }
+    }
+    if (++i0 == C0) {
+      i0 = 0;
+      if (++i1 == C1) {
+        i1 = 0;
+        if (++i2 == C2) {
+          i2 = 0;
+          ++n;
+        }
+      }
+    }
+  }
+}
 
 }  // namespace detail
 }  // namespace convtranspose
