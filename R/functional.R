@@ -153,6 +153,8 @@ nnf_conv_transpose3d_backward <- function(grad_output, input, weight, stride = 1
 #'
 #' @inheritParams nnf_conv_transpose
 #' @param weight A numeric array with dim `c(C_out, C_in / groups, kernel...)`.
+#' @param stride,dilation A single positive integer or one per spatial
+#'   dimension.
 #' @param padding A single integer or one per spatial dimension, or
 #'   `"valid"` (no padding) or `"same"` (output as large as the input; stride
 #'   1 only; an odd total padding puts the extra element on the right, as

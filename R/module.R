@@ -243,6 +243,8 @@ nn_conv_transpose3d <- function(in_channels, out_channels, kernel_size, stride =
 #' prod(kernel_size))`, as in PyTorch.
 #'
 #' @inheritParams nn_conv_transpose
+#' @param stride,dilation A single positive integer or one per spatial
+#'   dimension.
 #' @param padding A single integer or one per spatial dimension, or
 #'   `"valid"` or `"same"` (stride 1 only), as in [nnf_conv2d()].
 #' @param padding_mode `"zeros"` (default), `"reflect"`, `"replicate"` or

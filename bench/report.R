@@ -8,7 +8,8 @@ m <- merge(ours, theirs, by = c("name", "direction", "dtype"), suffixes = c("", 
            sort = FALSE)
 m$speedup <- m$median_s_torch / m$median_s
 order <- unique(ours$name)
-m <- m[order(match(m$name, order), m$direction, -xtfrm(m$dtype)), ]
+m <- m[order(match(m$name, order), match(m$direction, c("forward", "backward")),
+             -xtfrm(m$dtype)), ]
 geo <- function(v) exp(mean(log(v)))
 lines <- c(
   sprintf("Benchmark: %s, %s threads each side, medians; speedup = PyTorch time / ours.",
@@ -19,7 +20,7 @@ lines <- c(
   sprintf("| %s | %s | %s | %.2f | %.1f | %.2f | %.1f | %.2f |", m$name, m$direction, m$dtype,
           1e3 * m$median_s, m$gflops, 1e3 * m$median_s_torch, m$gflops_torch, m$speedup),
   "")
-for (dt in unique(m$dtype)) for (dir_ in unique(m$direction)) {
+for (dir_ in unique(m$direction)) for (dt in unique(m$dtype)) {
   s <- m$speedup[m$dtype == dt & m$direction == dir_]
   lines <- c(lines, sprintf("- %s %s: geometric-mean speedup %.2fx, min %.2fx, max %.2fx",
                             dir_, dt, geo(s), min(s), max(s)))

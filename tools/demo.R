@@ -21,3 +21,15 @@ h <- array(rnorm(16 * 6 * 6), c(1, 16, 6, 6))
 show("upsample(h), h dim 1 16 6 6:", dim(upsample(h)))
 show("upsample(h, output_size = c(1, 16, 12, 12)):",
      dim(upsample(h, output_size = c(1, 16, 12, 12))))
+
+# The documentation's round trip: shrink with nn_conv2d, grow back.
+input <- array(rnorm(1 * 16 * 12 * 12), c(1, 16, 12, 12))
+downsample <- nn_conv2d(16, 16, 3, stride = 2, padding = 1)
+h <- downsample(input)
+show("downsample(input), input dim 1 16 12 12:", dim(h))
+output <- upsample(h, output_size = dim(input))
+show("upsample(h, output_size = dim(input)):", dim(output))
+grads <- upsample$backward(array(1, dim(output)), h)
+show("upsample$backward(): dims of input, weight, bias gradients:",
+     c(paste(dim(grads$input), collapse = "x"), paste(dim(grads$weight), collapse = "x"),
+       length(grads$bias)))
