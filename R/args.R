@@ -170,6 +170,72 @@ check_result_size <- function(out_dim, call) {
               "convtranspose_size_error", call)
 }
 
+# The weight of either layer: rank + 2 dims, none empty, PyTorch's layout
+# (transposed: c(in, out / groups, kernel); convolution: c(out, in / groups,
+# kernel)), its first dim divisible by groups.
+check_weight <- function(weight, rank, groups, layer, call) {
+  transposed <- layer == "conv_transpose"
+  weight <- as_numeric_array(weight, "weight", call)
+  wdim <- dim(weight)
+  layout <- if (transposed) "c(in_channels, out_channels / groups, %s)" else
+    "c(out_channels, in_channels / groups, %s)"
+  if (length(wdim) != rank + 2L)
+    cvt_abort(sprintf("`weight` must have %d dimensions %s for a %s %sconvolution, not dim %s.",
+                      rank + 2L, sprintf(layout, c("kL", "kH, kW", "kD, kH, kW")[rank]),
+                      rank_label(rank), if (transposed) "transposed " else "", dims_text(wdim)),
+              "convtranspose_shape_error", call)
+  if (any(wdim == 0L))
+    cvt_abort(sprintf("`weight` must not have an empty dimension, but has dim %s.",
+                      dims_text(wdim)), "convtranspose_shape_error", call)
+  if (wdim[1] %% groups != 0L)
+    cvt_abort(sprintf("dim(weight)[1] = %d %s channels is not divisible by groups = %d.",
+                      wdim[1], if (transposed) "input" else "output", groups),
+              "convtranspose_shape_error", call)
+  if (as.numeric(wdim[2]) * groups > .Machine$integer.max)
+    cvt_abort(sprintf("%s = dim(weight)[2] * groups is too large.",
+                      if (transposed) "out_channels" else "in_channels"),
+              "convtranspose_size_error", call)
+  first <- wdim[1]
+  second <- wdim[2] * groups
+  list(weight = weight, kernel_size = as.integer(wdim[-(1:2)]),
+       in_channels = if (transposed) first else second,
+       out_channels = if (transposed) second else first)
+}
+
+# The input of either layer: batched c(N, C, ...) or unbatched c(C, ...),
+# with the channels the weight expects (`expected_by` says where that number
+# comes from) and non-empty spatial dims.
+check_input <- function(input, rank, in_channels, expected_by, fn_label, call) {
+  input <- as_numeric_array(input, "input", call)
+  xdim <- dim(input)
+  shapes <- c("L", "H, W", "D, H, W")[rank]
+  if (!(length(xdim) %in% c(rank + 1L, rank + 2L)))
+    cvt_abort(sprintf(paste0("`input` must have %d dimensions (batched: c(N, C_in, %s)) or %d ",
+                             "(unbatched: c(C_in, %s)) for %s, not dim %s."),
+                      rank + 2L, shapes, rank + 1L, shapes, fn_label, dims_text(xdim)),
+              "convtranspose_shape_error", call)
+  batched <- length(xdim) == rank + 2L
+  channels <- xdim[if (batched) 2L else 1L]
+  if (channels != in_channels)
+    cvt_abort(sprintf("`input` has %d channels (dim %s) but `weight` expects %d (%s).",
+                      channels, dims_text(xdim), in_channels, expected_by),
+              "convtranspose_shape_error", call)
+  in_size <- as.integer(xdim[(length(xdim) - rank + 1L):length(xdim)])
+  if (any(in_size == 0L))
+    cvt_abort(sprintf("`input` must have non-empty spatial dimensions, not dim %s.",
+                      dims_text(xdim)), "convtranspose_shape_error", call)
+  list(input = input, batched = batched, batch = if (batched) xdim[1] else 1L, in_size = in_size)
+}
+
+check_bias <- function(bias, out_channels, call) {
+  if (is.null(bias)) return(NULL)
+  if (!(is.numeric(bias) || is.logical(bias)) || is.object(bias) ||
+      length(dim(bias)) > 1L || length(bias) != out_channels)
+    cvt_abort(sprintf("`bias` must be NULL or a numeric vector of length out_channels = %d, not %s.",
+                      out_channels, describe_value(bias)), "convtranspose_shape_error", call)
+  as.double(bias)
+}
+
 # Validates a transposed convolution call and resolves every size. Returns a
 # list ready for run_conv_transpose().
 conv_transpose_plan <- function(rank, input, weight, bias, stride, padding, output_padding,
@@ -183,58 +249,18 @@ conv_transpose_plan <- function(rank, input, weight, bias, stride, padding, outp
   output_padding <- as_size_vector(output_padding, "output_padding", rank, 0L, call)
   dilation <- as_size_vector(dilation, "dilation", rank, 1L, call)
 
-  weight <- as_numeric_array(weight, "weight", call)
-  wdim <- dim(weight)
-  if (length(wdim) != rank + 2L)
-    cvt_abort(sprintf(paste0("`weight` must have %d dimensions c(in_channels, out_channels / ",
-                             "groups, %s) for a %s transposed convolution, not dim %s."),
-                      rank + 2L, paste(c("kL", "kH, kW", "kD, kH, kW")[rank]), label,
-                      dims_text(wdim)),
-              "convtranspose_shape_error", call)
-  if (any(wdim == 0L))
-    cvt_abort(sprintf("`weight` must not have an empty dimension, but has dim %s.",
-                      dims_text(wdim)),
-              "convtranspose_shape_error", call)
-  in_channels <- wdim[1]
-  if (in_channels %% groups != 0L)
-    cvt_abort(sprintf("dim(weight)[1] = %d input channels is not divisible by groups = %d.",
-                      in_channels, groups),
-              "convtranspose_shape_error", call)
-  if (as.numeric(wdim[2]) * groups > .Machine$integer.max)
-    cvt_abort("out_channels = dim(weight)[2] * groups is too large.",
-              "convtranspose_size_error", call)
-  out_channels <- wdim[2] * groups
-  kernel_size <- as.integer(wdim[-(1:2)])
-
-  input <- as_numeric_array(input, "input", call)
+  w <- check_weight(weight, rank, groups, "conv_transpose", call)
+  weight <- w$weight
+  in_channels <- w$in_channels
+  out_channels <- w$out_channels
+  kernel_size <- w$kernel_size
+  x <- check_input(input, rank, in_channels, "dim(weight)[1]", paste0("conv_transpose", label), call)
+  input <- x$input
   xdim <- dim(input)
-  if (!(length(xdim) %in% c(rank + 1L, rank + 2L)))
-    cvt_abort(sprintf(paste0("`input` must have %d dimensions (batched: c(N, C_in, %s)) or %d ",
-                             "(unbatched: c(C_in, %s)) for %s, not dim %s."),
-                      rank + 2L, c("L", "H, W", "D, H, W")[rank], rank + 1L,
-                      c("L", "H, W", "D, H, W")[rank], label, dims_text(xdim)),
-              "convtranspose_shape_error", call)
-  batched <- length(xdim) == rank + 2L
-  batch <- if (batched) xdim[1] else 1L
-  channels <- xdim[if (batched) 2L else 1L]
-  in_size <- as.integer(xdim[(length(xdim) - rank + 1L):length(xdim)])
-  if (channels != in_channels)
-    cvt_abort(sprintf(paste0("`input` has %d channels (dim %s) but `weight` expects %d ",
-                             "(dim(weight)[1])."), channels, dims_text(xdim), in_channels),
-              "convtranspose_shape_error", call)
-  if (any(in_size == 0L))
-    cvt_abort(sprintf("`input` must have non-empty spatial dimensions, not dim %s.",
-                      dims_text(xdim)),
-              "convtranspose_shape_error", call)
-
-  if (!is.null(bias)) {
-    if (!(is.numeric(bias) || is.logical(bias)) || is.object(bias) ||
-        length(dim(bias)) > 1L || length(bias) != out_channels)
-      cvt_abort(sprintf("`bias` must be NULL or a numeric vector of length out_channels = %d, not %s.",
-                        out_channels, describe_value(bias)),
-                "convtranspose_shape_error", call)
-    bias <- as.double(bias)
-  }
+  batched <- x$batched
+  batch <- x$batch
+  in_size <- x$in_size
+  bias <- check_bias(bias, out_channels, call)
 
   if (!is.null(output_size)) {
     output_padding <- output_padding_for_size(output_size, batched, in_size, stride, padding,
@@ -289,53 +315,19 @@ conv_plan <- function(rank, input, weight, bias, stride, padding, dilation, grou
   groups <- as_count(groups, "groups", call)
   stride <- as_size_vector(stride, "stride", rank, 1L, call)
   dilation <- as_size_vector(dilation, "dilation", rank, 1L, call)
-  weight <- as_numeric_array(weight, "weight", call)
-  wdim <- dim(weight)
-  if (length(wdim) != rank + 2L)
-    cvt_abort(sprintf(paste0("`weight` must have %d dimensions c(out_channels, in_channels / ",
-                             "groups, %s) for a %s convolution, not dim %s."),
-                      rank + 2L, c("kL", "kH, kW", "kD, kH, kW")[rank], rank_label(rank),
-                      dims_text(wdim)), "convtranspose_shape_error", call)
-  if (any(wdim == 0L))
-    cvt_abort(sprintf("`weight` must not have an empty dimension, but has dim %s.",
-                      dims_text(wdim)), "convtranspose_shape_error", call)
-  out_channels <- wdim[1]
-  if (out_channels %% groups != 0L)
-    cvt_abort(sprintf("dim(weight)[1] = %d output channels is not divisible by groups = %d.",
-                      out_channels, groups), "convtranspose_shape_error", call)
-  if (as.numeric(wdim[2]) * groups > .Machine$integer.max)
-    cvt_abort("in_channels = dim(weight)[2] * groups is too large.",
-              "convtranspose_size_error", call)
-  in_channels <- wdim[2] * groups
-  kernel_size <- as.integer(wdim[-(1:2)])
+  w <- check_weight(weight, rank, groups, "conv", call)
+  weight <- w$weight
+  in_channels <- w$in_channels
+  out_channels <- w$out_channels
+  kernel_size <- w$kernel_size
   pad <- resolve_conv_padding(padding, rank, kernel_size, stride, dilation, call)
-
-  input <- as_numeric_array(input, "input", call)
-  xdim <- dim(input)
-  shapes <- c("L", "H, W", "D, H, W")[rank]
-  if (!(length(xdim) %in% c(rank + 1L, rank + 2L)))
-    cvt_abort(sprintf(paste0("`input` must have %d dimensions (batched: c(N, C_in, %s)) or %d ",
-                             "(unbatched: c(C_in, %s)) for conv%s, not dim %s."),
-                      rank + 2L, shapes, rank + 1L, shapes, rank_label(rank), dims_text(xdim)),
-              "convtranspose_shape_error", call)
-  batched <- length(xdim) == rank + 2L
-  batch <- if (batched) xdim[1] else 1L
-  channels <- xdim[if (batched) 2L else 1L]
-  in_size <- as.integer(xdim[(length(xdim) - rank + 1L):length(xdim)])
-  if (channels != in_channels)
-    cvt_abort(sprintf(paste0("`input` has %d channels (dim %s) but `weight` expects %d ",
-                             "(dim(weight)[2] * groups)."), channels, dims_text(xdim),
-                      in_channels), "convtranspose_shape_error", call)
-  if (any(in_size == 0L))
-    cvt_abort(sprintf("`input` must have non-empty spatial dimensions, not dim %s.",
-                      dims_text(xdim)), "convtranspose_shape_error", call)
-  if (!is.null(bias)) {
-    if (!(is.numeric(bias) || is.logical(bias)) || is.object(bias) ||
-        length(dim(bias)) > 1L || length(bias) != out_channels)
-      cvt_abort(sprintf("`bias` must be NULL or a numeric vector of length out_channels = %d, not %s.",
-                        out_channels, describe_value(bias)), "convtranspose_shape_error", call)
-    bias <- as.double(bias)
-  }
+  x <- check_input(input, rank, in_channels, "dim(weight)[2] * groups",
+                   paste0("conv", rank_label(rank)), call)
+  input <- x$input
+  batched <- x$batched
+  batch <- x$batch
+  in_size <- x$in_size
+  bias <- check_bias(bias, out_channels, call)
 
   # Non-zero modes: the core convolves the explicitly padded input.
   pad_index <- NULL

@@ -97,11 +97,12 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
   auto fail = [](ct::StatusCode code, const char* message) {
     return status_to_r(ct::Status::error(code, message));
   };
-  const Rcpp::IntegerVector* sizes[] = {&input_size, &kernel_size,    &stride,  &padding,
+  const Rcpp::IntegerVector* sizes[] = {&input_size,    &kernel_size,    &stride,  &padding,
                                         &padding_right, &output_padding, &dilation};
   if (rank < 1 || rank > ct::kMaxRank) return fail(ct::StatusCode::internal, "bad rank");
   for (const Rcpp::IntegerVector* v : sizes)
-    if (v->size() != rank) return fail(ct::StatusCode::internal, "size vectors do not match the rank");
+    if (v->size() != rank)
+      return fail(ct::StatusCode::internal, "size vectors do not match the rank");
   const bool transposed = layer == "conv_transpose";
   if (!transposed && layer != "conv") return fail(ct::StatusCode::internal, "unknown layer");
   if (pass != "forward" && pass != "input_grad" && pass != "weight_grad")
@@ -146,8 +147,9 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
   const std::int64_t out_channels_count = transposed ? g.fine_channels : g.coarse_channels;
   const bool weight_pass = pass == "weight_grad";
   const std::int64_t a_expected = pass == "input_grad" ? output_elements : input_elements;
-  const std::int64_t result_elements =
-      weight_pass ? g.weight_elements : pass == "forward" ? output_elements : input_elements;
+  const std::int64_t result_elements = weight_pass         ? g.weight_elements
+                                       : pass == "forward" ? output_elements
+                                                           : input_elements;
   if (static_cast<std::int64_t>(a.size()) != a_expected)
     return fail(ct::StatusCode::shape_mismatch, "array length does not match its dim");
   Rcpp::NumericVector b_vec, w_vec, bias_vec;

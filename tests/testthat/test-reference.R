@@ -121,7 +121,7 @@ test_that("every multi-threaded code path matches the reference", {
   # a single input channel and several output channels (groups = 1)
   check(array(rnorm(48 * 1 * 12 * 12), c(48, 1, 12, 12)), array(rnorm(24 * 16), c(1, 24, 4, 4)),
         rnorm(24), stride = 2)
-  # one input channel, pixels in several interrupt-checked chunks (1e7 / (C_out * taps))
+  # one input channel, pixels in several interrupt-checked blocks (1e7 / (2 * C_out * taps))
   check(array(rnorm(4 * 1 * 16 * 16), c(4, 1, 16, 16)), array(rnorm(256 * 64), c(1, 256, 8, 8)),
         rnorm(256), stride = 3, padding = 2)
   # small groups with several input channels: whole groups in parallel

@@ -82,24 +82,41 @@ inline Status layout_out_of_memory() {
 
 }  // namespace detail
 
+namespace detail {
+
+// Runs a sample-major kernel(geometry, in, weight, bias, out, options) on
+// R-layout arrays: `in` has in_per_sample values per sample, `out`
+// out_per_sample, the bias bias_length.
+template <class T, class Storage, class Kernel>
+Status run_in_r_layout(const ConvGeometry& g, const Storage* in, std::int64_t in_per_sample,
+                       const Storage* weight, const Storage* bias, std::int64_t bias_length,
+                       Storage* out, std::int64_t out_per_sample, const ComputeOptions& options,
+                       Kernel kernel) {
+  const int nt = options.num_threads;
+  try {
+    SampleMajorIn<T, Storage> x(in, g.batch, in_per_sample, nt);
+    SampleMajorIn<T, Storage> w(weight, 1, g.weight_elements, nt);
+    SampleMajorIn<T, Storage> b(bias, bias ? 1 : 0, bias_length, nt);
+    SampleMajorOut<T, Storage> y(out, g.batch, out_per_sample);
+    Status status = kernel(g, x.get(), w.get(), bias ? b.get() : nullptr, y.get(), options);
+    if (!status.ok()) return status;
+    y.commit(nt);
+  } catch (const std::bad_alloc&) {
+    return layout_out_of_memory();
+  }
+  return Status::success();
+}
+
+}  // namespace detail
+
 // coarse: geometry.coarse_elements values; weight (C_coarse, C_fine/g,
 // kernel...); bias: C_fine values or null; fine: overwritten.
 template <class T, class Storage>
 Status coarse_to_fine(const ConvGeometry& g, const Storage* coarse, const Storage* weight,
                       const Storage* bias, Storage* fine, const ComputeOptions& options) {
-  const int nt = options.num_threads;
-  try {
-    detail::SampleMajorIn<T, Storage> x(coarse, g.batch, g.coarse_channels * g.coarse_pixels, nt);
-    detail::SampleMajorIn<T, Storage> w(weight, 1, g.weight_elements, nt);
-    detail::SampleMajorIn<T, Storage> b(bias, bias ? 1 : 0, g.fine_channels, nt);
-    detail::SampleMajorOut<T, Storage> y(fine, g.batch, g.fine_channels * g.fine_pixels);
-    Status status = scatter_gemm<T>(g, x.get(), w.get(), bias ? b.get() : nullptr, y.get(), options);
-    if (!status.ok()) return status;
-    y.commit(nt);
-  } catch (const std::bad_alloc&) {
-    return detail::layout_out_of_memory();
-  }
-  return Status::success();
+  return detail::run_in_r_layout<T>(g, coarse, g.coarse_channels * g.coarse_pixels, weight, bias,
+                                    g.fine_channels, fine, g.fine_channels * g.fine_pixels, options,
+                                    scatter_gemm<T>);
 }
 
 // fine: geometry.fine_elements values; bias: C_coarse values or null;
@@ -107,19 +124,9 @@ Status coarse_to_fine(const ConvGeometry& g, const Storage* coarse, const Storag
 template <class T, class Storage>
 Status fine_to_coarse(const ConvGeometry& g, const Storage* fine, const Storage* weight,
                       const Storage* bias, Storage* coarse, const ComputeOptions& options) {
-  const int nt = options.num_threads;
-  try {
-    detail::SampleMajorIn<T, Storage> x(fine, g.batch, g.fine_channels * g.fine_pixels, nt);
-    detail::SampleMajorIn<T, Storage> w(weight, 1, g.weight_elements, nt);
-    detail::SampleMajorIn<T, Storage> b(bias, bias ? 1 : 0, g.coarse_channels, nt);
-    detail::SampleMajorOut<T, Storage> y(coarse, g.batch, g.coarse_channels * g.coarse_pixels);
-    Status status = gather_gemm<T>(g, x.get(), w.get(), bias ? b.get() : nullptr, y.get(), options);
-    if (!status.ok()) return status;
-    y.commit(nt);
-  } catch (const std::bad_alloc&) {
-    return detail::layout_out_of_memory();
-  }
-  return Status::success();
+  return detail::run_in_r_layout<T>(g, fine, g.fine_channels * g.fine_pixels, weight, bias,
+                                    g.coarse_channels, coarse, g.coarse_channels * g.coarse_pixels,
+                                    options, gather_gemm<T>);
 }
 
 // grad_weight (C_coarse, C_fine/g, kernel...): overwritten with the sum over

@@ -140,6 +140,13 @@ inline int thread_id() {
 #endif
 }
 
+// Pixels per block for the direct kernels: about 1e7 flops between
+// interrupt checks.
+inline std::int64_t direct_block(const ConvGeometry& g, int nt) {
+  return std::max<std::int64_t>(
+      nt, static_cast<std::int64_t>(1e7 / (2.0 * g.fine_channels * g.kernel_taps)));
+}
+
 inline int team_size() {
 #ifdef _OPENMP
   return omp_get_num_threads();
@@ -148,14 +155,39 @@ inline int team_size() {
 #endif
 }
 
+// Runs body(b0, b1, tid, team) over blocks [b0, b1) of the coarse pixels
+// [0, Q), each block on a team of `nt` threads, polling the interrupt
+// callback on the calling thread between blocks.
+template <class Body>
+Status parallel_pixel_blocks(std::int64_t Q, std::int64_t block, int nt,
+                             const ComputeOptions& options, Body&& body) {
+  for (std::int64_t b0 = 0; b0 < Q; b0 += block) {
+    if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
+    const std::int64_t b1 = std::min(Q, b0 + block);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    body(b0, b1, thread_id(), team_size());
+  }
+  return Status::success();
+}
+
+// The share [q0, q1) of [b0, b1) that thread `tid` of `team` takes.
+inline void share(std::int64_t b0, std::int64_t b1, int tid, int team, std::int64_t* q0,
+                  std::int64_t* q1) {
+  const std::int64_t per = (b1 - b0 + team - 1) / team;
+  *q0 = std::min(b1, b0 + tid * per);
+  *q1 = std::min(b1, *q0 + per);
+}
+
 }  // namespace detail
 
 // fine: sample-major (c + C_fine * (pixel + P_fine * n)); weight (C_coarse,
 // C_fine/g, taps) column-major; bias: C_coarse values or null; coarse:
 // sample-major output, fully overwritten.
 template <class T>
-Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const T* bias,
-                   T* coarse, const ComputeOptions& options) {
+Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const T* bias, T* coarse,
+                   const ComputeOptions& options) {
   using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
   using ConstStrided = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
   using Strided = Eigen::Map<Matrix, 0, Eigen::OuterStride<>>;
@@ -167,8 +199,8 @@ Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const 
   if (Q == 0) return Status::success();
   const int nt = detail::team_for(2.0 * cc * cfg * K * Q, std::max(1, options.num_threads));
   // Per-thread tile: columns of `q_tile` pixels, `k_tile` taps at a time.
-  const std::int64_t budget = std::max<std::int64_t>(
-      1, options.tile_bytes / static_cast<std::int64_t>(sizeof(T)) / nt);
+  const std::int64_t budget =
+      std::max<std::int64_t>(1, options.tile_bytes / static_cast<std::int64_t>(sizeof(T)) / nt);
   const std::int64_t q_tile = std::max<std::int64_t>(
       1, std::min<std::int64_t>((Q + nt - 1) / nt, std::max<std::int64_t>(64, budget / (cfg * K))));
   const std::int64_t k_tile = std::max<std::int64_t>(1, std::min(K, budget / (cfg * q_tile)));
@@ -178,22 +210,13 @@ Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const 
       // One coarse channel per group: direct, pixels shared out among threads
       // in chunks of about 1e7 flops between interrupt checks.
       const std::vector<T> weight_t = detail::weight_by_tap(g, weight);
-      const std::int64_t chunk = std::max<std::int64_t>(
-          nt, static_cast<std::int64_t>(1e7 / (2.0 * g.fine_channels * K)));
-      for (std::int64_t block = 0; block < Q; block += chunk) {
-        if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
-        const std::int64_t end = std::min(Q, block + chunk);
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-        {
-          const std::int64_t per = (end - block + detail::team_size() - 1) / detail::team_size();
-          const std::int64_t q0 = std::min(end, block + detail::thread_id() * per);
-          detail::gather_direct(g, taps, fine, weight_t.data(), q0, std::min(end, q0 + per),
-                                coarse);
-        }
-      }
-      return Status::success();
+      return detail::parallel_pixel_blocks(
+          Q, detail::direct_block(g, nt), nt, options,
+          [&](std::int64_t b0, std::int64_t b1, int tid, int team) {
+            std::int64_t q0, q1;
+            detail::share(b0, b1, tid, team, &q0, &q1);
+            detail::gather_direct(g, taps, fine, weight_t.data(), q0, q1, coarse);
+          });
     }
     std::vector<std::vector<T>> buffers(static_cast<std::size_t>(nt));
     for (auto& b : buffers) b.resize(static_cast<std::size_t>(cfg * k_tile * q_tile));
@@ -253,8 +276,8 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
   // them; otherwise each sums a share of the pixels into a private copy.
   const bool by_taps = K >= nt;
   const std::int64_t taps_per_thread = by_taps ? (K + nt - 1) / nt : K;
-  const std::int64_t budget = std::max<std::int64_t>(
-      1, options.tile_bytes / static_cast<std::int64_t>(sizeof(T)) / nt);
+  const std::int64_t budget =
+      std::max<std::int64_t>(1, options.tile_bytes / static_cast<std::int64_t>(sizeof(T)) / nt);
   const std::int64_t q_tile = std::max<std::int64_t>(
       1, std::min<std::int64_t>(Q, std::max<std::int64_t>(256, budget / (cfg * taps_per_thread))));
   const std::int64_t k_tile =
@@ -267,22 +290,16 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
       const std::int64_t size = g.fine_channels * K;
       std::vector<std::vector<T>> grad_t(static_cast<std::size_t>(nt));
       for (auto& p : grad_t) p.assign(static_cast<std::size_t>(size), T(0));
-      const std::int64_t chunk = std::max<std::int64_t>(
-          nt, static_cast<std::int64_t>(1e7 / (2.0 * g.fine_channels * K)));
-      for (std::int64_t block = 0; block < Q; block += chunk) {
-        if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
-        const std::int64_t end = std::min(Q, block + chunk);
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-        {
-          const std::int64_t per = (end - block + detail::team_size() - 1) / detail::team_size();
-          const std::int64_t q0 = std::min(end, block + detail::thread_id() * per);
-          detail::weight_direct(g, taps, coarse, fine, q0, std::min(end, q0 + per),
-                                grad_t[static_cast<std::size_t>(detail::thread_id())].data());
-        }
-      }
-            for (const auto& p : grad_t)
+      Status status = detail::parallel_pixel_blocks(
+          Q, detail::direct_block(g, nt), nt, options,
+          [&](std::int64_t b0, std::int64_t b1, int tid, int team) {
+            std::int64_t q0, q1;
+            detail::share(b0, b1, tid, team, &q0, &q1);
+            detail::weight_direct(g, taps, coarse, fine, q0, q1,
+                                  grad_t[static_cast<std::size_t>(tid)].data());
+          });
+      if (!status.ok()) return status;
+      for (const auto& p : grad_t)
         for (std::int64_t grp = 0; grp < g.groups; ++grp)
           for (std::int64_t k = 0; k < K; ++k)
             for (std::int64_t c = 0; c < cfg; ++c)
@@ -318,10 +335,10 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
             q1 = std::min(Q, q0 + q_tile);
           }
           try {
-            Strided dw = by_taps ? Strided(grad_weight + grp * ccg, ccg, cfg * K,
-                                           Eigen::OuterStride<>(cc))
-                                 : Strided(partial[static_cast<std::size_t>(tid)].data(), ccg,
-                                           cfg * K, Eigen::OuterStride<>(ccg));
+            Strided dw =
+                by_taps ? Strided(grad_weight + grp * ccg, ccg, cfg * K, Eigen::OuterStride<>(cc))
+                        : Strided(partial[static_cast<std::size_t>(tid)].data(), ccg, cfg * K,
+                                  Eigen::OuterStride<>(ccg));
             for (std::int64_t k0 = kb; k0 < ke && q1 > q0; k0 += k_tile) {
               const std::int64_t k1 = std::min(ke, k0 + k_tile);
               detail::gather_columns(g, taps, fine, q0, q1, k0, k1, grp, buf);

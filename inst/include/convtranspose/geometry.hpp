@@ -113,6 +113,39 @@ inline std::string dims_text(const std::int64_t* v, int rank) {
 
 inline Status fail(StatusCode code, const std::string& msg) { return Status::error(code, msg); }
 
+// Checks shared by both resolvers and the geometry's channel fields.
+inline Status start_geometry(int rank, std::int64_t batch, std::int64_t groups,
+                             std::int64_t in_channels, std::int64_t out_channels,
+                             bool coarse_is_input, ConvGeometry* g) {
+  if (rank < 1 || rank > kMaxRank)
+    return fail(StatusCode::invalid_argument, "rank must be 1, 2 or 3");
+  if (batch < 0) return fail(StatusCode::invalid_argument, "batch size must not be negative");
+  if (groups < 1) return fail(StatusCode::invalid_argument, "groups must be a positive integer");
+  if (in_channels < 1 || out_channels < 1)
+    return fail(StatusCode::invalid_argument, "channel counts must be positive");
+  if (in_channels % groups != 0)
+    return fail(StatusCode::shape_mismatch, "in_channels must be divisible by groups");
+  if (out_channels % groups != 0)
+    return fail(StatusCode::shape_mismatch, "out_channels must be divisible by groups");
+  g->rank = rank;
+  g->batch = batch;
+  g->groups = groups;
+  g->coarse_channels = coarse_is_input ? in_channels : out_channels;
+  g->fine_channels = coarse_is_input ? out_channels : in_channels;
+  g->coarse_channels_per_group = g->coarse_channels / groups;
+  g->fine_channels_per_group = g->fine_channels / groups;
+  return Status::success();
+}
+
+inline Status check_sizes(std::int64_t input, std::int64_t kernel, std::int64_t stride,
+                          std::int64_t dilation) {
+  if (input < 1) return fail(StatusCode::shape_mismatch, "input spatial sizes must be positive");
+  if (kernel < 1) return fail(StatusCode::invalid_argument, "kernel_size must be positive");
+  if (stride < 1) return fail(StatusCode::invalid_argument, "stride must be positive");
+  if (dilation < 1) return fail(StatusCode::invalid_argument, "dilation must be positive");
+  return Status::success();
+}
+
 // Fills the derived element counts of a geometry whose sizes are set,
 // refusing any that overflow.
 inline Status derive_counts(ConvGeometry* geometry) {
@@ -135,7 +168,7 @@ inline Status derive_counts(ConvGeometry* geometry) {
   ok = ok && checked_mul(g.fine_channels_per_group, g.kernel_taps, &t);
   if (!ok)
     return Status::error(StatusCode::size_overflow,
-                "array sizes overflow: the result would have more than 2^52 elements");
+                         "array sizes overflow: the result would have more than 2^52 elements");
   return Status::success();
 }
 
@@ -149,34 +182,16 @@ inline Status resolve_conv_transpose(const ConvTransposeSpec& spec, ConvGeometry
   using detail::dims_text;
   using detail::fail;
   const int rank = spec.rank;
-  if (rank < 1 || rank > kMaxRank)
-    return fail(StatusCode::invalid_argument, "rank must be 1, 2 or 3");
-  if (spec.batch < 0) return fail(StatusCode::invalid_argument, "batch size must not be negative");
-  if (spec.groups < 1)
-    return fail(StatusCode::invalid_argument, "groups must be a positive integer");
-  if (spec.in_channels < 1 || spec.out_channels < 1)
-    return fail(StatusCode::invalid_argument, "channel counts must be positive");
-  if (spec.in_channels % spec.groups != 0)
-    return fail(StatusCode::shape_mismatch, "in_channels must be divisible by groups");
-  if (spec.out_channels % spec.groups != 0)
-    return fail(StatusCode::shape_mismatch, "out_channels must be divisible by groups");
-
   ConvGeometry g;
-  g.rank = rank;
-  g.batch = spec.batch;
-  g.groups = spec.groups;
-  g.coarse_channels = spec.in_channels;
-  g.fine_channels = spec.out_channels;
-  g.coarse_channels_per_group = spec.in_channels / spec.groups;
-  g.fine_channels_per_group = spec.out_channels / spec.groups;
+  Status common = detail::start_geometry(rank, spec.batch, spec.groups, spec.in_channels,
+                                         spec.out_channels, /*coarse_is_input=*/true, &g);
+  if (!common.ok()) return common;
 
   for (int d = 0; d < rank; ++d) {
     const std::int64_t in = spec.input_size[d], k = spec.kernel_size[d], s = spec.stride[d],
                        p = spec.padding[d], op = spec.output_padding[d], dil = spec.dilation[d];
-    if (in < 1) return fail(StatusCode::shape_mismatch, "input spatial sizes must be positive");
-    if (k < 1) return fail(StatusCode::invalid_argument, "kernel_size must be positive");
-    if (s < 1) return fail(StatusCode::invalid_argument, "stride must be positive");
-    if (dil < 1) return fail(StatusCode::invalid_argument, "dilation must be positive");
+    Status sizes = detail::check_sizes(in, k, s, dil);
+    if (!sizes.ok()) return sizes;
     if (p < 0) return fail(StatusCode::invalid_argument, "padding must not be negative");
     if (op < 0) return fail(StatusCode::invalid_argument, "output_padding must not be negative");
     if (op >= s && op >= dil)
@@ -216,32 +231,16 @@ inline Status resolve_conv(const ConvSpec& spec, ConvGeometry* geometry) {
   using detail::dims_text;
   using detail::fail;
   const int rank = spec.rank;
-  if (rank < 1 || rank > kMaxRank) return fail(StatusCode::invalid_argument, "rank must be 1, 2 or 3");
-  if (spec.batch < 0) return fail(StatusCode::invalid_argument, "batch size must not be negative");
-  if (spec.groups < 1) return fail(StatusCode::invalid_argument, "groups must be a positive integer");
-  if (spec.in_channels < 1 || spec.out_channels < 1)
-    return fail(StatusCode::invalid_argument, "channel counts must be positive");
-  if (spec.in_channels % spec.groups != 0)
-    return fail(StatusCode::shape_mismatch, "in_channels must be divisible by groups");
-  if (spec.out_channels % spec.groups != 0)
-    return fail(StatusCode::shape_mismatch, "out_channels must be divisible by groups");
-
   ConvGeometry g;
-  g.rank = rank;
-  g.batch = spec.batch;
-  g.groups = spec.groups;
-  g.coarse_channels = spec.out_channels;
-  g.fine_channels = spec.in_channels;
-  g.coarse_channels_per_group = spec.out_channels / spec.groups;
-  g.fine_channels_per_group = spec.in_channels / spec.groups;
+  Status common = detail::start_geometry(rank, spec.batch, spec.groups, spec.in_channels,
+                                         spec.out_channels, /*coarse_is_input=*/false, &g);
+  if (!common.ok()) return common;
   for (int d = 0; d < rank; ++d) {
     const std::int64_t in = spec.input_size[d], k = spec.kernel_size[d], s = spec.stride[d],
                        pl = spec.padding_left[d], pr = spec.padding_right[d],
                        dil = spec.dilation[d];
-    if (in < 1) return fail(StatusCode::shape_mismatch, "input spatial sizes must be positive");
-    if (k < 1) return fail(StatusCode::invalid_argument, "kernel_size must be positive");
-    if (s < 1) return fail(StatusCode::invalid_argument, "stride must be positive");
-    if (dil < 1) return fail(StatusCode::invalid_argument, "dilation must be positive");
+    Status sizes = detail::check_sizes(in, k, s, dil);
+    if (!sizes.ok()) return sizes;
     if (pl < 0 || pr < 0) return fail(StatusCode::invalid_argument, "padding must not be negative");
     std::int64_t span = 0;
     if (!checked_mul(dil, k - 1, &span) || in + pl + pr > detail::kMaxElements)

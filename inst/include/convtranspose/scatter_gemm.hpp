@@ -31,11 +31,11 @@
 #include <omp.h>
 #endif
 
-#include "geometry.hpp"
 #include "gather_gemm.hpp"
-#include "taps.hpp"
+#include "geometry.hpp"
 #include "options.hpp"
 #include "status.hpp"
+#include "taps.hpp"
 
 namespace convtranspose {
 namespace detail {
@@ -70,9 +70,9 @@ void scatter_columns(const ConvGeometry& g, const TapTable& taps, const T* cols,
 // tap updates one contiguous run of fine channels. `weight_t` holds the
 // weights as (fine channel, tap) with the fine channel fastest.
 template <class T>
-void scatter_direct(const ConvGeometry& g, const TapTable& taps, const T* coarse,
-                    const T* weight_t, std::int64_t q0, std::int64_t q1, std::int64_t g0,
-                    std::int64_t g1, int phase_mod, int phase_rem, T* fine) {
+void scatter_direct(const ConvGeometry& g, const TapTable& taps, const T* coarse, const T* weight_t,
+                    std::int64_t q0, std::int64_t q1, std::int64_t g0, std::int64_t g1,
+                    int phase_mod, int phase_rem, T* fine) {
   const std::int64_t cfg = g.fine_channels_per_group, cf = g.fine_channels;
   const std::int64_t cc = g.coarse_channels;
   const T* x = nullptr;
@@ -143,36 +143,22 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, con
     const int workers = total_flops < 4e6 ? 1 : nt;
     if (ccg == 1) {
       const std::vector<T> weight_t = detail::weight_by_tap(g, weight);
-      // Threads split the taps by stride phase, or else the groups; the
-      // pixels go in chunks of about 2e7 flops between interrupt checks.
+      // Threads split the taps by stride phase, or else the groups.
       const bool by_phase = taps.phase_count >= workers;
-      const std::int64_t q_chunk =
-          std::max<std::int64_t>(1, static_cast<std::int64_t>(1e7 / (static_cast<double>(cf) * K)));
-      for (std::int64_t q0 = 0; q0 < Q; q0 += q_chunk) {
-        if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
-        const std::int64_t q1 = std::min(Q, q0 + q_chunk);
-#ifdef _OPENMP
-#pragma omp parallel num_threads(workers)
-#endif
-        {
-#ifdef _OPENMP
-          const int tid = omp_get_thread_num(), size = omp_get_num_threads();
-#else
-          const int tid = 0, size = 1;
-#endif
-          if (by_phase) {
-            detail::scatter_direct(g, taps, coarse, weight_t.data(), q0, q1, 0, g.groups, size, tid,
-                                   fine);
-          } else {
-            const std::int64_t per = (g.groups + size - 1) / size;
-            const std::int64_t g0 = std::min(g.groups, per * tid);
-            const std::int64_t g1 = std::min(g.groups, g0 + per);
-            if (g1 > g0)
-              detail::scatter_direct(g, taps, coarse, weight_t.data(), q0, q1, g0, g1, 1, 0, fine);
-          }
-        }
-      }
-      return Status::success();
+      return detail::parallel_pixel_blocks(
+          Q, detail::direct_block(g, workers), workers, options,
+          [&](std::int64_t b0, std::int64_t b1, int tid, int team) {
+            if (by_phase) {
+              detail::scatter_direct(g, taps, coarse, weight_t.data(), b0, b1, 0, g.groups, team,
+                                     tid, fine);
+            } else {
+              std::int64_t g0, g1;
+              detail::share(0, g.groups, tid, team, &g0, &g1);
+              if (g1 > g0)
+                detail::scatter_direct(g, taps, coarse, weight_t.data(), b0, b1, g0, g1, 1, 0,
+                                       fine);
+            }
+          });
     }
     // Many small groups (depthwise layers): whole groups in parallel, each
     // thread with its own column buffer; groups own disjoint fine channels.
