@@ -151,7 +151,10 @@ format_bytes <- function(bytes) {
   sprintf("%.1f %s", bytes / 1024^(i - 1), units[i])
 }
 
-check_result_size <- function(out_dim, call) {
+# Refuses results that R cannot hold or this machine cannot allocate: the
+# result itself plus, for a batch of several samples, the sample-major copy
+# the kernels write before the layout change.
+check_result_size <- function(out_dim, call, batch = 1) {
   if (any(out_dim > .Machine$integer.max))
     cvt_abort(sprintf("The result would have dim %s, beyond R's limit of %d per dimension.",
                       dims_text(out_dim), .Machine$integer.max),
@@ -161,11 +164,11 @@ check_result_size <- function(out_dim, call) {
     cvt_abort(sprintf("The result would have %s elements, more than an R array can hold (2^52).",
                       format(elements, big.mark = ",", scientific = FALSE)),
               "convtranspose_size_error", call)
-  bytes <- 8 * elements
+  bytes <- 8 * elements * (if (batch > 1) 2 else 1)
   limit <- memory_limit_bytes()
   if (bytes > limit)
-    cvt_abort(sprintf(paste0("The result would have dim %s and need %s, more than the %s ",
-                             "this machine has (option `convtranspose.max_memory`)."),
+    cvt_abort(sprintf(paste0("The result would have dim %s and need %s of memory, more than ",
+                             "the %s this machine has (option `convtranspose.max_memory`)."),
                       dims_text(out_dim), format_bytes(bytes), format_bytes(limit)),
               "convtranspose_size_error", call)
 }
@@ -275,7 +278,7 @@ conv_transpose_plan <- function(rank, input, weight, bias, stride, padding, outp
                       dims_text(in_size), dims_text(out_size)),
               "convtranspose_shape_error", call)
   out_dim <- c(if (batched) batch, out_channels, out_size)
-  check_result_size(out_dim, call)
+  check_result_size(out_dim, call, batch)
 
   list(layer = "conv_transpose", batched = batched, padding_right = padding,
        input_dim = as.integer(xdim),
@@ -347,7 +350,7 @@ conv_plan <- function(rank, input, weight, bias, stride, padding, dilation, grou
               "convtranspose_shape_error", call)
   out_size <- (padded - span) %/% stride + 1
   out_dim <- c(if (batched) batch, out_channels, out_size)
-  check_result_size(out_dim, call)
+  check_result_size(out_dim, call, batch)
   list(layer = "conv", rank = rank, input = input, weight = weight, bias = bias,
        batched = batched, batch = batch, in_channels = as.integer(in_channels),
        out_channels = as.integer(out_channels), in_size = in_size,

@@ -185,7 +185,8 @@ module_plan <- function(state, input, output_size, call) {
 }
 
 module_forward <- function(state, input, output_size, call) {
-  layer_forward(module_plan(state, input, output_size, call))
+  plan <- module_plan(state, input, output_size, call)  # errors outside lazy arguments
+  layer_forward(plan)
 }
 
 module_backward <- function(state, grad_output, input, call) {
@@ -197,7 +198,8 @@ module_backward <- function(state, grad_output, input, call) {
     if (is.numeric(input) && length(dim(grad_output)) == length(dim(input)))
       output_size <- utils::tail(dim(grad_output), state$config$rank)
   }
-  layer_backward(module_plan(state, input, output_size, call), grad_output)
+  plan <- module_plan(state, input, output_size, call)
+  layer_backward(plan, grad_output)
 }
 
 #' @rdname nn_conv_transpose

@@ -4,7 +4,9 @@
 #' each call; the process-wide OpenMP setting is never changed. By default
 #' the team uses every core, but no more than `OMP_THREAD_LIMIT`,
 #' `OMP_NUM_THREADS` and `getOption("Ncpus")` allow (and at most 2 under
-#' `R CMD check`'s `_R_CHECK_LIMIT_CORES_`).
+#' `R CMD check`'s `_R_CHECK_LIMIT_CORES_`). A process forked after the
+#' package has run multi-threaded (the workers of [parallel::mclapply()])
+#' uses one thread: OpenMP's thread pool does not survive `fork()`.
 #'
 #' @param n A positive integer, or `NULL` to go back to the default.
 #' @return `cvt_get_num_threads()`: the number of threads the next call will
@@ -16,6 +18,8 @@
 #' @export
 cvt_get_num_threads <- function() {
   info <- .ct_openmp_info()
+  # a forked child (parallel::mclapply) cannot use the parent's OpenMP pool
+  if (info[["forked_child"]] == 1L) return(1L)
   limit <- as.integer(min(info[["thread_limit"]], max(1L, info[["procs"]])))
   if (!is.null(the$threads)) return(max(1L, min(the$threads, limit)))
   n <- min(limit, info[["max_threads"]])

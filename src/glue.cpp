@@ -11,6 +11,7 @@
 #endif
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdint>
@@ -29,6 +30,14 @@ bool r_interrupt_pending(void*) {
   return R_ToplevelExec(check_interrupt_unprotected, nullptr) == FALSE;
 }
 
+// The process that created the OpenMP thread pool. libgomp's pool does not
+// survive fork(): a forked child (parallel::mclapply) that enters a parallel
+// region with more than one thread waits forever for threads that do not
+// exist in it. So a child runs single-threaded.
+pid_t pool_owner = 0;
+
+bool in_forked_child() { return pool_owner != 0 && getpid() != pool_owner; }
+
 // SIGINT must reach R's own thread, where the core's interrupt check runs;
 // a signal taken by an OpenMP worker is not seen there. Worker threads
 // inherit the signal mask of the thread that creates them, so the pool is
@@ -36,7 +45,7 @@ bool r_interrupt_pending(void*) {
 void start_workers_without_sigint(int threads) {
 #ifdef _OPENMP
   static int started = 0;
-  if (started >= threads) return;
+  if (started >= threads || in_forked_child()) return;
   sigset_t block, previous;
   sigemptyset(&block);
   sigaddset(&block, SIGINT);
@@ -45,6 +54,7 @@ void start_workers_without_sigint(int threads) {
   { (void)0; }
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   started = threads;
+  pool_owner = getpid();
 #else
   (void)threads;
 #endif
@@ -182,6 +192,7 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
 
   Rcpp::NumericVector result(Rcpp::no_init(static_cast<R_xlen_t>(result_elements)));
   result.attr("dim") = output_dim;
+  if (in_forked_child()) num_threads = 1;
   start_workers_without_sigint(num_threads);
   ct::ComputeOptions options;
   options.num_threads = num_threads;
@@ -226,12 +237,14 @@ Rcpp::NumericVector ct_channel_sums(Rcpp::NumericVector x, double batch, double 
 // [[Rcpp::export(.ct_openmp_info)]]
 Rcpp::IntegerVector ct_openmp_info() {
 #ifdef _OPENMP
-  return Rcpp::IntegerVector::create(Rcpp::_["available"] = 1,
-                                     Rcpp::_["procs"] = omp_get_num_procs(),
-                                     Rcpp::_["thread_limit"] = omp_get_thread_limit(),
-                                     Rcpp::_["max_threads"] = omp_get_max_threads());
+  return Rcpp::IntegerVector::create(
+      Rcpp::_["available"] = 1, Rcpp::_["procs"] = omp_get_num_procs(),
+      Rcpp::_["thread_limit"] = omp_get_thread_limit(),
+      Rcpp::_["max_threads"] = omp_get_max_threads(),
+      Rcpp::_["forked_child"] = in_forked_child() ? 1 : 0);
 #else
   return Rcpp::IntegerVector::create(Rcpp::_["available"] = 0, Rcpp::_["procs"] = 1,
-                                     Rcpp::_["thread_limit"] = 1, Rcpp::_["max_threads"] = 1);
+                                     Rcpp::_["thread_limit"] = 1, Rcpp::_["max_threads"] = 1,
+                                     Rcpp::_["forked_child"] = 0);
 #endif
 }
