@@ -12,7 +12,7 @@ CHECK_ENV := _R_CHECK_CRAN_INCOMING_REMOTE_=false _R_CHECK_CRAN_INCOMING_=false 
 	_R_CHECK_SYSTEM_CLOCK_=0 _R_CHECK_FUTURE_FILE_TIMESTAMPS_=false \
 	_R_CHECK_LIMIT_CORES_=TRUE OMP_THREAD_LIMIT=2
 
-.PHONY: deps install demo check test fixtures document clean bench
+.PHONY: deps install demo check test fixtures document clean bench fuzz sanitize valgrind reliability
 
 deps:
 	@sh tools/install-deps.sh
@@ -57,3 +57,20 @@ bench: install
 	BENCH_THREADS=2 $(RSCRIPT) bench/bench.R $(BENCH_SUITE) bench/results/convtranspose.tsv
 	BENCH_THREADS=2 /usr/bin/python3 bench/bench_torch.py $(BENCH_SUITE) bench/results/pytorch.tsv
 	BENCH_THREADS=2 $(RSCRIPT) bench/report.R bench/results
+
+# Reliability (see tools/): the fuzzer (FUZZ_N cases), the test suite under
+# AddressSanitizer + UndefinedBehaviorSanitizer, and valgrind's memcheck on
+# every native code path (tools/valgrind.sh --full runs the whole suite).
+FUZZ_N    ?= 2000
+FUZZ_SEED ?= 1
+fuzz: install
+	$(RSCRIPT) tools/fuzz.R --n $(FUZZ_N) --seed $(FUZZ_SEED)
+
+sanitize: deps
+	sh tools/sanitize.sh
+
+valgrind: install
+	@sh tools/install-deps.sh valgrind
+	sh tools/valgrind.sh
+
+reliability: fuzz sanitize valgrind

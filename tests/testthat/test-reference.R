@@ -128,3 +128,16 @@ test_that("every multi-threaded code path matches the reference", {
   check(array(rnorm(16 * 8 * 16 * 16), c(16, 8, 16, 16)), array(rnorm(8 * 8 * 9), c(8, 8, 3, 3)),
         rnorm(32), stride = 1, groups = 4)
 })
+
+test_that("NaN and Inf propagate through gradients and convolutions as IEEE arithmetic does", {
+  x <- array(c(1, NaN, 3, Inf), c(1, 1, 4))
+  w <- array(c(1, 0), c(1, 1, 2))
+  g <- nnf_conv_transpose1d_backward(array(1, c(1, 1, 5)), x, w)
+  expect_equal(g$input[1, 1, ], c(1, 1, 1, 1))           # gradient wrt x does not involve x
+  expect_true(is.nan(g$weight[1, 1, 1]))                  # it sums x
+  y <- nnf_conv1d(array(c(1, 2, Inf, 4), c(1, 1, 4)), array(c(0, 1), c(1, 1, 2)), bias = 1)
+  expect_equal(y[1, 1, ], c(3, Inf, NaN))                 # Inf * 0 is NaN (as PyTorch gives)
+  y <- nnf_conv2d(array(1, c(1, 1, 3, 3)), array(1, c(2, 1, 1, 1)), bias = c(NaN, -Inf))
+  expect_true(all(is.nan(y[1, 1, , ])))
+  expect_true(all(y[1, 2, , ] == -Inf))
+})
