@@ -9,6 +9,18 @@
     .Call(`_convtranspose_ct_channel_sums`, x, batch, channels)
 }
 
+.ct_load_isa <- function(libs_dir) {
+    .Call(`_convtranspose_ct_load_isa`, libs_dir)
+}
+
+.ct_unload_isa <- function() {
+    invisible(.Call(`_convtranspose_ct_unload_isa`))
+}
+
+.ct_kernel_isa <- function() {
+    .Call(`_convtranspose_ct_kernel_isa`)
+}
+
 .ct_openmp_info <- function() {
     .Call(`_convtranspose_ct_openmp_info`)
 }

@@ -43,3 +43,18 @@ cvt_set_num_threads <- function(n) {
   }
   invisible(old)
 }
+
+#' Which build of the native kernels runs on this CPU
+#'
+#' R compiles packages for the baseline instruction set (SSE2 on x86-64). On
+#' Linux x86-64 the package also builds its kernels for AVX2 + FMA, as a
+#' separate library loaded when the package loads if the CPU has those
+#' instructions; results agree with the baseline build to rounding. Setting
+#' the environment variable `CONVTRANSPOSE_ISA=baseline` makes the next calls
+#' use the baseline build.
+#'
+#' @return `"avx2"` or `"baseline"`.
+#' @examples
+#' cvt_kernel_isa()
+#' @export
+cvt_kernel_isa <- function() .ct_kernel_isa()

@@ -55,6 +55,36 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// ct_load_isa
+std::string ct_load_isa(std::string libs_dir);
+RcppExport SEXP _convtranspose_ct_load_isa(SEXP libs_dirSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type libs_dir(libs_dirSEXP);
+    rcpp_result_gen = Rcpp::wrap(ct_load_isa(libs_dir));
+    return rcpp_result_gen;
+END_RCPP
+}
+// ct_unload_isa
+void ct_unload_isa();
+RcppExport SEXP _convtranspose_ct_unload_isa() {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    ct_unload_isa();
+    return R_NilValue;
+END_RCPP
+}
+// ct_kernel_isa
+std::string ct_kernel_isa();
+RcppExport SEXP _convtranspose_ct_kernel_isa() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(ct_kernel_isa());
+    return rcpp_result_gen;
+END_RCPP
+}
 // ct_openmp_info
 Rcpp::IntegerVector ct_openmp_info();
 RcppExport SEXP _convtranspose_ct_openmp_info() {
@@ -69,6 +99,9 @@ END_RCPP
 static const R_CallMethodDef CallEntries[] = {
     {"_convtranspose_ct_run", (DL_FUNC) &_convtranspose_ct_run, 21},
     {"_convtranspose_ct_channel_sums", (DL_FUNC) &_convtranspose_ct_channel_sums, 3},
+    {"_convtranspose_ct_load_isa", (DL_FUNC) &_convtranspose_ct_load_isa, 1},
+    {"_convtranspose_ct_unload_isa", (DL_FUNC) &_convtranspose_ct_unload_isa, 0},
+    {"_convtranspose_ct_kernel_isa", (DL_FUNC) &_convtranspose_ct_kernel_isa, 0},
     {"_convtranspose_ct_openmp_info", (DL_FUNC) &_convtranspose_ct_openmp_info, 0},
     {NULL, NULL, 0}
 };

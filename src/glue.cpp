@@ -10,14 +10,18 @@
 #include <omp.h>
 #endif
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "core/instantiate.hpp"
+#include "core/isa_entry.h"
 
 namespace {
 
@@ -58,6 +62,33 @@ void start_workers_without_sigint(int threads) {
 #else
   (void)threads;
 #endif
+}
+
+// The copy of the core for this CPU's instruction set (core/isa_entry.cpp),
+// loaded by .ct_load_isa() when the package loads; absent, or with
+// CONVTRANSPOSE_ISA=baseline in the environment, the built-in copy runs.
+typedef int (*IsaRun)(int, int, const ct::ConvGeometry*, const double*, const double*,
+                      const double*, double*, const ct::ComputeOptions*, char*, int);
+struct IsaLibrary {
+  void* handle = nullptr;
+  IsaRun run = nullptr;
+  std::string name = "baseline";
+} isa;
+
+bool cpu_has(const char* name) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (std::strcmp(name, "avx2") == 0)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  (void)name;
+#endif
+  return false;
+}
+
+bool isa_enabled() {
+  const char* forced = std::getenv("CONVTRANSPOSE_ISA");
+  return isa.run != nullptr && !(forced != nullptr && std::strcmp(forced, "baseline") == 0);
 }
 
 const char* status_name(ct::StatusCode code) {
@@ -199,19 +230,40 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
   options.interrupt_check = r_interrupt_pending;
   const double* x = a.begin();
   double* out = result.begin();
+  char message[512] = {0};
+  auto isa_status = [&message](int code) {
+    return code == 0 ? ct::Status::success()
+                     : ct::Status::error(static_cast<ct::StatusCode>(code), message);
+  };
   // Which core operation is this pass (see api.hpp's table).
   const bool to_fine = transposed ? pass == "forward" : pass == "input_grad";
+  const bool single = single_precision;
   if (weight_pass) {
     const double* coarse = transposed ? x : b_ptr;
     const double* fine = transposed ? b_ptr : x;
-    status = single_precision ? ct::weight_gradient<float>(g, coarse, fine, out, options)
-                              : ct::weight_gradient<double>(g, coarse, fine, out, options);
+    if (isa_enabled()) {
+      status = isa_status(isa.run(CONVTRANSPOSE_WEIGHT_GRADIENT, single, &g, coarse, fine,
+                                  nullptr, out, &options, message, sizeof message));
+    } else {
+      status = single ? ct::weight_gradient<float>(g, coarse, fine, out, options)
+                      : ct::weight_gradient<double>(g, coarse, fine, out, options);
+    }
   } else if (to_fine) {
-    status = single_precision ? ct::coarse_to_fine<float>(g, x, w_ptr, bias_ptr, out, options)
-                              : ct::coarse_to_fine<double>(g, x, w_ptr, bias_ptr, out, options);
+    if (isa_enabled()) {
+      status = isa_status(isa.run(CONVTRANSPOSE_COARSE_TO_FINE, single, &g, x, w_ptr, bias_ptr,
+                                  out, &options, message, sizeof message));
+    } else {
+      status = single ? ct::coarse_to_fine<float>(g, x, w_ptr, bias_ptr, out, options)
+                      : ct::coarse_to_fine<double>(g, x, w_ptr, bias_ptr, out, options);
+    }
   } else {
-    status = single_precision ? ct::fine_to_coarse<float>(g, x, w_ptr, bias_ptr, out, options)
-                              : ct::fine_to_coarse<double>(g, x, w_ptr, bias_ptr, out, options);
+    if (isa_enabled()) {
+      status = isa_status(isa.run(CONVTRANSPOSE_FINE_TO_COARSE, single, &g, x, w_ptr, bias_ptr,
+                                  out, &options, message, sizeof message));
+    } else {
+      status = single ? ct::fine_to_coarse<float>(g, x, w_ptr, bias_ptr, out, options)
+                      : ct::fine_to_coarse<double>(g, x, w_ptr, bias_ptr, out, options);
+    }
   }
   if (status.code == ct::StatusCode::interrupted)
     throw Rcpp::internal::InterruptedException();  // Rcpp re-raises R's interrupt
@@ -232,6 +284,39 @@ Rcpp::NumericVector ct_channel_sums(Rcpp::NumericVector x, double batch, double 
   ct::channel_sums(x.begin(), n, c, pixels, out.begin());
   return out;
 }
+
+// Loads the best copy of the core for this CPU from the package's libs
+// directory; returns the instruction set now in use.
+// [[Rcpp::export(.ct_load_isa)]]
+std::string ct_load_isa(std::string libs_dir) {
+  if (isa.handle != nullptr) return isa.name;
+  for (const char* name : {"avx2"}) {
+    if (!cpu_has(name)) continue;
+    const std::string path = libs_dir + "/convtranspose_" + name + ".so";
+    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) continue;
+    IsaRun run = reinterpret_cast<IsaRun>(dlsym(handle, CONVTRANSPOSE_ISA_ENTRY));
+    if (run == nullptr) {
+      dlclose(handle);
+      continue;
+    }
+    isa.handle = handle;
+    isa.run = run;
+    isa.name = name;
+    break;
+  }
+  return isa.name;
+}
+
+// [[Rcpp::export(.ct_unload_isa)]]
+void ct_unload_isa() {
+  if (isa.handle != nullptr) dlclose(isa.handle);
+  isa = IsaLibrary();
+}
+
+// The instruction set the kernels run with now.
+// [[Rcpp::export(.ct_kernel_isa)]]
+std::string ct_kernel_isa() { return isa_enabled() ? isa.name : "baseline"; }
 
 // Facts the R layer needs to pick a default thread count.
 // [[Rcpp::export(.ct_openmp_info)]]

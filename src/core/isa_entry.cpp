@@ -1,0 +1,43 @@
+// The C entry point of the core compiled for one instruction set into its
+// own shared library (convtranspose_avx2.so; see Makevars). R compiles
+// packages for the baseline ISA only (SSE2 on x86-64); this copy is built
+// with -mavx2 -mfma, every symbol but
+// this one hidden and bound inside the library (-Bsymbolic), so their Eigen
+// and std template code can never be mixed with the baseline copy's. The
+// glue dlopen()s the best one this CPU runs (isa.cpp).
+#include <convtranspose/convtranspose.hpp>
+
+#include <cstring>
+
+#include "isa_entry.h"
+
+namespace ct = convtranspose;
+
+extern "C" __attribute__((visibility("default"))) int convtranspose_isa_run(
+    int operation, int single_precision, const ct::ConvGeometry* g, const double* a,
+    const double* b, const double* bias, double* out, const ct::ComputeOptions* options,
+    char* message, int message_size) {
+  ct::Status s;
+  const bool single = single_precision != 0;
+  switch (operation) {
+    case CONVTRANSPOSE_COARSE_TO_FINE:
+      s = single ? ct::coarse_to_fine<float>(*g, a, b, bias, out, *options)
+                 : ct::coarse_to_fine<double>(*g, a, b, bias, out, *options);
+      break;
+    case CONVTRANSPOSE_FINE_TO_COARSE:
+      s = single ? ct::fine_to_coarse<float>(*g, a, b, bias, out, *options)
+                 : ct::fine_to_coarse<double>(*g, a, b, bias, out, *options);
+      break;
+    case CONVTRANSPOSE_WEIGHT_GRADIENT:
+      s = single ? ct::weight_gradient<float>(*g, a, b, out, *options)
+                 : ct::weight_gradient<double>(*g, a, b, out, *options);
+      break;
+    default:
+      s = ct::Status::error(ct::StatusCode::internal, "unknown operation");
+  }
+  if (!s.ok() && message_size > 0) {
+    std::strncpy(message, s.message.c_str(), static_cast<std::size_t>(message_size) - 1);
+    message[message_size - 1] = '\0';
+  }
+  return static_cast<int>(s.code);
+}

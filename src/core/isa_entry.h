@@ -1,0 +1,16 @@
+/* The C ABI between the glue and a per-ISA copy of the core (isa_entry.cpp).
+ * Geometry and options are the core's own plain structs, compiled from the
+ * same headers on both sides. Returns a convtranspose::StatusCode; on failure
+ * the message is copied into `message`. */
+#ifndef CONVTRANSPOSE_ISA_ENTRY_H
+#define CONVTRANSPOSE_ISA_ENTRY_H
+
+enum {
+  CONVTRANSPOSE_COARSE_TO_FINE = 1,  /* a = coarse, b = weight, out = fine */
+  CONVTRANSPOSE_FINE_TO_COARSE = 2,  /* a = fine, b = weight, out = coarse */
+  CONVTRANSPOSE_WEIGHT_GRADIENT = 3  /* a = coarse, b = fine, out = grad_weight */
+};
+
+#define CONVTRANSPOSE_ISA_ENTRY "convtranspose_isa_run"
+
+#endif
