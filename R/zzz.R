@@ -1,9 +1,9 @@
-# Loads the fastest copy of the native core this CPU runs (the AVX2 build
-# beside the main library, where it was built), and lets it go when the
-# package unloads.
+# Loads the fastest copy of the native core this CPU runs (the AVX2 build in
+# kernels/, where it was built), and lets it go when the package unloads.
 .onLoad <- function(libname, pkgname) {
-  dll <- getLoadedDLLs()[[pkgname]]
-  if (!is.null(dll)) .ct_load_isa(dirname(dll[["path"]]))
+  arch <- .Platform$r_arch  # Makevars installs to kernels$(R_ARCH), R_ARCH = "/<arch>"
+  .ct_load_isa(if (nzchar(arch)) file.path(libname, pkgname, "kernels", arch) else
+    file.path(libname, pkgname, "kernels"))
   invisible()
 }
 

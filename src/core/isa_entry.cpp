@@ -1,10 +1,25 @@
 // The C entry point of the core compiled for one instruction set into its
 // own shared library (convtranspose_avx2.so; see Makevars). R compiles
 // packages for the baseline ISA only (SSE2 on x86-64); this copy is built
-// with -mavx2 -mfma, every symbol but
+// for AVX2 + FMA (below), every symbol but
 // this one hidden and bound inside the library (-Bsymbolic), so their Eigen
 // and std template code can never be mixed with the baseline copy's. The
 // glue dlopen()s the best one this CPU runs (isa.cpp).
+// The whole file, the standard library's templates it instantiates included,
+// is compiled for AVX2 + FMA: they stay private to this library. GCC's C++
+// front end does not define the ISA macros under `#pragma GCC target`, and
+// Eigen reads them to choose its vector code, so they are defined here.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__)
+#pragma GCC target("avx2,fma")
+#define __SSE3__ 1
+#define __SSSE3__ 1
+#define __SSE4_1__ 1
+#define __SSE4_2__ 1
+#define __AVX__ 1
+#define __AVX2__ 1
+#define __FMA__ 1
+#endif
+
 #include <convtranspose/convtranspose.hpp>
 
 #include <cstring>
