@@ -22,6 +22,7 @@
 
 #include "core/instantiate.hpp"
 #include "core/isa_entry.h"
+#include "core/run_operation.hpp"
 
 namespace {
 
@@ -230,40 +231,24 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
   options.interrupt_check = r_interrupt_pending;
   const double* x = a.begin();
   double* out = result.begin();
-  char message[512] = {0};
-  auto isa_status = [&message](int code) {
-    return code == 0 ? ct::Status::success()
-                     : ct::Status::error(static_cast<ct::StatusCode>(code), message);
-  };
-  // Which core operation is this pass (see api.hpp's table).
+  // One pass = one core operation (see api.hpp's table), run by the AVX2
+  // library when it is loaded, else by the built-in copy.
   const bool to_fine = transposed ? pass == "forward" : pass == "input_grad";
-  const bool single = single_precision;
-  if (weight_pass) {
-    const double* coarse = transposed ? x : b_ptr;
-    const double* fine = transposed ? b_ptr : x;
-    if (isa_enabled()) {
-      status = isa_status(isa.run(CONVTRANSPOSE_WEIGHT_GRADIENT, single, &g, coarse, fine,
-                                  nullptr, out, &options, message, sizeof message));
-    } else {
-      status = single ? ct::weight_gradient<float>(g, coarse, fine, out, options)
-                      : ct::weight_gradient<double>(g, coarse, fine, out, options);
-    }
-  } else if (to_fine) {
-    if (isa_enabled()) {
-      status = isa_status(isa.run(CONVTRANSPOSE_COARSE_TO_FINE, single, &g, x, w_ptr, bias_ptr,
-                                  out, &options, message, sizeof message));
-    } else {
-      status = single ? ct::coarse_to_fine<float>(g, x, w_ptr, bias_ptr, out, options)
-                      : ct::coarse_to_fine<double>(g, x, w_ptr, bias_ptr, out, options);
-    }
+  const int operation = weight_pass ? CONVTRANSPOSE_WEIGHT_GRADIENT
+                        : to_fine   ? CONVTRANSPOSE_COARSE_TO_FINE
+                                    : CONVTRANSPOSE_FINE_TO_COARSE;
+  // For the weight gradient the two arrays are (coarse side, fine side).
+  const double* first = weight_pass ? (transposed ? x : b_ptr) : x;
+  const double* second = weight_pass ? (transposed ? b_ptr : x) : w_ptr;
+  if (isa_enabled()) {
+    char message[512] = {0};
+    const int code = isa.run(operation, single_precision, &g, first, second, bias_ptr, out,
+                             &options, message, sizeof message);
+    status = code == 0 ? ct::Status::success()
+                       : ct::Status::error(static_cast<ct::StatusCode>(code), message);
   } else {
-    if (isa_enabled()) {
-      status = isa_status(isa.run(CONVTRANSPOSE_FINE_TO_COARSE, single, &g, x, w_ptr, bias_ptr,
-                                  out, &options, message, sizeof message));
-    } else {
-      status = single ? ct::fine_to_coarse<float>(g, x, w_ptr, bias_ptr, out, options)
-                      : ct::fine_to_coarse<double>(g, x, w_ptr, bias_ptr, out, options);
-    }
+    status =
+        ct::run_operation(operation, single_precision, g, first, second, bias_ptr, out, options);
   }
   if (status.code == ct::StatusCode::interrupted)
     throw Rcpp::internal::InterruptedException();  // Rcpp re-raises R's interrupt
@@ -322,11 +307,11 @@ std::string ct_kernel_isa() { return isa_enabled() ? isa.name : "baseline"; }
 // [[Rcpp::export(.ct_openmp_info)]]
 Rcpp::IntegerVector ct_openmp_info() {
 #ifdef _OPENMP
-  return Rcpp::IntegerVector::create(
-      Rcpp::_["available"] = 1, Rcpp::_["procs"] = omp_get_num_procs(),
-      Rcpp::_["thread_limit"] = omp_get_thread_limit(),
-      Rcpp::_["max_threads"] = omp_get_max_threads(),
-      Rcpp::_["forked_child"] = in_forked_child() ? 1 : 0);
+  return Rcpp::IntegerVector::create(Rcpp::_["available"] = 1,
+                                     Rcpp::_["procs"] = omp_get_num_procs(),
+                                     Rcpp::_["thread_limit"] = omp_get_thread_limit(),
+                                     Rcpp::_["max_threads"] = omp_get_max_threads(),
+                                     Rcpp::_["forked_child"] = in_forked_child() ? 1 : 0);
 #else
   return Rcpp::IntegerVector::create(Rcpp::_["available"] = 0, Rcpp::_["procs"] = 1,
                                      Rcpp::_["thread_limit"] = 1, Rcpp::_["max_threads"] = 1,

@@ -20,11 +20,12 @@
 #define __FMA__ 1
 #endif
 
-#include <convtranspose/convtranspose.hpp>
+#include "isa_entry.h"
 
+#include <convtranspose/convtranspose.hpp>
 #include <cstring>
 
-#include "isa_entry.h"
+#include "run_operation.hpp"
 
 namespace ct = convtranspose;
 
@@ -32,24 +33,8 @@ extern "C" __attribute__((visibility("default"))) int convtranspose_isa_run(
     int operation, int single_precision, const ct::ConvGeometry* g, const double* a,
     const double* b, const double* bias, double* out, const ct::ComputeOptions* options,
     char* message, int message_size) {
-  ct::Status s;
-  const bool single = single_precision != 0;
-  switch (operation) {
-    case CONVTRANSPOSE_COARSE_TO_FINE:
-      s = single ? ct::coarse_to_fine<float>(*g, a, b, bias, out, *options)
-                 : ct::coarse_to_fine<double>(*g, a, b, bias, out, *options);
-      break;
-    case CONVTRANSPOSE_FINE_TO_COARSE:
-      s = single ? ct::fine_to_coarse<float>(*g, a, b, bias, out, *options)
-                 : ct::fine_to_coarse<double>(*g, a, b, bias, out, *options);
-      break;
-    case CONVTRANSPOSE_WEIGHT_GRADIENT:
-      s = single ? ct::weight_gradient<float>(*g, a, b, out, *options)
-                 : ct::weight_gradient<double>(*g, a, b, out, *options);
-      break;
-    default:
-      s = ct::Status::error(ct::StatusCode::internal, "unknown operation");
-  }
+  const ct::Status s =
+      ct::run_operation(operation, single_precision != 0, *g, a, b, bias, out, *options);
   if (!s.ok() && message_size > 0) {
     std::strncpy(message, s.message.c_str(), static_cast<std::size_t>(message_size) - 1);
     message[message_size - 1] = '\0';
