@@ -141,3 +141,24 @@ test_that("NaN and Inf propagate through gradients and convolutions as IEEE arit
   expect_true(all(is.nan(y[1, 1, , ])))
   expect_true(all(y[1, 2, , ] == -Inf))
 })
+
+test_that("a NaN or Inf meeting zero padding gives NaN on every path, as IEEE (and PyTorch) do", {
+  x <- array(1, c(1, 3, 4, 4))
+  w <- array(1, c(3, 1, 3, 3))
+  w[2, 1, 1, 1] <- NaN                     # channel 2's top-left tap
+  # depthwise (direct kernel) and grouped-GEMM convolution alike: every output
+  # of channel 2 meets the NaN tap, on real input or on padding (0 * NaN)
+  for (groups in c(3, 1)) {
+    ww <- if (groups == 3) w else array(c(w), c(1, 3, 3, 3))
+    y <- nnf_conv2d(x, ww, padding = 1, groups = groups)
+    if (groups == 3) expect_true(all(is.nan(y[1, 2, , ])))
+    expect_false(any(is.nan(y[1, if (groups == 3) c(1, 3) else integer(0), , ])))
+  }
+  # the weight gradient of a depthwise transposed convolution: an Inf in the
+  # input meets zero-padded taps of grad_output
+  x <- array(1, c(1, 2, 3, 3)); x[1, 1, 1, 1] <- Inf
+  g <- nnf_conv_transpose2d_backward(array(1, c(1, 2, 3, 3)), x, array(1, c(2, 1, 3, 3)),
+                                     padding = 1, groups = 2)
+  expect_true(all(is.nan(g$weight[1, 1, , ]) | is.infinite(g$weight[1, 1, , ])))
+  expect_true(all(is.finite(g$weight[2, 1, , ])))
+})

@@ -24,6 +24,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <exception>
 #include <new>
@@ -147,6 +148,17 @@ inline std::int64_t direct_block(const ConvGeometry& g, int nt) {
       nt, static_cast<std::int64_t>(1e7 / (2.0 * g.fine_channels * g.kernel_taps)));
 }
 
+// The direct kernels skip taps that fall outside the fine grid, where the
+// GEMM paths multiply by explicit zeros; the two agree unless the factor is
+// NaN or infinite (0 * Inf = NaN). So the direct path is taken only when
+// every value that would meet such a zero is finite.
+template <class T>
+bool all_finite(const T* values, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(values[i])) return false;
+  return true;
+}
+
 inline int team_size() {
 #ifdef _OPENMP
   return omp_get_num_threads();
@@ -206,7 +218,7 @@ Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const 
   const std::int64_t k_tile = std::max<std::int64_t>(1, std::min(K, budget / (cfg * q_tile)));
   try {
     detail::TapTable taps(g);
-    if (ccg == 1) {
+    if (ccg == 1 && detail::all_finite(weight, g.weight_elements)) {
       // One coarse channel per group: direct, pixels shared out among threads
       // in chunks of about 1e7 flops between interrupt checks.
       const std::vector<T> weight_t = detail::weight_by_tap(g, weight);
@@ -284,7 +296,7 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
       std::max<std::int64_t>(1, std::min(taps_per_thread, budget / (cfg * q_tile)));
   try {
     detail::TapTable taps(g);
-    if (ccg == 1) {
+    if (ccg == 1 && detail::all_finite(coarse, Q * cc)) {
       // One coarse channel per group: direct, each thread summing a share of
       // the pixels into its own (fine channel, tap) copy, added up at the end.
       const std::int64_t size = g.fine_channels * K;
