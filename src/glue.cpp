@@ -152,8 +152,8 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
 
   ct::ConvGeometry g;
   ct::Status status;
-  if (transposed) {
-    ct::ConvTransposeSpec spec;
+  // The fields both layers' specs share.
+  auto fill_common = [&](auto& spec) {
     spec.rank = rank;
     spec.batch = static_cast<std::int64_t>(batch);
     spec.in_channels = in_channels;
@@ -162,23 +162,19 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
     fill(spec.input_size, input_size, rank);
     fill(spec.kernel_size, kernel_size, rank);
     fill(spec.stride, stride, rank);
+    fill(spec.dilation, dilation, rank);
+  };
+  if (transposed) {
+    ct::ConvTransposeSpec spec;
+    fill_common(spec);
     fill(spec.padding, padding, rank);
     fill(spec.output_padding, output_padding, rank);
-    fill(spec.dilation, dilation, rank);
     status = ct::resolve_conv_transpose(spec, &g);
   } else {
     ct::ConvSpec spec;
-    spec.rank = rank;
-    spec.batch = static_cast<std::int64_t>(batch);
-    spec.in_channels = in_channels;
-    spec.out_channels = out_channels;
-    spec.groups = groups;
-    fill(spec.input_size, input_size, rank);
-    fill(spec.kernel_size, kernel_size, rank);
-    fill(spec.stride, stride, rank);
+    fill_common(spec);
     fill(spec.padding_left, padding, rank);
     fill(spec.padding_right, padding_right, rank);
-    fill(spec.dilation, dilation, rank);
     status = ct::resolve_conv(spec, &g);
   }
   if (!status.ok()) return status_to_r(status);
