@@ -46,7 +46,7 @@ document: deps
 		-e 'roxygen2::roxygenise(".", load_code = roxygen2::load_source)'
 
 clean:
-	rm -rf check src/*.o src/*.so src/core/*.o src/core/*.so
+	rm -rf check src/*.o src/*.so src/core/*.o src/core/*.so src/cuda/*.o src/Makevars
 
 # Times the package and PyTorch CPU (Debian's python3-torch) on the benchmark
 # suite, one after the other on this machine, and writes bench/results/.

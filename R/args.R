@@ -45,17 +45,15 @@ as_flag <- function(value, name, call) {
   value
 }
 
+# "cpu", or "cuda" / "cuda:N" checked against this build and machine
+# (returned as "cuda:N").
 resolve_device <- function(device, call) {
   if (is.null(device)) device <- getOption("convtranspose.device", "cpu")
   if (!is.character(device) || length(device) != 1L || is.na(device))
-    cvt_abort(sprintf("`device` must be \"cpu\" or \"cuda\", not %s.", describe_value(device)),
-              "convtranspose_argument_error", call)
+    cvt_abort(sprintf("`device` must be \"cpu\", \"cuda\" or \"cuda:N\", not %s.",
+                      describe_value(device)), "convtranspose_argument_error", call)
   if (identical(device, "cpu")) return("cpu")
-  if (grepl("^cuda(:[0-9]+)?$", device))
-    cvt_abort(sprintf(paste0("`device = \"%s\"` is not available: this build of convtranspose ",
-                             "has no CUDA support (no CUDA device can be used). Use ",
-                             "`device = \"cpu\"`."), device),
-              "convtranspose_device_error", call)
+  if (grepl("^cuda(:[0-9]+)?$", device)) return(resolve_cuda_device(device, call))
   cvt_abort(sprintf("`device` must be \"cpu\", \"cuda\" or \"cuda:N\", not %s.",
                     describe_value(device)),
             "convtranspose_argument_error", call)
@@ -365,12 +363,13 @@ conv_plan <- function(rank, input, weight, bias, stride, padding, dilation, grou
 # R error. `pass`: "forward" (a = input), "input_grad" (a = grad_output) or
 # "weight_grad" (a = input, b = grad_output); `out_dim` is the result's dim.
 run_native <- function(plan, pass, a, out_dim, b = NULL, weight = plan$weight, bias = NULL) {
+  settings <- device_settings(plan$device, plan$call)
   result <- tryCatch(
     .ct_run(plan$layer, pass, a, b, weight, bias, plan$rank, plan$batch,
             plan$in_channels, plan$out_channels, plan$groups, plan$in_size, plan$kernel_size,
             plan$stride, plan$padding, plan$padding_right, plan$output_padding,
             plan$dilation, as.integer(out_dim), plan$dtype == "float32",
-            cvt_get_num_threads()),
+            cvt_get_num_threads(), settings),
     error = function(e) {
       cvt_abort(paste("Native code failed:", conditionMessage(e)),
                 "convtranspose_native_error", plan$call)
@@ -382,8 +381,11 @@ run_native <- function(plan, pass, a, out_dim, b = NULL, weight = plan$weight, b
                     size_overflow = "convtranspose_size_error",
                     shape_mismatch = "convtranspose_shape_error",
                     invalid_argument = "convtranspose_argument_error",
+                    device_error = "convtranspose_device_error",
                     "convtranspose_native_error")
-    cvt_abort(paste0(result[[1]], " (reported by the C++ core: ", status, ")."), class,
+    source <- if (identical(plan$device, "cpu")) "the C++ core" else
+      paste("the CUDA backend on", plan$device)
+    cvt_abort(paste0(result[[1]], " (reported by ", source, ": ", status, ")."), class,
               plan$call)
   }
   result

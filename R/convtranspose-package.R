@@ -9,6 +9,9 @@
 #' * `convtranspose.dtype`: the default `dtype` (`"float64"`).
 #' * `convtranspose.max_memory`: the largest result, in bytes, a call may
 #'   allocate (default: the machine's physical memory where it can be read).
+#' * `convtranspose.cudnn_deterministic`, `convtranspose.cudnn_benchmark`,
+#'   `convtranspose.allow_tf32`: how the CUDA backend uses cuDNN; see
+#'   [cvt_cuda_is_available()].
 #'
 #' @keywords internal
 #' @useDynLib convtranspose, .registration = TRUE

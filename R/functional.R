@@ -19,9 +19,11 @@
 #'   `output_padding` non-negative; `output_padding` must be smaller than
 #'   either `stride` or `dilation` in each dimension.
 #' @param groups A positive integer dividing `C_in` (and `C_out`).
-#' @param device `NULL` (the option `convtranspose.device`, default `"cpu"`)
-#'   or `"cpu"`. `"cuda"` is reserved for the CUDA backend and is refused with
-#'   a classed error in builds without it.
+#' @param device `NULL` (the option `convtranspose.device`, default `"cpu"`),
+#'   `"cpu"`, `"cuda"` or `"cuda:N"`: where the computation runs (arrays stay
+#'   R arrays). The CUDA devices need a build with the CUDA backend and a GPU
+#'   ([cvt_cuda_is_available()]); otherwise they are refused with a
+#'   `convtranspose_device_error`.
 #' @param dtype `NULL` (the option `convtranspose.dtype`, default
 #'   `"float64"`), `"float64"` or `"float32"`. `"float32"` computes in single
 #'   precision; the result is always a double array.

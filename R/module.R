@@ -23,7 +23,9 @@
 #' the input, the module's weight and its bias (see
 #' [nnf_conv_transpose_backward]); the output size is read from
 #' `grad_output`, so it works after a call with `output_size` too. It changes
-#' nothing in the module. `weight` and `bias` can be replaced with
+#' nothing in the module. `m$to(device = , dtype = )` moves the module to
+#' another device (`"cpu"`, `"cuda"`, `"cuda:N"`) or precision and returns
+#' it, as torch's `$to()`. `weight` and `bias` can be replaced with
 #' `m$weight <- value`, which checks the new value's shape; hyperparameters
 #' are read-only. Like torch modules, a module is a reference: a copy made with
 #' `<-` shares its parameters.
@@ -92,7 +94,7 @@ NULL
 module_fields <- function(layer) {
   c("weight", "bias", "in_channels", "out_channels", "kernel_size", "stride", "padding",
     if (layer == "conv_transpose") "output_padding", "groups", "dilation", "padding_mode",
-    "device", "dtype", "parameters", "forward", "backward")
+    "device", "dtype", "parameters", "forward", "backward", "to")
 }
 
 # The one module base behind nn_conv_transpose*d() and nn_conv*d(): checks
@@ -182,6 +184,14 @@ module_plan <- function(state, input, output_size, call) {
               cfg$dilation, cfg$groups, cfg$device, cfg$dtype, call,
               padding_mode = cfg$padding_mode)
   }
+}
+
+# m$to(device, dtype): moves the module (parameters stay R arrays; only
+# where later calls compute changes) and returns it, as torch's `$to()`.
+module_to <- function(module, state, device, dtype, call) {
+  if (!is.null(device)) state$config$device <- resolve_device(device, call)
+  if (!is.null(dtype)) state$config$dtype <- resolve_dtype(dtype, call)
+  invisible(module)
 }
 
 module_forward <- function(state, input, output_size, call) {
@@ -300,6 +310,9 @@ nn_conv3d <- function(in_channels, out_channels, kernel_size, stride = 1, paddin
          forward = x,
          backward = function(grad_output, input) {
            module_backward(state, grad_output, input, sys.call())
+         },
+         to = function(device = NULL, dtype = NULL) {
+           module_to(x, state, device, dtype, sys.call())
          },
          {
            fields <- module_fields(state$config$layer)

@@ -8,6 +8,7 @@
 }
 
 .onUnload <- function(libpath) {
+  .ct_cuda_release()  # GPU handles, descriptors and buffers, if any were made
   .ct_unload_isa()
   invisible()
 }

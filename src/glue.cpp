@@ -23,6 +23,7 @@
 #include "core/instantiate.hpp"
 #include "core/isa_entry.h"
 #include "core/run_operation.hpp"
+#include "glue_cuda.h"
 
 namespace {
 
@@ -104,6 +105,8 @@ const char* status_name(ct::StatusCode code) {
       return "out_of_memory";
     case ct::StatusCode::interrupted:
       return "interrupted";
+    case ct::StatusCode::device_error:
+      return "device_error";
     default:
       return "internal";
   }
@@ -127,6 +130,8 @@ void fill(std::int64_t* dst, const Rcpp::IntegerVector& src, int rank) {
 // b = grad_output). Sizes are the layer's own hyperparameters: for "conv",
 // `padding` is the left padding and `padding_right` the right one; for
 // "conv_transpose", `output_padding` applies. The result has dim `output_dim`.
+// `cuda` is c(device, deterministic, benchmark, allow_tf32), device -1 for
+// the CPU.
 // [[Rcpp::export(.ct_run)]]
 SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
             Rcpp::Nullable<Rcpp::NumericVector> b, Rcpp::Nullable<Rcpp::NumericVector> weight,
@@ -135,7 +140,8 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
             Rcpp::IntegerVector kernel_size, Rcpp::IntegerVector stride,
             Rcpp::IntegerVector padding, Rcpp::IntegerVector padding_right,
             Rcpp::IntegerVector output_padding, Rcpp::IntegerVector dilation,
-            Rcpp::IntegerVector output_dim, bool single_precision, int num_threads) {
+            Rcpp::IntegerVector output_dim, bool single_precision, int num_threads,
+            Rcpp::IntegerVector cuda) {
   auto fail = [](ct::StatusCode code, const char* message) {
     return status_to_r(ct::Status::error(code, message));
   };
@@ -149,6 +155,7 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
   if (!transposed && layer != "conv") return fail(ct::StatusCode::internal, "unknown layer");
   if (pass != "forward" && pass != "input_grad" && pass != "weight_grad")
     return fail(ct::StatusCode::internal, "unknown pass");
+  if (cuda.size() != 4) return fail(ct::StatusCode::internal, "bad cuda settings");
 
   ct::ConvGeometry g;
   ct::Status status;
@@ -220,22 +227,33 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
 
   Rcpp::NumericVector result(Rcpp::no_init(static_cast<R_xlen_t>(result_elements)));
   result.attr("dim") = output_dim;
-  if (in_forked_child()) num_threads = 1;
-  start_workers_without_sigint(num_threads);
-  ct::ComputeOptions options;
-  options.num_threads = num_threads;
-  options.interrupt_check = r_interrupt_pending;
-  const double* x = a.begin();
-  double* out = result.begin();
-  // One pass = one core operation (see api.hpp's table), run by the AVX2
-  // library when it is loaded, else by the built-in copy.
+  // One pass = one core operation (see api.hpp's table).
   const bool to_fine = transposed ? pass == "forward" : pass == "input_grad";
   const int operation = weight_pass ? CONVTRANSPOSE_WEIGHT_GRADIENT
                         : to_fine   ? CONVTRANSPOSE_COARSE_TO_FINE
                                     : CONVTRANSPOSE_FINE_TO_COARSE;
   // For the weight gradient the two arrays are (coarse side, fine side).
+  const double* x = a.begin();
   const double* first = weight_pass ? (transposed ? x : b_ptr) : x;
   const double* second = weight_pass ? (transposed ? b_ptr : x) : w_ptr;
+  double* out = result.begin();
+  if (cuda[0] >= 0) {
+    CudaCallSettings settings;
+    settings.device = cuda[0];
+    settings.deterministic = cuda[1] != 0;
+    settings.benchmark = cuda[2] != 0;
+    settings.allow_tf32 = cuda[3] != 0;
+    status = run_operation_on_cuda(operation, single_precision, g, first, second, bias_ptr, out,
+                                   settings);
+    if (!status.ok()) return status_to_r(status);
+    return result;
+  }
+  if (in_forked_child()) num_threads = 1;
+  start_workers_without_sigint(num_threads);
+  ct::ComputeOptions options;
+  options.num_threads = num_threads;
+  options.interrupt_check = r_interrupt_pending;
+  // Run by the AVX2 library when it is loaded, else by the built-in copy.
   if (isa_enabled()) {
     char message[512] = {0};
     const int code = isa.run(operation, single_precision, &g, first, second, bias_ptr, out,

@@ -98,7 +98,11 @@ fuzz_illegal_call <- function(cfg) {
                                matrix(1, cfg$cout, 2), 1i), 1)[[1]]
     },
     dtype = { args$dtype <- sample(list("int32", NA_character_, 64, c("float32", "float64")), 1)[[1]] },
-    device = { args$device <- sample(list("tpu", "cuda", "cuda:0", 1, NA_character_), 1)[[1]] },
+    device = {
+      bad <- list("tpu", "cuda:x", "cuda:4096", 1, NA_character_)
+      if (!cvt_cuda_is_available()) bad <- c(bad, list("cuda", "cuda:0"))
+      args$device <- sample(bad, 1)[[1]]
+    },
     overflow = {
       # 2 * 2^30 + ... > 2^31 - 1 per dimension, and > 2^52 in total from 2-d on
       args$stride <- rep(2^30, cfg$rank)

@@ -163,17 +163,27 @@ test_that("results too large to represent or allocate are refused before allocat
                class = "convtranspose_size_error")
 })
 
-test_that("unknown devices and dtypes are refused; CUDA is reported unavailable", {
-  expect_error(nnf_conv_transpose1d(x1, w1, device = "cuda"), "no CUDA support",
-               class = "convtranspose_device_error")
-  expect_error(nn_conv_transpose1d(4, 4, 3, device = "cuda:1"),
-               class = "convtranspose_device_error")
+test_that("unknown devices and dtypes are refused", {
   expect_error(nnf_conv_transpose1d(x1, w1, device = "tpu"), "`device` must be",
+               class = "convtranspose_argument_error")
+  expect_error(nnf_conv_transpose1d(x1, w1, device = "cuda:x"), "`device` must be",
                class = "convtranspose_argument_error")
   expect_error(nnf_conv_transpose1d(x1, w1, dtype = "int32"), "`dtype` must be",
                class = "convtranspose_argument_error")
   expect_error(nnf_conv_transpose1d(x1, w1, dtype = c("float32", "float64")),
                class = "convtranspose_argument_error")
+  # a device that cannot exist on any machine
+  expect_error(nnf_conv_transpose1d(x1, w1, device = "cuda:4096"),
+               class = "convtranspose_device_error")
+})
+
+test_that("CUDA is refused with a device error where none can be used", {
+  skip_if(cvt_cuda_is_available(), "a CUDA device is available (test-cuda.R covers it)")
+  why <- if (convtranspose:::cuda_info()$built) "no CUDA GPU or driver" else "no CUDA support"
+  expect_error(nnf_conv_transpose1d(x1, w1, device = "cuda"), why,
+               class = "convtranspose_device_error")
+  expect_error(nn_conv_transpose1d(4, 4, 3, device = "cuda:1"), why,
+               class = "convtranspose_device_error")
   old <- options(convtranspose.device = "cuda")
   on.exit(options(old))
   expect_error(nnf_conv_transpose1d(x1, w1), class = "convtranspose_device_error")

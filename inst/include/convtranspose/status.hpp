@@ -16,7 +16,8 @@ enum class StatusCode : int {
   size_overflow = 3,     // a count that does not fit in 64 bits / R's limits
   out_of_memory = 4,     // an allocation inside the core failed
   interrupted = 5,       // the caller's interrupt check asked to stop
-  internal = 6           // a bug: should never be seen
+  internal = 6,          // a bug: should never be seen
+  device_error = 7       // a GPU, driver or cuDNN failure (the CUDA backend)
 };
 
 struct Status {

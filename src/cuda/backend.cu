@@ -1,0 +1,785 @@
+// The CUDA backend: per-device contexts (stream, cuDNN handle, descriptors,
+// cached device buffers, pinned staging buffers, chosen algorithms), the
+// transfers, and the mapping of the core's three operations onto cuDNN:
+//
+//   operation        cuDNN call                      (as a convolution fine -> coarse)
+//   coarse_to_fine   cudnnConvolutionBackwardData    dx = fine, dy = coarse
+//   fine_to_coarse   cudnnConvolutionForward         x = fine,  y = coarse
+//   weight_gradient  cudnnConvolutionBackwardFilter  x = fine,  dy = coarse
+//
+// The weight is (coarse channels, fine channels / groups, kernel...) for both
+// layers, which is cuDNN's filter (K, C / groups, ...) of that convolution.
+//
+// Why cuDNN's legacy convolution API: it maps one to one onto the three
+// operations, supports double precision, groups, dilation and 1-3 spatial
+// dimensions, and ships in cuDNN 9 (deprecated, not removed). The graph API
+// needs cudnn-frontend (not part of cuDNN's install) or several hundred lines
+// of backend descriptors for the same calls. The deprecation is contained in
+// this file: cuDNN only marks the functions deprecated when
+// CUDNN_WARN_DEPRECATED is defined, which we never do.
+//
+// Where cuDNN cannot run a case (output sizes outside its formula, as with
+// output_padding >= stride; tensors over 2^31 elements per sample; or no
+// algorithm it supports), the package's own kernels (kernels.cu) run it.
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <new>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <convtranspose/geometry.hpp>
+#include <convtranspose/status.hpp>
+
+#include "cuda_backend.h"
+#include "kernels.cuh"
+
+namespace convtranspose {
+namespace cuda {
+namespace {
+
+// A failure inside the backend; turned into a status code and a message at
+// the C ABI boundary (exceptions never cross it).
+struct Failure {
+  StatusCode code;
+  std::string message;
+};
+
+[[noreturn]] void fail(StatusCode code, const std::string& message) {
+  throw Failure{code, message};
+}
+
+void check_cuda(cudaError_t error, const char* what) {
+  if (error == cudaSuccess) return;
+  cudaGetLastError();  // clears a non-sticky error so later calls can run
+  if (error == cudaErrorMemoryAllocation)
+    fail(StatusCode::out_of_memory, std::string("CUDA out of memory (") + what + ")");
+  fail(StatusCode::device_error,
+       std::string(what) + " failed: " + cudaGetErrorName(error) + ": " + cudaGetErrorString(error));
+}
+
+// cuDNN's "not supported" is not an error: the caller falls back to the
+// package's own kernels.
+struct NotSupported {};
+
+enum class CudnnOutcome { ok, not_supported, bad_param, out_of_memory, other };
+
+CudnnOutcome classify(cudnnStatus_t status) {
+  if (status == CUDNN_STATUS_SUCCESS) return CudnnOutcome::ok;
+#if CUDNN_MAJOR >= 9
+  // cuDNN 9 groups its codes by thousands.
+  const int code = static_cast<int>(status);
+  if (code / 1000 == 3) return CudnnOutcome::not_supported;
+  if (code / 1000 == 2) return CudnnOutcome::bad_param;
+  if (code == 4003 || code == 4004) return CudnnOutcome::out_of_memory;
+#else
+  if (status == CUDNN_STATUS_NOT_SUPPORTED) return CudnnOutcome::not_supported;
+  if (status == CUDNN_STATUS_BAD_PARAM) return CudnnOutcome::bad_param;
+  if (status == CUDNN_STATUS_ALLOC_FAILED) return CudnnOutcome::out_of_memory;
+#endif
+  return CudnnOutcome::other;
+}
+
+// `setup`: describing the problem or asking for algorithms, where a refusal
+// (bad or unsupported parameters) sends the case to our kernels. At run
+// time only "not supported" does; anything else is reported.
+void check_cudnn(cudnnStatus_t status, const char* what, bool setup = false) {
+  const CudnnOutcome outcome = classify(status);
+  if (outcome == CudnnOutcome::ok) return;
+  if (outcome == CudnnOutcome::not_supported || (setup && outcome == CudnnOutcome::bad_param))
+    throw NotSupported{};
+  if (outcome == CudnnOutcome::out_of_memory)
+    fail(StatusCode::out_of_memory, std::string("cuDNN could not allocate memory (") + what + ")");
+  fail(StatusCode::device_error, std::string(what) + " failed: " + cudnnGetErrorString(status));
+}
+
+// A device allocation kept between calls and grown when a call needs more.
+struct DeviceBuffer {
+  void* data = nullptr;
+  std::size_t bytes = 0;
+  void release() {
+    if (data != nullptr) cudaFree(data);
+    data = nullptr;
+    bytes = 0;
+  }
+};
+
+// Device buffers of a call, reused by the next.
+enum Slot { kRaw, kFirst, kSecond, kOut, kBias, kWorkspace, kSlots };
+
+constexpr std::size_t kStagingBytes = std::size_t(8) << 20;  // per pinned buffer
+
+struct Context {
+  int device = -1;
+  cudaStream_t stream = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+  cudnnTensorDescriptor_t coarse_desc = nullptr, fine_desc = nullptr;
+  cudnnFilterDescriptor_t filter_desc = nullptr;
+  cudnnConvolutionDescriptor_t conv_desc = nullptr;
+  DeviceBuffer buffers[kSlots];
+  // Two pinned host buffers: one fills while the other is in flight.
+  void* staging[2] = {nullptr, nullptr};
+  cudaEvent_t staging_free[2] = {nullptr, nullptr};
+  // Algorithms chosen by timing (convtranspose.cudnn_benchmark), per shape.
+  std::map<std::string, int> benchmarked;
+
+  std::size_t cached_bytes() const {
+    std::size_t n = 0;
+    for (const DeviceBuffer& b : buffers) n += b.bytes;
+    return n;
+  }
+
+  // A device buffer of at least `bytes`; on out-of-memory the other cached
+  // buffers are freed and the allocation tried once more.
+  void* buffer(Slot slot, std::size_t bytes) {
+    DeviceBuffer& b = buffers[slot];
+    if (bytes <= b.bytes && b.data != nullptr) return b.data;
+    b.release();
+    if (bytes == 0) return nullptr;
+    cudaError_t error = cudaMalloc(&b.data, bytes);
+    if (error == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      for (int s = 0; s < kSlots; ++s)
+        if (s != slot) buffers[s].release();
+      error = cudaMalloc(&b.data, bytes);
+    }
+    if (error != cudaSuccess) {
+      b.data = nullptr;
+      std::ostringstream what;
+      what << "allocating " << bytes << " bytes on cuda:" << device;
+      check_cuda(error, what.str().c_str());
+    }
+    b.bytes = bytes;
+    return b.data;
+  }
+
+  void release() {
+    // Errors are ignored: this runs at unload, maybe after a device failure.
+    for (DeviceBuffer& b : buffers) b.release();
+    for (int i = 0; i < 2; ++i) {
+      if (staging[i] != nullptr) cudaFreeHost(staging[i]);
+      if (staging_free[i] != nullptr) cudaEventDestroy(staging_free[i]);
+      staging[i] = nullptr;
+      staging_free[i] = nullptr;
+    }
+    if (conv_desc != nullptr) cudnnDestroyConvolutionDescriptor(conv_desc);
+    if (filter_desc != nullptr) cudnnDestroyFilterDescriptor(filter_desc);
+    if (coarse_desc != nullptr) cudnnDestroyTensorDescriptor(coarse_desc);
+    if (fine_desc != nullptr) cudnnDestroyTensorDescriptor(fine_desc);
+    if (cudnn != nullptr) cudnnDestroy(cudnn);
+    if (stream != nullptr) cudaStreamDestroy(stream);
+    conv_desc = nullptr;
+    filter_desc = nullptr;
+    coarse_desc = fine_desc = nullptr;
+    cudnn = nullptr;
+    stream = nullptr;
+    benchmarked.clear();
+  }
+};
+
+// One context per device, created on first use. Raw pointers: nothing is
+// freed by static destructors at exit (the driver may be gone by then);
+// convtranspose_cuda_release() frees them.
+std::vector<Context*> contexts;
+
+// No driver, no device, or a driver too old: 0 devices, and why in `why`.
+int device_count(std::string* why = nullptr) {
+  int count = 0;
+  const cudaError_t error = cudaGetDeviceCount(&count);
+  if (error != cudaSuccess) {
+    cudaGetLastError();
+    if (why != nullptr) *why = cudaGetErrorString(error);
+    return 0;
+  }
+  return count;
+}
+
+// Makes `device` current for the call and restores the caller's device.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    if (cudaGetDevice(&previous_) != cudaSuccess) previous_ = -1;
+    check_cuda(cudaSetDevice(device), "cudaSetDevice");
+  }
+  ~DeviceScope() {
+    if (previous_ >= 0) cudaSetDevice(previous_);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int previous_ = -1;
+};
+
+Context& context_for(int device) {
+  if (contexts.size() <= static_cast<std::size_t>(device)) contexts.resize(device + 1, nullptr);
+  if (contexts[device] != nullptr) return *contexts[device];
+  Context* ctx = new Context();
+  ctx->device = device;
+  try {
+    check_cuda(cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    check_cudnn(cudnnCreate(&ctx->cudnn), "cudnnCreate");
+    check_cudnn(cudnnSetStream(ctx->cudnn, ctx->stream), "cudnnSetStream");
+    check_cudnn(cudnnCreateTensorDescriptor(&ctx->coarse_desc), "cudnnCreateTensorDescriptor");
+    check_cudnn(cudnnCreateTensorDescriptor(&ctx->fine_desc), "cudnnCreateTensorDescriptor");
+    check_cudnn(cudnnCreateFilterDescriptor(&ctx->filter_desc), "cudnnCreateFilterDescriptor");
+    check_cudnn(cudnnCreateConvolutionDescriptor(&ctx->conv_desc),
+                "cudnnCreateConvolutionDescriptor");
+    for (int i = 0; i < 2; ++i) {
+      check_cuda(cudaMallocHost(&ctx->staging[i], kStagingBytes), "cudaMallocHost");
+      check_cuda(cudaEventCreateWithFlags(&ctx->staging_free[i], cudaEventDisableTiming),
+                 "cudaEventCreate");
+    }
+  } catch (const NotSupported&) {
+    ctx->release();
+    delete ctx;
+    fail(StatusCode::device_error, "cuDNN does not support this GPU");
+  } catch (...) {
+    ctx->release();
+    delete ctx;
+    throw;
+  }
+  contexts[device] = ctx;
+  return *ctx;
+}
+
+// Host (pageable, R's memory) -> device, through the pinned buffers.
+void upload(Context& ctx, const double* host, double* device, std::int64_t n) {
+  const std::size_t chunk = kStagingBytes / sizeof(double);
+  std::size_t done = 0;
+  for (int i = 0; done < static_cast<std::size_t>(n); ++i) {
+    const int b = i % 2;
+    const std::size_t len = std::min(chunk, static_cast<std::size_t>(n) - done);
+    // the copy that last read this buffer must have finished
+    check_cuda(cudaEventSynchronize(ctx.staging_free[b]), "cudaEventSynchronize");
+    std::memcpy(ctx.staging[b], host + done, len * sizeof(double));
+    check_cuda(cudaMemcpyAsync(device + done, ctx.staging[b], len * sizeof(double),
+                               cudaMemcpyHostToDevice, ctx.stream),
+               "cudaMemcpyAsync (to the GPU)");
+    check_cuda(cudaEventRecord(ctx.staging_free[b], ctx.stream), "cudaEventRecord");
+    done += len;
+  }
+}
+
+// Device -> host: chunk i + 1 is in flight while chunk i is copied out.
+void download(Context& ctx, const double* device, double* host, std::int64_t n) {
+  const std::size_t chunk = kStagingBytes / sizeof(double);
+  const std::size_t chunks = (static_cast<std::size_t>(n) + chunk - 1) / chunk;
+  auto length = [&](std::size_t i) { return std::min(chunk, static_cast<std::size_t>(n) - i * chunk); };
+  auto issue = [&](std::size_t i) {
+    const int b = static_cast<int>(i % 2);
+    check_cuda(cudaMemcpyAsync(ctx.staging[b], device + i * chunk, length(i) * sizeof(double),
+                               cudaMemcpyDeviceToHost, ctx.stream),
+               "cudaMemcpyAsync (from the GPU)");
+    check_cuda(cudaEventRecord(ctx.staging_free[b], ctx.stream), "cudaEventRecord");
+  };
+  if (chunks > 0) issue(0);
+  for (std::size_t i = 0; i < chunks; ++i) {
+    if (i + 1 < chunks) issue(i + 1);
+    const int b = static_cast<int>(i % 2);
+    check_cuda(cudaEventSynchronize(ctx.staging_free[b]), "cudaEventSynchronize");
+    std::memcpy(host + i * chunk, ctx.staging[b], length(i) * sizeof(double));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// cuDNN
+
+// cuDNN computes the convolution's output size as
+// (fine + 2 padding - dilation (kernel - 1) - 1) / stride + 1 with symmetric
+// padding. Our geometry allows more fine pixels than that (output_padding,
+// or a right padding larger than the left): cuDNN runs the case when the
+// extra pixels do not change the coarse size (they are then never reached,
+// or receive nothing), else our kernels do.
+bool cudnn_geometry_fits(const ConvGeometry& g) {
+  for (int d = 0; d < g.rank; ++d) {
+    const std::int64_t span =
+        g.fine_size[d] + 2 * g.padding[d] - g.dilation[d] * (g.kernel_size[d] - 1) - 1;
+    if (span < 0 || span / g.stride[d] + 1 != g.coarse_size[d]) return false;
+    if (g.padding[d] > INT_MAX || g.stride[d] > INT_MAX || g.dilation[d] > INT_MAX) return false;
+  }
+  return g.weight_elements <= INT_MAX;
+}
+
+// Samples per cuDNN call: its legacy API indexes tensors with 32-bit ints.
+std::int64_t samples_per_call(const ConvGeometry& g) {
+  const std::int64_t per_sample =
+      std::max(g.coarse_channels * g.coarse_pixels, g.fine_channels * g.fine_pixels);
+  if (per_sample <= 0) return g.batch;
+  return std::min<std::int64_t>(g.batch, INT_MAX / per_sample);
+}
+
+void set_tensor(cudnnTensorDescriptor_t desc, cudnnDataType_t type, std::int64_t batch,
+                std::int64_t channels, const std::int64_t* size, int rank) {
+  // 1-D layers run as 2-D ones with a leading spatial size of 1.
+  const int spatial = std::max(rank, 2);
+  int dims[kMaxAxes], strides[kMaxAxes];
+  dims[0] = static_cast<int>(batch);
+  dims[1] = static_cast<int>(channels);
+  for (int d = 0; d < spatial; ++d)
+    dims[2 + d] = static_cast<int>(rank == 1 ? (d == 0 ? 1 : size[0]) : size[d]);
+  const int n = spatial + 2;
+  strides[n - 1] = 1;
+  for (int a = n - 2; a >= 0; --a) strides[a] = strides[a + 1] * dims[a + 1];
+  check_cudnn(cudnnSetTensorNdDescriptor(desc, type, n, dims, strides), "cudnnSetTensorNdDescriptor", true);
+}
+
+// One layout of the spatial hyperparameters for cuDNN (1-D as 2-D).
+void spatial_ints(const std::int64_t* values, int rank, std::int64_t unused, int* out) {
+  if (rank == 1) {
+    out[0] = static_cast<int>(unused);
+    out[1] = static_cast<int>(values[0]);
+  } else {
+    for (int d = 0; d < rank; ++d) out[d] = static_cast<int>(values[d]);
+  }
+}
+
+struct CudnnCall {
+  cudnnDataType_t type;
+  cudnnMathType_t math;
+  bool allow_tensor_math;
+};
+
+void describe(Context& ctx, const ConvGeometry& g, std::int64_t batch, const CudnnCall& call) {
+  const int spatial = std::max(g.rank, 2);
+  set_tensor(ctx.coarse_desc, call.type, batch, g.coarse_channels, g.coarse_size, g.rank);
+  set_tensor(ctx.fine_desc, call.type, batch, g.fine_channels, g.fine_size, g.rank);
+  int filter[kMaxAxes];
+  filter[0] = static_cast<int>(g.coarse_channels);
+  filter[1] = static_cast<int>(g.fine_channels_per_group);
+  spatial_ints(g.kernel_size, g.rank, 1, filter + 2);
+  check_cudnn(cudnnSetFilterNdDescriptor(ctx.filter_desc, call.type, CUDNN_TENSOR_NCHW,
+                                         spatial + 2, filter),
+              "cudnnSetFilterNdDescriptor", true);
+  int pad[3], stride[3], dilation[3];
+  spatial_ints(g.padding, g.rank, 0, pad);
+  spatial_ints(g.stride, g.rank, 1, stride);
+  spatial_ints(g.dilation, g.rank, 1, dilation);
+  check_cudnn(cudnnSetConvolutionNdDescriptor(ctx.conv_desc, spatial, pad, stride, dilation,
+                                              CUDNN_CROSS_CORRELATION, call.type),
+              "cudnnSetConvolutionNdDescriptor", true);
+  check_cudnn(cudnnSetConvolutionGroupCount(ctx.conv_desc, static_cast<int>(g.groups)),
+              "cudnnSetConvolutionGroupCount", true);
+  check_cudnn(cudnnSetConvolutionMathType(ctx.conv_desc, call.math),
+              "cudnnSetConvolutionMathType");
+}
+
+bool tensor_math(cudnnMathType_t math) {
+  return math == CUDNN_TENSOR_OP_MATH || math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+}
+
+// The first usable candidate (cuDNN lists them best first).
+template <class Perf>
+int first_usable(const Perf* perfs, int count, bool deterministic, bool allow_tensor_math) {
+  for (int i = 0; i < count; ++i) {
+    if (perfs[i].status != CUDNN_STATUS_SUCCESS) continue;
+    if (deterministic && perfs[i].determinism != CUDNN_DETERMINISTIC) continue;
+    if (!allow_tensor_math && tensor_math(perfs[i].mathType)) continue;
+    return i;
+  }
+  return -1;
+}
+
+std::string shape_key(int operation, const ConvGeometry& g, std::int64_t batch,
+                      const convtranspose_cuda_options& o) {
+  std::ostringstream key;
+  key << operation << ':' << o.single_precision << o.deterministic << o.allow_tf32 << ':' << batch
+      << ':' << g.rank << ':' << g.groups << ':' << g.coarse_channels << ':' << g.fine_channels;
+  for (int d = 0; d < g.rank; ++d)
+    key << ':' << g.coarse_size[d] << ',' << g.fine_size[d] << ',' << g.kernel_size[d] << ','
+        << g.stride[d] << ',' << g.padding[d] << ',' << g.dilation[d];
+  return key.str();
+}
+
+constexpr int kCandidates = 16;
+
+// Picks the algorithm for one cuDNN call and sets the descriptor's math type
+// to the one it was listed with: by cuDNN's heuristics, or by timing them
+// once per shape when `benchmark` is set. Returns the workspace size in
+// `workspace`.
+template <class Algo, class Perf, class Heuristic, class Find>
+Algo choose(Context& ctx, const std::string& key, const convtranspose_cuda_options& o,
+            const CudnnCall& call, Heuristic heuristic, Find find, std::size_t* workspace) {
+  Perf perfs[kCandidates];
+  int count = 0;
+  if (o.benchmark) {
+    auto cached = ctx.benchmarked.find(key);
+    if (cached != ctx.benchmarked.end()) {
+      // the timed list is not kept: ask the heuristics for the workspace
+      check_cudnn(heuristic(kCandidates, &count, perfs), "cudnnGet*Algorithm_v7", true);
+      for (int i = 0; i < count; ++i)
+        if (static_cast<int>(perfs[i].algo) == cached->second && perfs[i].status == CUDNN_STATUS_SUCCESS) {
+          check_cudnn(cudnnSetConvolutionMathType(ctx.conv_desc, perfs[i].mathType),
+                      "cudnnSetConvolutionMathType");
+          *workspace = perfs[i].memory;
+          return perfs[i].algo;
+        }
+    }
+    check_cudnn(find(kCandidates, &count, perfs), "cudnnFind*Algorithm", true);
+  } else {
+    check_cudnn(heuristic(kCandidates, &count, perfs), "cudnnGet*Algorithm_v7", true);
+  }
+  const int pick = first_usable(perfs, count, o.deterministic != 0, call.allow_tensor_math);
+  if (pick < 0) throw NotSupported{};
+  if (o.benchmark) ctx.benchmarked[key] = static_cast<int>(perfs[pick].algo);
+  check_cudnn(cudnnSetConvolutionMathType(ctx.conv_desc, perfs[pick].mathType),
+              "cudnnSetConvolutionMathType");
+  *workspace = perfs[pick].memory;
+  return perfs[pick].algo;
+}
+
+// One operation with cuDNN on packed device arrays, in calls of at most
+// samples_per_call() samples. Throws NotSupported when cuDNN refuses.
+template <class T>
+void run_cudnn(Context& ctx, int operation, const ConvGeometry& g, const T* first, const T* second,
+               T* out, const convtranspose_cuda_options& o) {
+  const bool single = o.single_precision != 0;
+  CudnnCall call;
+  call.type = single ? CUDNN_DATA_FLOAT : CUDNN_DATA_DOUBLE;
+  // PyTorch's choice: float32 may use TF32 tensor cores only when allowed.
+  call.allow_tensor_math = !single || o.allow_tf32 != 0;
+  call.math = single && !o.allow_tf32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+  const T one = 1, zero = 0;
+  const std::int64_t step = samples_per_call(g);
+  const std::int64_t coarse_per_sample = g.coarse_channels * g.coarse_pixels;
+  const std::int64_t fine_per_sample = g.fine_channels * g.fine_pixels;
+  for (std::int64_t n0 = 0; n0 < g.batch; n0 += step) {
+    const std::int64_t batch = std::min(step, g.batch - n0);
+    describe(ctx, g, batch, call);
+    const std::string key = shape_key(operation, g, batch, o);
+    std::size_t workspace_bytes = 0;
+    void* workspace = nullptr;
+    if (operation == CONVTRANSPOSE_COARSE_TO_FINE) {
+      const T* coarse = first + n0 * coarse_per_sample;
+      T* fine = out + n0 * fine_per_sample;
+      auto heuristic = [&](int n, int* count, cudnnConvolutionBwdDataAlgoPerf_t* perfs) {
+        return cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx.cudnn, ctx.filter_desc,
+                                                           ctx.coarse_desc, ctx.conv_desc,
+                                                           ctx.fine_desc, n, count, perfs);
+      };
+      auto find = [&](int n, int* count, cudnnConvolutionBwdDataAlgoPerf_t* perfs) {
+        return cudnnFindConvolutionBackwardDataAlgorithm(ctx.cudnn, ctx.filter_desc,
+                                                         ctx.coarse_desc, ctx.conv_desc,
+                                                         ctx.fine_desc, n, count, perfs);
+      };
+      const cudnnConvolutionBwdDataAlgo_t algo =
+          choose<cudnnConvolutionBwdDataAlgo_t, cudnnConvolutionBwdDataAlgoPerf_t>(
+              ctx, key, o, call, heuristic, find, &workspace_bytes);
+      workspace = ctx.buffer(kWorkspace, workspace_bytes);
+      check_cudnn(cudnnConvolutionBackwardData(ctx.cudnn, &one, ctx.filter_desc, second,
+                                               ctx.coarse_desc, coarse, ctx.conv_desc, algo,
+                                               workspace, workspace_bytes, &zero, ctx.fine_desc,
+                                               fine),
+                  "cudnnConvolutionBackwardData");
+    } else if (operation == CONVTRANSPOSE_FINE_TO_COARSE) {
+      const T* fine = first + n0 * fine_per_sample;
+      T* coarse = out + n0 * coarse_per_sample;
+      auto heuristic = [&](int n, int* count, cudnnConvolutionFwdAlgoPerf_t* perfs) {
+        return cudnnGetConvolutionForwardAlgorithm_v7(ctx.cudnn, ctx.fine_desc, ctx.filter_desc,
+                                                      ctx.conv_desc, ctx.coarse_desc, n, count,
+                                                      perfs);
+      };
+      auto find = [&](int n, int* count, cudnnConvolutionFwdAlgoPerf_t* perfs) {
+        return cudnnFindConvolutionForwardAlgorithm(ctx.cudnn, ctx.fine_desc, ctx.filter_desc,
+                                                    ctx.conv_desc, ctx.coarse_desc, n, count,
+                                                    perfs);
+      };
+      const cudnnConvolutionFwdAlgo_t algo =
+          choose<cudnnConvolutionFwdAlgo_t, cudnnConvolutionFwdAlgoPerf_t>(
+              ctx, key, o, call, heuristic, find, &workspace_bytes);
+      workspace = ctx.buffer(kWorkspace, workspace_bytes);
+      check_cudnn(cudnnConvolutionForward(ctx.cudnn, &one, ctx.fine_desc, fine, ctx.filter_desc,
+                                          second, ctx.conv_desc, algo, workspace, workspace_bytes,
+                                          &zero, ctx.coarse_desc, coarse),
+                  "cudnnConvolutionForward");
+    } else {
+      const T* coarse = first + n0 * coarse_per_sample;
+      const T* fine = second + n0 * fine_per_sample;
+      auto heuristic = [&](int n, int* count, cudnnConvolutionBwdFilterAlgoPerf_t* perfs) {
+        return cudnnGetConvolutionBackwardFilterAlgorithm_v7(ctx.cudnn, ctx.fine_desc,
+                                                             ctx.coarse_desc, ctx.conv_desc,
+                                                             ctx.filter_desc, n, count, perfs);
+      };
+      auto find = [&](int n, int* count, cudnnConvolutionBwdFilterAlgoPerf_t* perfs) {
+        return cudnnFindConvolutionBackwardFilterAlgorithm(ctx.cudnn, ctx.fine_desc,
+                                                           ctx.coarse_desc, ctx.conv_desc,
+                                                           ctx.filter_desc, n, count, perfs);
+      };
+      const cudnnConvolutionBwdFilterAlgo_t algo =
+          choose<cudnnConvolutionBwdFilterAlgo_t, cudnnConvolutionBwdFilterAlgoPerf_t>(
+              ctx, key, o, call, heuristic, find, &workspace_bytes);
+      workspace = ctx.buffer(kWorkspace, workspace_bytes);
+      // later calls add to the first one's sum
+      const T* beta = n0 == 0 ? &zero : &one;
+      check_cudnn(cudnnConvolutionBackwardFilter(ctx.cudnn, &one, ctx.fine_desc, fine,
+                                                 ctx.coarse_desc, coarse, ctx.conv_desc, algo,
+                                                 workspace, workspace_bytes, beta,
+                                                 ctx.filter_desc, out),
+                  "cudnnConvolutionBackwardFilter");
+    }
+  }
+}
+
+// The package's own kernels for what cuDNN does not run.
+template <class T>
+void run_direct(Context& ctx, int operation, const ConvGeometry& g, const T* first,
+                const T* second, T* out) {
+  cudaError_t error;
+  if (operation == CONVTRANSPOSE_COARSE_TO_FINE)
+    error = coarse_to_fine_direct<T>(g, first, second, out, ctx.stream);
+  else if (operation == CONVTRANSPOSE_FINE_TO_COARSE)
+    error = fine_to_coarse_direct<T>(g, first, second, out, ctx.stream);
+  else
+    error = weight_gradient_direct<T>(g, first, second, out, ctx.stream);
+  check_cuda(error, "a convolution kernel launch");
+}
+
+enum Path { kCudnnPath = 1, kDirectPath = 2 };
+
+// Runs an operation on packed device arrays: cuDNN where it can, else ours.
+template <class T>
+Path run_packed(Context& ctx, int operation, const ConvGeometry& g, const T* first,
+                const T* second, T* out, const convtranspose_cuda_options& o) {
+  if (cudnn_geometry_fits(g) && samples_per_call(g) >= 1) {
+    try {
+      run_cudnn<T>(ctx, operation, g, first, second, out, o);
+      return kCudnnPath;
+    } catch (const NotSupported&) {
+      // falls through: nothing was written that the direct kernel won't overwrite
+    }
+  }
+  run_direct<T>(ctx, operation, g, first, second, out);
+  return kDirectPath;
+}
+
+// The R dim() of each array of an operation.
+Axes data_axes(const ConvGeometry& g, bool coarse) {
+  Axes a;
+  a.count = g.rank + 2;
+  a.size[0] = g.batch;
+  a.size[1] = coarse ? g.coarse_channels : g.fine_channels;
+  for (int d = 0; d < g.rank; ++d) a.size[2 + d] = coarse ? g.coarse_size[d] : g.fine_size[d];
+  return a;
+}
+
+Axes weight_axes(const ConvGeometry& g) {
+  Axes a;
+  a.count = g.rank + 2;
+  a.size[0] = g.coarse_channels;
+  a.size[1] = g.fine_channels_per_group;
+  for (int d = 0; d < g.rank; ++d) a.size[2 + d] = g.kernel_size[d];
+  return a;
+}
+
+struct OperationArrays {
+  Axes first, second, out;
+};
+
+OperationArrays arrays_of(int operation, const ConvGeometry& g) {
+  switch (operation) {
+    case CONVTRANSPOSE_COARSE_TO_FINE:
+      return {data_axes(g, true), weight_axes(g), data_axes(g, false)};
+    case CONVTRANSPOSE_FINE_TO_COARSE:
+      return {data_axes(g, false), weight_axes(g), data_axes(g, true)};
+    case CONVTRANSPOSE_WEIGHT_GRADIENT:
+      return {data_axes(g, true), data_axes(g, false), weight_axes(g)};
+    default:
+      fail(StatusCode::internal, "unknown operation");
+  }
+}
+
+void check_device(int device) {
+  const int count = device_count();
+  if (count == 0) fail(StatusCode::device_error, "no CUDA device is available");
+  if (device < 0 || device >= count) {
+    std::ostringstream msg;
+    msg << "device cuda:" << device << " does not exist (this machine has " << count
+        << " CUDA device" << (count == 1 ? "" : "s") << ", cuda:0 to cuda:" << count - 1 << ")";
+    fail(StatusCode::device_error, msg.str());
+  }
+}
+
+template <class T>
+void run_from_host(int operation, const ConvGeometry& g, const double* first, const double* second,
+                   const double* bias, double* out, const convtranspose_cuda_options& o) {
+  const OperationArrays arrays = arrays_of(operation, g);
+  const std::int64_t n_first = arrays.first.elements(), n_second = arrays.second.elements(),
+                     n_out = arrays.out.elements();
+  if (g.batch == 0) {  // nothing to compute: an empty result, or a zero sum
+    std::fill(out, out + n_out, 0.0);
+    return;
+  }
+  Context& ctx = context_for(o.device);
+  const std::size_t raw_bytes =
+      static_cast<std::size_t>(std::max({n_first, n_second, n_out})) * sizeof(double);
+  // One R-layout buffer serves each array in turn (same stream, in order).
+  double* raw = static_cast<double*>(ctx.buffer(kRaw, raw_bytes));
+  T* packed_first = static_cast<T*>(ctx.buffer(kFirst, n_first * sizeof(T)));
+  T* packed_second = static_cast<T*>(ctx.buffer(kSecond, n_second * sizeof(T)));
+  T* packed_out = static_cast<T*>(ctx.buffer(kOut, n_out * sizeof(T)));
+  double* bias_device = nullptr;
+  if (bias != nullptr) {
+    bias_device = static_cast<double*>(ctx.buffer(kBias, arrays.out.size[1] * sizeof(double)));
+    upload(ctx, bias, bias_device, arrays.out.size[1]);
+  }
+  upload(ctx, first, raw, n_first);
+  check_cuda(pack_from_r<T>(raw, packed_first, arrays.first, ctx.stream), "a layout kernel launch");
+  upload(ctx, second, raw, n_second);
+  check_cuda(pack_from_r<T>(raw, packed_second, arrays.second, ctx.stream), "a layout kernel launch");
+  run_packed<T>(ctx, operation, g, packed_first, packed_second, packed_out, o);
+  check_cuda(unpack_to_r<T>(packed_out, raw, arrays.out, bias_device, ctx.stream),
+             "a layout kernel launch");
+  download(ctx, raw, out, n_out);
+  check_cuda(cudaStreamSynchronize(ctx.stream), "the computation on the GPU");
+}
+
+template <class T>
+void time_packed(int operation, const ConvGeometry& g, const convtranspose_cuda_options& o,
+                 int repeats, double* milliseconds, int* path) {
+  const OperationArrays arrays = arrays_of(operation, g);
+  Context& ctx = context_for(o.device);
+  T* first = static_cast<T*>(ctx.buffer(kFirst, arrays.first.elements() * sizeof(T)));
+  T* second = static_cast<T*>(ctx.buffer(kSecond, arrays.second.elements() * sizeof(T)));
+  T* out = static_cast<T*>(ctx.buffer(kOut, arrays.out.elements() * sizeof(T)));
+  check_cuda(fill_pattern<T>(first, arrays.first.elements(), ctx.stream), "fill");
+  check_cuda(fill_pattern<T>(second, arrays.second.elements(), ctx.stream), "fill");
+  *path = run_packed<T>(ctx, operation, g, first, second, out, o);  // warm-up, choices made
+  cudaEvent_t start, stop;
+  check_cuda(cudaEventCreate(&start), "cudaEventCreate");
+  check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
+  cudaEventRecord(start, ctx.stream);
+  for (int r = 0; r < repeats; ++r) run_packed<T>(ctx, operation, g, first, second, out, o);
+  cudaEventRecord(stop, ctx.stream);
+  const cudaError_t error = cudaEventSynchronize(stop);
+  float elapsed = 0;
+  if (error == cudaSuccess) cudaEventElapsedTime(&elapsed, start, stop);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  check_cuda(error, "the timed computation on the GPU");
+  *milliseconds = static_cast<double>(elapsed) / std::max(1, repeats);
+}
+
+int report(StatusCode code, const std::string& text, char* message, int message_size) {
+  if (message != nullptr && message_size > 0) {
+    const std::size_t n = std::min(text.size(), static_cast<std::size_t>(message_size - 1));
+    std::memcpy(message, text.data(), n);
+    message[n] = '\0';
+  }
+  return static_cast<int>(code);
+}
+
+// Runs `body` and turns whatever it throws into a status code + message.
+template <class Body>
+int guarded(char* message, int message_size, Body body) {
+  try {
+    body();
+    return 0;
+  } catch (const Failure& f) {
+    return report(f.code, f.message, message, message_size);
+  } catch (const NotSupported&) {
+    return report(StatusCode::device_error, "cuDNN does not support this case", message,
+                  message_size);
+  } catch (const std::bad_alloc&) {
+    return report(StatusCode::out_of_memory, "out of host memory in the CUDA backend", message,
+                  message_size);
+  } catch (const std::exception& e) {
+    return report(StatusCode::internal, e.what(), message, message_size);
+  } catch (...) {
+    return report(StatusCode::internal, "unknown failure in the CUDA backend", message,
+                  message_size);
+  }
+}
+
+}  // namespace
+}  // namespace cuda
+}  // namespace convtranspose
+
+namespace ctc = convtranspose::cuda;
+
+extern "C" int convtranspose_cuda_device_count(int* count, char* message, int message_size) {
+  return ctc::guarded(message, message_size, [&] {
+    std::string why;
+    *count = ctc::device_count(&why);
+    ctc::report(convtranspose::StatusCode::ok, why, message, message_size);
+  });
+}
+
+extern "C" int convtranspose_cuda_run(int operation, const convtranspose::ConvGeometry* geometry,
+                                      const double* first, const double* second,
+                                      const double* bias, double* out,
+                                      const convtranspose_cuda_options* options, char* message,
+                                      int message_size) {
+  return ctc::guarded(message, message_size, [&] {
+    ctc::check_device(options->device);
+    ctc::DeviceScope scope(options->device);
+    if (options->single_precision)
+      ctc::run_from_host<float>(operation, *geometry, first, second, bias, out, *options);
+    else
+      ctc::run_from_host<double>(operation, *geometry, first, second, bias, out, *options);
+  });
+}
+
+extern "C" int convtranspose_cuda_memory(int device, double* in_use_bytes, double* cached_bytes,
+                                         char* message, int message_size) {
+  return ctc::guarded(message, message_size, [&] {
+    ctc::check_device(device);
+    ctc::DeviceScope scope(device);
+    std::size_t free_bytes = 0, total_bytes = 0;
+    ctc::check_cuda(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
+    *in_use_bytes = static_cast<double>(total_bytes - free_bytes);
+    const bool has = ctc::contexts.size() > static_cast<std::size_t>(device) &&
+                     ctc::contexts[device] != nullptr;
+    *cached_bytes = has ? static_cast<double>(ctc::contexts[device]->cached_bytes()) : 0.0;
+  });
+}
+
+extern "C" void convtranspose_cuda_release(void) {
+  for (std::size_t d = 0; d < ctc::contexts.size(); ++d) {
+    ctc::Context* ctx = ctc::contexts[d];
+    if (ctx == nullptr) continue;
+    if (cudaSetDevice(static_cast<int>(d)) == cudaSuccess) {
+      cudaStreamSynchronize(ctx->stream);
+      ctx->release();
+    }
+    delete ctx;
+    ctc::contexts[d] = nullptr;
+  }
+  ctc::contexts.clear();
+}
+
+extern "C" int convtranspose_cuda_time_operation(int operation,
+                                                 const convtranspose::ConvGeometry* geometry,
+                                                 const convtranspose_cuda_options* options,
+                                                 int repeats, double* milliseconds, int* path,
+                                                 char* message, int message_size) {
+  return ctc::guarded(message, message_size, [&] {
+    ctc::check_device(options->device);
+    ctc::DeviceScope scope(options->device);
+    if (options->single_precision)
+      ctc::time_packed<float>(operation, *geometry, *options, repeats, milliseconds, path);
+    else
+      ctc::time_packed<double>(operation, *geometry, *options, repeats, milliseconds, path);
+  });
+}
+
+extern "C" const char* convtranspose_cuda_build_info(void) {
+  static char info[256] = {0};
+  if (info[0] == '\0') {
+    int runtime = 0;
+    cudaRuntimeGetVersion(&runtime);
+    const std::size_t cudnn = cudnnGetVersion();
+    std::ostringstream text;
+    text << "CUDA runtime " << runtime / 1000 << "." << (runtime % 1000) / 10 << ", cuDNN "
+         << cudnn / 10000 << "." << (cudnn % 10000) / 100 << "." << cudnn % 100
+         << " (built with " << CUDNN_MAJOR << "." << CUDNN_MINOR << "." << CUDNN_PATCHLEVEL << ")";
+    const std::string s = text.str();
+    std::memcpy(info, s.data(), std::min(s.size(), sizeof info - 1));
+  }
+  return info;
+}
