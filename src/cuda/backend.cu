@@ -135,28 +135,46 @@ struct Context {
     return n;
   }
 
-  // A device buffer of at least `bytes`; on out-of-memory the other cached
-  // buffers are freed and the allocation tried once more.
-  void* buffer(Slot slot, std::size_t bytes) {
+  // Grows `slot` to at least `bytes`; false (and nothing thrown) when the
+  // device is out of memory, true otherwise.
+  bool try_grow(Slot slot, std::size_t bytes) {
     DeviceBuffer& b = buffers[slot];
-    if (bytes <= b.bytes && b.data != nullptr) return b.data;
+    if (bytes <= b.bytes && b.data != nullptr) return true;
     b.release();
-    if (bytes == 0) return nullptr;
-    cudaError_t error = cudaMalloc(&b.data, bytes);
-    if (error == cudaErrorMemoryAllocation) {
-      cudaGetLastError();
-      for (int s = 0; s < kSlots; ++s)
-        if (s != slot) buffers[s].release();
-      error = cudaMalloc(&b.data, bytes);
+    if (bytes == 0) return true;
+    const cudaError_t error = cudaMalloc(&b.data, bytes);
+    if (error == cudaSuccess) {
+      b.bytes = bytes;
+      return true;
     }
-    if (error != cudaSuccess) {
-      b.data = nullptr;
-      std::ostringstream what;
-      what << "allocating " << bytes << " bytes on cuda:" << device;
-      check_cuda(error, what.str().c_str());
+    b.data = nullptr;
+    if (error != cudaErrorMemoryAllocation) check_cuda(error, "cudaMalloc");
+    cudaGetLastError();
+    return false;
+  }
+
+  // The data buffers of one call, all at once (before any is written): when
+  // they do not fit, every cached buffer is freed and they are tried again.
+  void reserve(const std::size_t (&bytes)[kSlots]) {
+    bool ok = true;
+    for (int s = 0; s < kSlots && ok; ++s) ok = try_grow(static_cast<Slot>(s), bytes[s]);
+    if (ok) return;
+    for (DeviceBuffer& b : buffers) b.release();
+    std::size_t total = 0;
+    for (int s = 0; s < kSlots; ++s) {
+      total += bytes[s];
+      if (!try_grow(static_cast<Slot>(s), bytes[s])) {
+        std::ostringstream msg;
+        msg << "CUDA out of memory: this call needs " << total / 1048576.0
+            << " MB or more on cuda:" << device;
+        fail(StatusCode::out_of_memory, msg.str());
+      }
     }
-    b.bytes = bytes;
-    return b.data;
+  }
+
+  template <class T>
+  T* data(Slot slot) {
+    return static_cast<T*>(buffers[slot].data);
   }
 
   void release() {
@@ -374,18 +392,6 @@ bool tensor_math(cudnnMathType_t math) {
   return math == CUDNN_TENSOR_OP_MATH || math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
 
-// The first usable candidate (cuDNN lists them best first).
-template <class Perf>
-int first_usable(const Perf* perfs, int count, bool deterministic, bool allow_tensor_math) {
-  for (int i = 0; i < count; ++i) {
-    if (perfs[i].status != CUDNN_STATUS_SUCCESS) continue;
-    if (deterministic && perfs[i].determinism != CUDNN_DETERMINISTIC) continue;
-    if (!allow_tensor_math && tensor_math(perfs[i].mathType)) continue;
-    return i;
-  }
-  return -1;
-}
-
 std::string shape_key(int operation, const ConvGeometry& g, std::int64_t batch,
                       const convtranspose_cuda_options& o) {
   std::ostringstream key;
@@ -399,39 +405,121 @@ std::string shape_key(int operation, const ConvGeometry& g, std::int64_t batch,
 
 constexpr int kCandidates = 16;
 
-// Picks the algorithm for one cuDNN call and sets the descriptor's math type
-// to the one it was listed with: by cuDNN's heuristics, or by timing them
-// once per shape when `benchmark` is set. Returns the workspace size in
-// `workspace`.
-template <class Algo, class Perf, class Heuristic, class Find>
-Algo choose(Context& ctx, const std::string& key, const convtranspose_cuda_options& o,
-            const CudnnCall& call, Heuristic heuristic, Find find, std::size_t* workspace) {
-  Perf perfs[kCandidates];
-  int count = 0;
-  if (o.benchmark) {
-    auto cached = ctx.benchmarked.find(key);
-    if (cached != ctx.benchmarked.end()) {
-      // the timed list is not kept: ask the heuristics for the workspace
-      check_cudnn(heuristic(kCandidates, &count, perfs), "cudnnGet*Algorithm_v7", true);
-      for (int i = 0; i < count; ++i)
-        if (static_cast<int>(perfs[i].algo) == cached->second && perfs[i].status == CUDNN_STATUS_SUCCESS) {
-          check_cudnn(cudnnSetConvolutionMathType(ctx.conv_desc, perfs[i].mathType),
-                      "cudnnSetConvolutionMathType");
-          *workspace = perfs[i].memory;
-          return perfs[i].algo;
-        }
-    }
-    check_cudnn(find(kCandidates, &count, perfs), "cudnnFind*Algorithm", true);
-  } else {
-    check_cudnn(heuristic(kCandidates, &count, perfs), "cudnnGet*Algorithm_v7", true);
+// Each operation's cuDNN calls, for the generic loop below.
+struct BackwardData {  // coarse -> fine
+  using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
+  using Algo = cudnnConvolutionBwdDataAlgo_t;
+  static constexpr const char* name = "cudnnConvolutionBackwardData";
+  static cudnnStatus_t heuristic(Context& c, int n, int* count, Perf* perfs) {
+    return cudnnGetConvolutionBackwardDataAlgorithm_v7(c.cudnn, c.filter_desc, c.coarse_desc,
+                                                       c.conv_desc, c.fine_desc, n, count, perfs);
   }
-  const int pick = first_usable(perfs, count, o.deterministic != 0, call.allow_tensor_math);
-  if (pick < 0) throw NotSupported{};
-  if (o.benchmark) ctx.benchmarked[key] = static_cast<int>(perfs[pick].algo);
-  check_cudnn(cudnnSetConvolutionMathType(ctx.conv_desc, perfs[pick].mathType),
-              "cudnnSetConvolutionMathType");
-  *workspace = perfs[pick].memory;
-  return perfs[pick].algo;
+  static cudnnStatus_t find(Context& c, int n, int* count, Perf* perfs) {
+    return cudnnFindConvolutionBackwardDataAlgorithm(c.cudnn, c.filter_desc, c.coarse_desc,
+                                                     c.conv_desc, c.fine_desc, n, count, perfs);
+  }
+  static cudnnStatus_t workspace(Context& c, Algo algo, std::size_t* bytes) {
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(c.cudnn, c.filter_desc, c.coarse_desc,
+                                                        c.conv_desc, c.fine_desc, algo, bytes);
+  }
+  // (coarse, weight) -> fine
+  static cudnnStatus_t run(Context& c, Algo algo, void* ws, std::size_t bytes, const void* alpha,
+                           const void* coarse, const void* weight, const void* beta, void* fine) {
+    return cudnnConvolutionBackwardData(c.cudnn, alpha, c.filter_desc, weight, c.coarse_desc,
+                                        coarse, c.conv_desc, algo, ws, bytes, beta, c.fine_desc,
+                                        fine);
+  }
+};
+
+struct Forward {  // fine -> coarse
+  using Perf = cudnnConvolutionFwdAlgoPerf_t;
+  using Algo = cudnnConvolutionFwdAlgo_t;
+  static constexpr const char* name = "cudnnConvolutionForward";
+  static cudnnStatus_t heuristic(Context& c, int n, int* count, Perf* perfs) {
+    return cudnnGetConvolutionForwardAlgorithm_v7(c.cudnn, c.fine_desc, c.filter_desc,
+                                                  c.conv_desc, c.coarse_desc, n, count, perfs);
+  }
+  static cudnnStatus_t find(Context& c, int n, int* count, Perf* perfs) {
+    return cudnnFindConvolutionForwardAlgorithm(c.cudnn, c.fine_desc, c.filter_desc, c.conv_desc,
+                                                c.coarse_desc, n, count, perfs);
+  }
+  static cudnnStatus_t workspace(Context& c, Algo algo, std::size_t* bytes) {
+    return cudnnGetConvolutionForwardWorkspaceSize(c.cudnn, c.fine_desc, c.filter_desc,
+                                                   c.conv_desc, c.coarse_desc, algo, bytes);
+  }
+  // (fine, weight) -> coarse
+  static cudnnStatus_t run(Context& c, Algo algo, void* ws, std::size_t bytes, const void* alpha,
+                           const void* fine, const void* weight, const void* beta, void* coarse) {
+    return cudnnConvolutionForward(c.cudnn, alpha, c.fine_desc, fine, c.filter_desc, weight,
+                                   c.conv_desc, algo, ws, bytes, beta, c.coarse_desc, coarse);
+  }
+};
+
+struct BackwardFilter {  // (coarse, fine) -> weight gradient
+  using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
+  using Algo = cudnnConvolutionBwdFilterAlgo_t;
+  static constexpr const char* name = "cudnnConvolutionBackwardFilter";
+  static cudnnStatus_t heuristic(Context& c, int n, int* count, Perf* perfs) {
+    return cudnnGetConvolutionBackwardFilterAlgorithm_v7(c.cudnn, c.fine_desc, c.coarse_desc,
+                                                         c.conv_desc, c.filter_desc, n, count,
+                                                         perfs);
+  }
+  static cudnnStatus_t find(Context& c, int n, int* count, Perf* perfs) {
+    return cudnnFindConvolutionBackwardFilterAlgorithm(c.cudnn, c.fine_desc, c.coarse_desc,
+                                                       c.conv_desc, c.filter_desc, n, count, perfs);
+  }
+  static cudnnStatus_t workspace(Context& c, Algo algo, std::size_t* bytes) {
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(c.cudnn, c.fine_desc, c.coarse_desc,
+                                                          c.conv_desc, c.filter_desc, algo, bytes);
+  }
+  static cudnnStatus_t run(Context& c, Algo algo, void* ws, std::size_t bytes, const void* alpha,
+                           const void* coarse, const void* fine, const void* beta, void* grad) {
+    return cudnnConvolutionBackwardFilter(c.cudnn, alpha, c.fine_desc, fine, c.coarse_desc,
+                                          coarse, c.conv_desc, algo, ws, bytes, beta,
+                                          c.filter_desc, grad);
+  }
+};
+
+// Runs one cuDNN call with the best usable algorithm: cuDNN's heuristics
+// list them best first; with `benchmark`, the first call of a shape times
+// them (cudnnFind*) and later calls start from the winner. A candidate whose
+// workspace does not fit in the device's memory, or that cuDNN declines at
+// run time, gives way to the next. Throws NotSupported when none runs.
+template <class Calls>
+void run_best(Context& ctx, const std::string& key, const convtranspose_cuda_options& o,
+              const CudnnCall& call, const void* alpha, const void* a, const void* b,
+              const void* beta, void* out) {
+  typename Calls::Perf perfs[kCandidates];
+  int count = 0;
+  const auto cached = ctx.benchmarked.find(key);
+  if (o.benchmark && cached == ctx.benchmarked.end())
+    check_cudnn(Calls::find(ctx, kCandidates, &count, perfs), "cudnnFind*Algorithm", true);
+  else
+    check_cudnn(Calls::heuristic(ctx, kCandidates, &count, perfs), "cudnnGet*Algorithm_v7", true);
+  if (o.benchmark && cached != ctx.benchmarked.end()) {
+    // the timed winner first, the rest in the heuristics' order
+    std::stable_partition(perfs, perfs + count, [&](const typename Calls::Perf& p) {
+      return static_cast<int>(p.algo) == cached->second;
+    });
+  }
+  for (int i = 0; i < count; ++i) {
+    const typename Calls::Perf& p = perfs[i];
+    if (p.status != CUDNN_STATUS_SUCCESS) continue;
+    if (o.deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
+    if (!call.allow_tensor_math && tensor_math(p.mathType)) continue;
+    check_cudnn(cudnnSetConvolutionMathType(ctx.conv_desc, p.mathType),
+                "cudnnSetConvolutionMathType", true);
+    std::size_t bytes = 0;
+    if (classify(Calls::workspace(ctx, p.algo, &bytes)) != CudnnOutcome::ok) continue;
+    if (!ctx.try_grow(kWorkspace, bytes)) continue;
+    const cudnnStatus_t status = Calls::run(ctx, p.algo, ctx.buffers[kWorkspace].data, bytes,
+                                            alpha, a, b, beta, out);
+    if (classify(status) == CudnnOutcome::not_supported) continue;
+    check_cudnn(status, Calls::name);
+    if (o.benchmark) ctx.benchmarked[key] = static_cast<int>(p.algo);
+    return;
+  }
+  throw NotSupported{};
 }
 
 // One operation with cuDNN on packed device arrays, in calls of at most
@@ -445,7 +533,7 @@ void run_cudnn(Context& ctx, int operation, const ConvGeometry& g, const T* firs
   // PyTorch's choice: float32 may use TF32 tensor cores only when allowed.
   call.allow_tensor_math = !single || o.allow_tf32 != 0;
   call.math = single && !o.allow_tf32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
-  const T one = 1, zero = 0;
+  const T one = 1, zero = 0;  // cuDNN's scaling factors: double for double data
   const std::int64_t step = samples_per_call(g);
   const std::int64_t coarse_per_sample = g.coarse_channels * g.coarse_pixels;
   const std::int64_t fine_per_sample = g.fine_channels * g.fine_pixels;
@@ -453,75 +541,16 @@ void run_cudnn(Context& ctx, int operation, const ConvGeometry& g, const T* firs
     const std::int64_t batch = std::min(step, g.batch - n0);
     describe(ctx, g, batch, call);
     const std::string key = shape_key(operation, g, batch, o);
-    std::size_t workspace_bytes = 0;
-    void* workspace = nullptr;
     if (operation == CONVTRANSPOSE_COARSE_TO_FINE) {
-      const T* coarse = first + n0 * coarse_per_sample;
-      T* fine = out + n0 * fine_per_sample;
-      auto heuristic = [&](int n, int* count, cudnnConvolutionBwdDataAlgoPerf_t* perfs) {
-        return cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx.cudnn, ctx.filter_desc,
-                                                           ctx.coarse_desc, ctx.conv_desc,
-                                                           ctx.fine_desc, n, count, perfs);
-      };
-      auto find = [&](int n, int* count, cudnnConvolutionBwdDataAlgoPerf_t* perfs) {
-        return cudnnFindConvolutionBackwardDataAlgorithm(ctx.cudnn, ctx.filter_desc,
-                                                         ctx.coarse_desc, ctx.conv_desc,
-                                                         ctx.fine_desc, n, count, perfs);
-      };
-      const cudnnConvolutionBwdDataAlgo_t algo =
-          choose<cudnnConvolutionBwdDataAlgo_t, cudnnConvolutionBwdDataAlgoPerf_t>(
-              ctx, key, o, call, heuristic, find, &workspace_bytes);
-      workspace = ctx.buffer(kWorkspace, workspace_bytes);
-      check_cudnn(cudnnConvolutionBackwardData(ctx.cudnn, &one, ctx.filter_desc, second,
-                                               ctx.coarse_desc, coarse, ctx.conv_desc, algo,
-                                               workspace, workspace_bytes, &zero, ctx.fine_desc,
-                                               fine),
-                  "cudnnConvolutionBackwardData");
+      run_best<BackwardData>(ctx, key, o, call, &one, first + n0 * coarse_per_sample, second,
+                             &zero, out + n0 * fine_per_sample);
     } else if (operation == CONVTRANSPOSE_FINE_TO_COARSE) {
-      const T* fine = first + n0 * fine_per_sample;
-      T* coarse = out + n0 * coarse_per_sample;
-      auto heuristic = [&](int n, int* count, cudnnConvolutionFwdAlgoPerf_t* perfs) {
-        return cudnnGetConvolutionForwardAlgorithm_v7(ctx.cudnn, ctx.fine_desc, ctx.filter_desc,
-                                                      ctx.conv_desc, ctx.coarse_desc, n, count,
-                                                      perfs);
-      };
-      auto find = [&](int n, int* count, cudnnConvolutionFwdAlgoPerf_t* perfs) {
-        return cudnnFindConvolutionForwardAlgorithm(ctx.cudnn, ctx.fine_desc, ctx.filter_desc,
-                                                    ctx.conv_desc, ctx.coarse_desc, n, count,
-                                                    perfs);
-      };
-      const cudnnConvolutionFwdAlgo_t algo =
-          choose<cudnnConvolutionFwdAlgo_t, cudnnConvolutionFwdAlgoPerf_t>(
-              ctx, key, o, call, heuristic, find, &workspace_bytes);
-      workspace = ctx.buffer(kWorkspace, workspace_bytes);
-      check_cudnn(cudnnConvolutionForward(ctx.cudnn, &one, ctx.fine_desc, fine, ctx.filter_desc,
-                                          second, ctx.conv_desc, algo, workspace, workspace_bytes,
-                                          &zero, ctx.coarse_desc, coarse),
-                  "cudnnConvolutionForward");
+      run_best<Forward>(ctx, key, o, call, &one, first + n0 * fine_per_sample, second, &zero,
+                        out + n0 * coarse_per_sample);
     } else {
-      const T* coarse = first + n0 * coarse_per_sample;
-      const T* fine = second + n0 * fine_per_sample;
-      auto heuristic = [&](int n, int* count, cudnnConvolutionBwdFilterAlgoPerf_t* perfs) {
-        return cudnnGetConvolutionBackwardFilterAlgorithm_v7(ctx.cudnn, ctx.fine_desc,
-                                                             ctx.coarse_desc, ctx.conv_desc,
-                                                             ctx.filter_desc, n, count, perfs);
-      };
-      auto find = [&](int n, int* count, cudnnConvolutionBwdFilterAlgoPerf_t* perfs) {
-        return cudnnFindConvolutionBackwardFilterAlgorithm(ctx.cudnn, ctx.fine_desc,
-                                                           ctx.coarse_desc, ctx.conv_desc,
-                                                           ctx.filter_desc, n, count, perfs);
-      };
-      const cudnnConvolutionBwdFilterAlgo_t algo =
-          choose<cudnnConvolutionBwdFilterAlgo_t, cudnnConvolutionBwdFilterAlgoPerf_t>(
-              ctx, key, o, call, heuristic, find, &workspace_bytes);
-      workspace = ctx.buffer(kWorkspace, workspace_bytes);
-      // later calls add to the first one's sum
-      const T* beta = n0 == 0 ? &zero : &one;
-      check_cudnn(cudnnConvolutionBackwardFilter(ctx.cudnn, &one, ctx.fine_desc, fine,
-                                                 ctx.coarse_desc, coarse, ctx.conv_desc, algo,
-                                                 workspace, workspace_bytes, beta,
-                                                 ctx.filter_desc, out),
-                  "cudnnConvolutionBackwardFilter");
+      // later calls add to the sum of the first
+      run_best<BackwardFilter>(ctx, key, o, call, &one, first + n0 * coarse_per_sample,
+                               second + n0 * fine_per_sample, n0 == 0 ? &zero : &one, out);
     }
   }
 }
@@ -616,16 +645,21 @@ void run_from_host(int operation, const ConvGeometry& g, const double* first, co
     return;
   }
   Context& ctx = context_for(o.device);
-  const std::size_t raw_bytes =
-      static_cast<std::size_t>(std::max({n_first, n_second, n_out})) * sizeof(double);
   // One R-layout buffer serves each array in turn (same stream, in order).
-  double* raw = static_cast<double*>(ctx.buffer(kRaw, raw_bytes));
-  T* packed_first = static_cast<T*>(ctx.buffer(kFirst, n_first * sizeof(T)));
-  T* packed_second = static_cast<T*>(ctx.buffer(kSecond, n_second * sizeof(T)));
-  T* packed_out = static_cast<T*>(ctx.buffer(kOut, n_out * sizeof(T)));
+  std::size_t bytes[kSlots] = {};
+  bytes[kRaw] = static_cast<std::size_t>(std::max({n_first, n_second, n_out})) * sizeof(double);
+  bytes[kFirst] = static_cast<std::size_t>(n_first) * sizeof(T);
+  bytes[kSecond] = static_cast<std::size_t>(n_second) * sizeof(T);
+  bytes[kOut] = static_cast<std::size_t>(n_out) * sizeof(T);
+  bytes[kBias] = bias != nullptr ? static_cast<std::size_t>(arrays.out.size[1]) * sizeof(double) : 0;
+  ctx.reserve(bytes);
+  double* raw = ctx.data<double>(kRaw);
+  T* packed_first = ctx.data<T>(kFirst);
+  T* packed_second = ctx.data<T>(kSecond);
+  T* packed_out = ctx.data<T>(kOut);
   double* bias_device = nullptr;
   if (bias != nullptr) {
-    bias_device = static_cast<double*>(ctx.buffer(kBias, arrays.out.size[1] * sizeof(double)));
+    bias_device = ctx.data<double>(kBias);
     upload(ctx, bias, bias_device, arrays.out.size[1]);
   }
   upload(ctx, first, raw, n_first);
@@ -644,9 +678,14 @@ void time_packed(int operation, const ConvGeometry& g, const convtranspose_cuda_
                  int repeats, double* milliseconds, int* path) {
   const OperationArrays arrays = arrays_of(operation, g);
   Context& ctx = context_for(o.device);
-  T* first = static_cast<T*>(ctx.buffer(kFirst, arrays.first.elements() * sizeof(T)));
-  T* second = static_cast<T*>(ctx.buffer(kSecond, arrays.second.elements() * sizeof(T)));
-  T* out = static_cast<T*>(ctx.buffer(kOut, arrays.out.elements() * sizeof(T)));
+  std::size_t bytes[kSlots] = {};
+  bytes[kFirst] = static_cast<std::size_t>(arrays.first.elements()) * sizeof(T);
+  bytes[kSecond] = static_cast<std::size_t>(arrays.second.elements()) * sizeof(T);
+  bytes[kOut] = static_cast<std::size_t>(arrays.out.elements()) * sizeof(T);
+  ctx.reserve(bytes);
+  T* first = ctx.data<T>(kFirst);
+  T* second = ctx.data<T>(kSecond);
+  T* out = ctx.data<T>(kOut);
   check_cuda(fill_pattern<T>(first, arrays.first.elements(), ctx.stream), "fill");
   check_cuda(fill_pattern<T>(second, arrays.second.elements(), ctx.stream), "fill");
   *path = run_packed<T>(ctx, operation, g, first, second, out, o);  // warm-up, choices made
