@@ -36,4 +36,8 @@ for (threads in c(1, 2)) {
 # errors raised from the core's own checks and from R
 try(nnf_conv_transpose2d(a(1, 2, 3, 3), a(2, 2, 3, 3), stride = 0), silent = TRUE)
 try(nnf_conv_transpose2d(a(1, 2, 3, 3), a(2, 2, 3, 3), stride = 1e6), silent = TRUE)
+# the CUDA glue: availability, and a call that runs on a GPU where there is
+# one or is refused where there is none
+print(cvt_cuda_is_available())
+try(nnf_conv_transpose2d(a(1, 2, 3, 3), a(2, 2, 3, 3), device = "cuda"), silent = TRUE)
 cat("valgrind smoke: done\n")

@@ -4,7 +4,7 @@
 # hour or more). Any memcheck error fails the run. From the package root, on
 # the installed package.
 set -eu
-valgrind="valgrind --error-exitcode=1 --leak-check=no --track-origins=yes --quiet"
+valgrind="valgrind --error-exitcode=1 --leak-check=no --track-origins=yes --quiet --suppressions=$(pwd)/tools/valgrind.supp"
 export CONVTRANSPOSE_SANITIZER=1  # same skips as under the sanitizers
 if [ "${1:-}" = "--full" ]; then
   cd tests
