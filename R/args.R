@@ -369,7 +369,7 @@ run_native <- function(plan, pass, a, out_dim, b = NULL, weight = plan$weight, b
             plan$in_channels, plan$out_channels, plan$groups, plan$in_size, plan$kernel_size,
             plan$stride, plan$padding, plan$padding_right, plan$output_padding,
             plan$dilation, as.integer(out_dim), plan$dtype == "float32",
-            cvt_get_num_threads(), settings),
+            cvt_get_num_threads(), layout_chunk_bytes(plan$call), settings),
     error = function(e) {
       cvt_abort(paste("Native code failed:", conditionMessage(e)),
                 "convtranspose_native_error", plan$call)
@@ -389,6 +389,16 @@ run_native <- function(plan, pass, a, out_dim, b = NULL, weight = plan$weight, b
               plan$call)
   }
   result
+}
+
+# The option convtranspose.layout_chunk_bytes (default 32 MB): how much
+# memory the sample-major copies of a batched call may use at a time.
+layout_chunk_bytes <- function(call) {
+  value <- getOption("convtranspose.layout_chunk_bytes", 32 * 2^20)
+  if (!is.numeric(value) || length(value) != 1L || is.na(value) || value < 1)
+    cvt_abort(sprintf("Option `convtranspose.layout_chunk_bytes` must be a positive number, not %s.",
+                      describe_value(value)), "convtranspose_argument_error", call)
+  as.double(value)
 }
 
 # Forward pass and gradients of a resolved plan of either layer.

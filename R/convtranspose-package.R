@@ -9,6 +9,10 @@
 #' * `convtranspose.dtype`: the default `dtype` (`"float64"`).
 #' * `convtranspose.max_memory`: the largest result, in bytes, a call may
 #'   allocate (default: the machine's physical memory where it can be read).
+#' * `convtranspose.layout_chunk_bytes`: how much memory, in bytes, the CPU
+#'   kernels use at a time to bring a batch into the order they compute in
+#'   (R keeps the batch index fastest); default 32 MB. The batch is processed
+#'   in chunks of that size (at least one sample).
 #' * `convtranspose.cudnn_deterministic`, `convtranspose.cudnn_benchmark`,
 #'   `convtranspose.allow_tf32`: how the CUDA backend uses cuDNN; see
 #'   [cvt_cuda_is_available()].

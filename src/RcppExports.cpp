@@ -12,8 +12,8 @@ Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
 // ct_run
-SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a, Rcpp::Nullable<Rcpp::NumericVector> b, Rcpp::Nullable<Rcpp::NumericVector> weight, Rcpp::Nullable<Rcpp::NumericVector> bias, int rank, double batch, int in_channels, int out_channels, int groups, Rcpp::IntegerVector input_size, Rcpp::IntegerVector kernel_size, Rcpp::IntegerVector stride, Rcpp::IntegerVector padding, Rcpp::IntegerVector padding_right, Rcpp::IntegerVector output_padding, Rcpp::IntegerVector dilation, Rcpp::IntegerVector output_dim, bool single_precision, int num_threads, Rcpp::IntegerVector cuda);
-RcppExport SEXP _convtranspose_ct_run(SEXP layerSEXP, SEXP passSEXP, SEXP aSEXP, SEXP bSEXP, SEXP weightSEXP, SEXP biasSEXP, SEXP rankSEXP, SEXP batchSEXP, SEXP in_channelsSEXP, SEXP out_channelsSEXP, SEXP groupsSEXP, SEXP input_sizeSEXP, SEXP kernel_sizeSEXP, SEXP strideSEXP, SEXP paddingSEXP, SEXP padding_rightSEXP, SEXP output_paddingSEXP, SEXP dilationSEXP, SEXP output_dimSEXP, SEXP single_precisionSEXP, SEXP num_threadsSEXP, SEXP cudaSEXP) {
+SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a, Rcpp::Nullable<Rcpp::NumericVector> b, Rcpp::Nullable<Rcpp::NumericVector> weight, Rcpp::Nullable<Rcpp::NumericVector> bias, int rank, double batch, int in_channels, int out_channels, int groups, Rcpp::IntegerVector input_size, Rcpp::IntegerVector kernel_size, Rcpp::IntegerVector stride, Rcpp::IntegerVector padding, Rcpp::IntegerVector padding_right, Rcpp::IntegerVector output_padding, Rcpp::IntegerVector dilation, Rcpp::IntegerVector output_dim, bool single_precision, int num_threads, double layout_chunk_bytes, Rcpp::IntegerVector cuda);
+RcppExport SEXP _convtranspose_ct_run(SEXP layerSEXP, SEXP passSEXP, SEXP aSEXP, SEXP bSEXP, SEXP weightSEXP, SEXP biasSEXP, SEXP rankSEXP, SEXP batchSEXP, SEXP in_channelsSEXP, SEXP out_channelsSEXP, SEXP groupsSEXP, SEXP input_sizeSEXP, SEXP kernel_sizeSEXP, SEXP strideSEXP, SEXP paddingSEXP, SEXP padding_rightSEXP, SEXP output_paddingSEXP, SEXP dilationSEXP, SEXP output_dimSEXP, SEXP single_precisionSEXP, SEXP num_threadsSEXP, SEXP layout_chunk_bytesSEXP, SEXP cudaSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -38,8 +38,9 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type output_dim(output_dimSEXP);
     Rcpp::traits::input_parameter< bool >::type single_precision(single_precisionSEXP);
     Rcpp::traits::input_parameter< int >::type num_threads(num_threadsSEXP);
+    Rcpp::traits::input_parameter< double >::type layout_chunk_bytes(layout_chunk_bytesSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type cuda(cudaSEXP);
-    rcpp_result_gen = Rcpp::wrap(ct_run(layer, pass, a, b, weight, bias, rank, batch, in_channels, out_channels, groups, input_size, kernel_size, stride, padding, padding_right, output_padding, dilation, output_dim, single_precision, num_threads, cuda));
+    rcpp_result_gen = Rcpp::wrap(ct_run(layer, pass, a, b, weight, bias, rank, batch, in_channels, out_channels, groups, input_size, kernel_size, stride, padding, padding_right, output_padding, dilation, output_dim, single_precision, num_threads, layout_chunk_bytes, cuda));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -128,7 +129,7 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
-    {"_convtranspose_ct_run", (DL_FUNC) &_convtranspose_ct_run, 22},
+    {"_convtranspose_ct_run", (DL_FUNC) &_convtranspose_ct_run, 23},
     {"_convtranspose_ct_channel_sums", (DL_FUNC) &_convtranspose_ct_channel_sums, 3},
     {"_convtranspose_ct_load_isa", (DL_FUNC) &_convtranspose_ct_load_isa, 1},
     {"_convtranspose_ct_unload_isa", (DL_FUNC) &_convtranspose_ct_unload_isa, 0},

@@ -130,6 +130,7 @@ void fill(std::int64_t* dst, const Rcpp::IntegerVector& src, int rank) {
 // b = grad_output). Sizes are the layer's own hyperparameters: for "conv",
 // `padding` is the left padding and `padding_right` the right one; for
 // "conv_transpose", `output_padding` applies. The result has dim `output_dim`.
+// `layout_chunk_bytes` bounds the sample-major copies of a batched call;
 // `cuda` is c(device, deterministic, benchmark, allow_tf32), device -1 for
 // the CPU.
 // [[Rcpp::export(.ct_run)]]
@@ -141,7 +142,7 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
             Rcpp::IntegerVector padding, Rcpp::IntegerVector padding_right,
             Rcpp::IntegerVector output_padding, Rcpp::IntegerVector dilation,
             Rcpp::IntegerVector output_dim, bool single_precision, int num_threads,
-            Rcpp::IntegerVector cuda) {
+            double layout_chunk_bytes, Rcpp::IntegerVector cuda) {
   auto fail = [](ct::StatusCode code, const char* message) {
     return status_to_r(ct::Status::error(code, message));
   };
@@ -253,6 +254,7 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
   ct::ComputeOptions options;
   options.num_threads = num_threads;
   options.interrupt_check = r_interrupt_pending;
+  if (layout_chunk_bytes >= 1) options.layout_chunk_bytes = static_cast<std::int64_t>(layout_chunk_bytes);
   // Run by the AVX2 library when it is loaded, else by the built-in copy.
   if (isa_enabled()) {
     char message[512] = {0};

@@ -162,3 +162,35 @@ test_that("a NaN or Inf meeting zero padding gives NaN on every path, as IEEE (a
   expect_true(all(is.nan(g$weight[1, 1, , ]) | is.infinite(g$weight[1, 1, , ])))
   expect_true(all(is.finite(g$weight[2, 1, , ])))
 })
+
+test_that("batches processed in several layout chunks equal whole-batch results", {
+  set.seed(77)
+  for (i in 1:40) {
+    cfg <- random_config()
+    cfg$batch <- sample(3:7, 1)
+    cfg$unbatched <- FALSE
+    data <- config_data(cfg)
+    f <- transpose_fn(cfg$rank)
+    back <- get(sprintf("nnf_conv_transpose%dd_backward", cfg$rank))
+    args <- list(stride = cfg$s, padding = cfg$p, output_padding = cfg$op, groups = cfg$groups,
+                 dilation = cfg$d, dtype = sample(c("float64", "float32"), 1))
+    run <- function() {
+      y <- do.call(f, c(list(data$input, data$weight, data$bias), args))
+      grad <- array(seq_along(y) %% 7 - 3, dim(y))
+      c(list(y = y), do.call(back, c(list(grad, data$input, data$weight), args)))
+    }
+    whole <- run()
+    # chunks of one or two samples (the option is read at each call)
+    old <- options(convtranspose.layout_chunk_bytes = sample(c(1, 2 * 8 * length(data$input) /
+                                                                   cfg$batch), 1))
+    chunked <- run()
+    options(old)
+    tol <- if (args$dtype == "float32") 1e-6 else 1e-12
+    for (name in c("y", "input", "weight")) expect_close(chunked[[name]], whole[[name]], tol)
+    expect_equal(chunked$bias, whole$bias, tolerance = tol)
+  }
+  old <- options(convtranspose.layout_chunk_bytes = "big")
+  on.exit(options(old))
+  expect_error(nnf_conv_transpose1d(array(1, c(2, 1, 3)), array(1, c(1, 1, 2))),
+               "layout_chunk_bytes", class = "convtranspose_argument_error")
+})

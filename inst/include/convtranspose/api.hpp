@@ -28,17 +28,17 @@
 namespace convtranspose {
 namespace detail {
 
-// A read-only sample-major view of an R-layout array in type T: the data
-// itself when nothing needs changing (one sample, same type), else a copy.
+// A read-only view of a weight or bias in type T: the data itself when the
+// type matches, else a converted copy.
 template <class T, class Storage>
-class SampleMajorIn {
+class ConvertedIn {
  public:
-  SampleMajorIn(const Storage* data, std::int64_t batch, std::int64_t per_sample, int threads) {
-    if (std::is_same<T, Storage>::value && batch <= 1) {
+  ConvertedIn(const Storage* data, std::int64_t n) {
+    if (std::is_same<T, Storage>::value || data == nullptr) {
       ptr_ = reinterpret_cast<const T*>(data);
     } else {
-      buf_.resize(static_cast<std::size_t>(batch * per_sample));
-      transpose_convert(data, buf_.data(), batch, per_sample, threads);
+      buf_.resize(static_cast<std::size_t>(n));
+      convert(data, buf_.data(), n);
       ptr_ = buf_.data();
     }
   }
@@ -49,62 +49,93 @@ class SampleMajorIn {
   std::vector<T> buf_;
 };
 
-// A writable sample-major view of an R-layout output; commit() writes a copy
-// back (transposed and converted) when one was needed.
-template <class T, class Storage>
-class SampleMajorOut {
- public:
-  SampleMajorOut(Storage* data, std::int64_t batch, std::int64_t per_sample)
-      : data_(data), batch_(batch), per_sample_(per_sample) {
-    if (std::is_same<T, Storage>::value && batch <= 1) {
-      ptr_ = reinterpret_cast<T*>(data);
-    } else {
-      buf_.resize(static_cast<std::size_t>(batch * per_sample));
-      ptr_ = buf_.data();
-    }
-  }
-  T* get() { return ptr_; }
-  void commit(int threads) {
-    if (!buf_.empty()) transpose_convert(buf_.data(), data_, per_sample_, batch_, threads);
-  }
-
- private:
-  Storage* data_;
-  std::int64_t batch_, per_sample_;
-  T* ptr_ = nullptr;
-  std::vector<T> buf_;
-};
-
 inline Status layout_out_of_memory() {
   return Status::error(StatusCode::out_of_memory,
                        "could not allocate working memory for the layout change");
 }
 
-}  // namespace detail
+// The geometry of samples [first, first + count) of a batch.
+inline ConvGeometry batch_chunk(const ConvGeometry& g, std::int64_t count) {
+  ConvGeometry chunk = g;
+  chunk.batch = count;
+  chunk.coarse_elements = count * g.coarse_channels * g.coarse_pixels;
+  chunk.fine_elements = count * g.fine_channels * g.fine_pixels;
+  return chunk;
+}
 
-namespace detail {
+// Samples per chunk so that the chunk's sample-major copies stay within
+// options.layout_chunk_bytes (at least one sample).
+inline std::int64_t samples_per_chunk(std::int64_t batch, std::int64_t bytes_per_sample,
+                                      const ComputeOptions& options) {
+  if (bytes_per_sample <= 0) return std::max<std::int64_t>(batch, 1);
+  return std::max<std::int64_t>(1, std::min(batch, options.layout_chunk_bytes / bytes_per_sample));
+}
 
-// Runs a sample-major kernel(geometry, in, weight, bias, out, options) on
-// R-layout arrays: `in` has in_per_sample values per sample, `out`
-// out_per_sample, the bias bias_length.
+// Runs a sample-major kernel over an R-layout batch, `arrays` inputs
+// (per-sample sizes in_sizes) into one output (out_size per sample), chunk
+// by chunk: the kernels want each sample's values together (R keeps the
+// batch index fastest), so each chunk is copied sample-major, computed and,
+// for the output, copied back. One sample in the compute type needs no copy.
+// Working memory: one chunk's copies (options.layout_chunk_bytes), never the
+// whole batch. `kernel(chunk_geometry, inputs[], output, first_chunk)`.
+template <class T, class Storage, int Inputs, class Kernel>
+Status run_in_chunks(const ConvGeometry& g, const Storage* const (&inputs)[Inputs],
+                     const std::int64_t (&in_sizes)[Inputs], Storage* out, std::int64_t out_size,
+                     const ComputeOptions& options, Kernel kernel) {
+  const int nt = options.num_threads;
+  try {
+    if (std::is_same<T, Storage>::value && g.batch <= 1) {
+      const T* direct[Inputs];
+      for (int i = 0; i < Inputs; ++i) direct[i] = reinterpret_cast<const T*>(inputs[i]);
+      return kernel(g, direct, reinterpret_cast<T*>(out), true);
+    }
+    std::int64_t per_sample = out_size;
+    for (int i = 0; i < Inputs; ++i) per_sample += in_sizes[i];
+    const std::int64_t step =
+        samples_per_chunk(g.batch, per_sample * static_cast<std::int64_t>(sizeof(T)), options);
+    std::vector<T> in_buf[Inputs];
+    for (int i = 0; i < Inputs; ++i) in_buf[i].resize(static_cast<std::size_t>(step * in_sizes[i]));
+    std::vector<T> out_buf(static_cast<std::size_t>(step * out_size));
+    for (std::int64_t n0 = 0; n0 < std::max<std::int64_t>(g.batch, 1); n0 += step) {
+      const std::int64_t count = std::min(step, g.batch - n0);
+      const T* chunk_in[Inputs];
+      for (int i = 0; i < Inputs; ++i) {
+        // samples n0.. of the (batch x in_size) R array, to sample-major
+        transpose_convert(inputs[i] + n0, in_buf[i].data(), count, in_sizes[i], nt, g.batch);
+        chunk_in[i] = in_buf[i].data();
+      }
+      Status status = kernel(batch_chunk(g, count), chunk_in, out_buf.data(), n0 == 0);
+      if (!status.ok()) return status;
+      if (out != nullptr)
+        transpose_convert(out_buf.data(), out + n0, out_size, count, nt, 0, g.batch);
+      if (g.batch == 0) break;
+    }
+  } catch (const std::bad_alloc&) {
+    return layout_out_of_memory();
+  }
+  return Status::success();
+}
+
+// A forward-style operation (coarse_to_fine or fine_to_coarse): `in` in R
+// layout, the weight and bias converted to T, the output in R layout.
 template <class T, class Storage, class Kernel>
 Status run_in_r_layout(const ConvGeometry& g, const Storage* in, std::int64_t in_per_sample,
                        const Storage* weight, const Storage* bias, std::int64_t bias_length,
                        Storage* out, std::int64_t out_per_sample, const ComputeOptions& options,
                        Kernel kernel) {
-  const int nt = options.num_threads;
   try {
-    SampleMajorIn<T, Storage> x(in, g.batch, in_per_sample, nt);
-    SampleMajorIn<T, Storage> w(weight, 1, g.weight_elements, nt);
-    SampleMajorIn<T, Storage> b(bias, bias ? 1 : 0, bias_length, nt);
-    SampleMajorOut<T, Storage> y(out, g.batch, out_per_sample);
-    Status status = kernel(g, x.get(), w.get(), bias ? b.get() : nullptr, y.get(), options);
-    if (!status.ok()) return status;
-    y.commit(nt);
+    ConvertedIn<T, Storage> w(weight, g.weight_elements);
+    ConvertedIn<T, Storage> b(bias, bias_length);
+    const Storage* const inputs[1] = {in};
+    const std::int64_t sizes[1] = {in_per_sample};
+    return run_in_chunks<T, Storage, 1>(
+        g, inputs, sizes, out, out_per_sample, options,
+        [&](const ConvGeometry& chunk, const T* const* x, T* y, bool) {
+          return kernel(chunk, x[0], w.get(), b.get(), y, options);
+        });
   } catch (const std::bad_alloc&) {
     return layout_out_of_memory();
   }
-  return Status::success();
 }
 
 }  // namespace detail
@@ -134,14 +165,31 @@ Status fine_to_coarse(const ConvGeometry& g, const Storage* fine, const Storage*
 template <class T, class Storage>
 Status weight_gradient(const ConvGeometry& g, const Storage* coarse, const Storage* fine,
                        Storage* grad_weight, const ComputeOptions& options) {
-  const int nt = options.num_threads;
   try {
-    detail::SampleMajorIn<T, Storage> c(coarse, g.batch, g.coarse_channels * g.coarse_pixels, nt);
-    detail::SampleMajorIn<T, Storage> f(fine, g.batch, g.fine_channels * g.fine_pixels, nt);
-    detail::SampleMajorOut<T, Storage> dw(grad_weight, 1, g.weight_elements);
-    Status status = weight_gradient_gemm<T>(g, c.get(), f.get(), dw.get(), options);
+    // The first chunk's sum goes straight into the total (the result itself
+    // when the types match), later chunks' sums are added to it.
+    const std::size_t n = static_cast<std::size_t>(g.weight_elements);
+    std::vector<T> total_buf, part;
+    T* total = reinterpret_cast<T*>(grad_weight);
+    if (!std::is_same<T, Storage>::value) {
+      total_buf.resize(n);
+      total = total_buf.data();
+    }
+    const Storage* const inputs[2] = {coarse, fine};
+    const std::int64_t sizes[2] = {g.coarse_channels * g.coarse_pixels,
+                                   g.fine_channels * g.fine_pixels};
+    Status status = detail::run_in_chunks<T, Storage, 2>(
+        g, inputs, sizes, static_cast<Storage*>(nullptr), 0, options,
+        [&](const ConvGeometry& chunk, const T* const* x, T*, bool first) {
+          if (!first && part.empty()) part.resize(n);
+          Status s = weight_gradient_gemm<T>(chunk, x[0], x[1], first ? total : part.data(),
+                                             options);
+          if (s.ok() && !first)
+            for (std::size_t i = 0; i < n; ++i) total[i] += part[i];
+          return s;
+        });
     if (!status.ok()) return status;
-    dw.commit(nt);
+    if (!total_buf.empty()) convert(total, grad_weight, g.weight_elements);
   } catch (const std::bad_alloc&) {
     return detail::layout_out_of_memory();
   }

@@ -15,13 +15,17 @@
 
 namespace convtranspose {
 
-// dst (cols x rows, column-major) = transpose of src (rows x cols,
-// column-major), converting the scalar type on the way. Blocked for cache use
-// and parallel over column blocks.
+// dst (cols x rows, column-major, leading dimension dst_ld) = transpose of
+// src (rows x cols, column-major, leading dimension src_ld), converting the
+// scalar type on the way. Blocked for cache use and parallel over column
+// blocks. With leading dimensions larger than the sizes, it moves a block of
+// rows: a chunk of samples out of, or into, an R array.
 template <class Src, class Dst>
 void transpose_convert(const Src* src, Dst* dst, std::int64_t rows, std::int64_t cols,
-                       int num_threads) {
+                       int num_threads, std::int64_t src_ld = 0, std::int64_t dst_ld = 0) {
   constexpr std::int64_t kBlock = 64;
+  if (src_ld == 0) src_ld = rows;
+  if (dst_ld == 0) dst_ld = cols;
   const std::int64_t col_blocks = (cols + kBlock - 1) / kBlock;
   (void)num_threads;
 #ifdef _OPENMP
@@ -34,7 +38,7 @@ void transpose_convert(const Src* src, Dst* dst, std::int64_t rows, std::int64_t
       const std::int64_t i1 = std::min(rows, i0 + kBlock);
       for (std::int64_t j = j0; j < j1; ++j)
         for (std::int64_t i = i0; i < i1; ++i)
-          dst[j + cols * i] = static_cast<Dst>(src[i + rows * j]);
+          dst[j + dst_ld * i] = static_cast<Dst>(src[i + src_ld * j]);
     }
   }
 }

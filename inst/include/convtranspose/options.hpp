@@ -17,6 +17,9 @@ struct ComputeOptions {
   void* interrupt_context = nullptr;
   // Upper bound for one tile of the GEMM's column buffer.
   std::int64_t tile_bytes = std::int64_t(8) << 20;
+  // Upper bound for the sample-major copies of a chunk of the batch (its
+  // input and output together), unless one sample alone is larger.
+  std::int64_t layout_chunk_bytes = std::int64_t(32) << 20;
 
   bool interrupted() const {
     return interrupt_check != nullptr && interrupt_check(interrupt_context);
