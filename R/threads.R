@@ -47,13 +47,15 @@ cvt_set_num_threads <- function(n) {
 #' Which build of the native kernels runs on this CPU
 #'
 #' R compiles packages for the baseline instruction set (SSE2 on x86-64). On
-#' Linux x86-64 the package also builds its kernels for AVX2 + FMA, as a
-#' separate library loaded when the package loads if the CPU has those
-#' instructions; results agree with the baseline build to rounding. Setting
-#' the environment variable `CONVTRANSPOSE_ISA=baseline` makes the next calls
-#' use the baseline build.
+#' Linux x86-64 the package also builds its kernels for AVX2 + FMA and for
+#' AVX-512 (with its own AVX-512 matrix-product kernel), as separate
+#' libraries; when the package loads it takes the best one the CPU runs.
+#' Results agree with the baseline build to rounding. Setting the
+#' environment variable `CONVTRANSPOSE_ISA=baseline` makes the next calls use
+#' the baseline build; `CONVTRANSPOSE_ISA=avx2` before the package loads
+#' skips the AVX-512 build.
 #'
-#' @return `"avx2"` or `"baseline"`.
+#' @return `"avx512"`, `"avx2"` or `"baseline"`.
 #' @examples
 #' cvt_kernel_isa()
 #' @export

@@ -82,6 +82,10 @@ bool cpu_has(const char* name) {
   __builtin_cpu_init();
   if (std::strcmp(name, "avx2") == 0)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (std::strcmp(name, "avx512") == 0)  // (libgcc also checks the OS saves zmm state)
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           cpu_has("avx2");
 #else
   (void)name;
 #endif
@@ -291,8 +295,12 @@ Rcpp::NumericVector ct_channel_sums(Rcpp::NumericVector x, double batch, double 
 // [[Rcpp::export(.ct_load_isa)]]
 std::string ct_load_isa(std::string libs_dir) {
   if (isa.handle != nullptr) return isa.name;
-  for (const char* name : {"avx2"}) {
+  // CONVTRANSPOSE_ISA=avx2 at load time skips the AVX-512 build
+  const char* forced = std::getenv("CONVTRANSPOSE_ISA");
+  for (const char* name : {"avx512", "avx2"}) {
     if (!cpu_has(name)) continue;
+    if (forced != nullptr && std::strcmp(forced, "avx2") == 0 && std::strcmp(name, "avx2") != 0)
+      continue;
     const std::string path = libs_dir + "/convtranspose_" + name + ".so";
     void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) continue;

@@ -1,5 +1,6 @@
 // The C entry point of the core compiled for one instruction set into its
-// own shared library (convtranspose_avx2.so; see Makevars). R compiles
+// own shared library (convtranspose_avx2.so, convtranspose_avx512.so; see
+// Makevars). R compiles
 // packages for the baseline ISA only (SSE2 on x86-64); this copy is built
 // for AVX2 + FMA (below), every symbol but
 // this one hidden and bound inside the library (-Bsymbolic), so their Eigen
@@ -9,8 +10,17 @@
 // is compiled for AVX2 + FMA: they stay private to this library. GCC's C++
 // front end does not define the ISA macros under `#pragma GCC target`, and
 // Eigen reads them to choose its vector code, so they are defined here.
+// Built twice (Makevars): as is for AVX2 + FMA, and with
+// CONVTRANSPOSE_ISA_AVX512 for AVX-512, where the matrix products use the
+// package's own AVX-512 kernel (gemm.hpp) and Eigen keeps its AVX2 code
+// (its AVX-512 code crashed in our products).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__)
+#if defined(CONVTRANSPOSE_ISA_AVX512)
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+#define CONVTRANSPOSE_GEMM_AVX512 1
+#else
 #pragma GCC target("avx2,fma")
+#endif
 #define __SSE3__ 1
 #define __SSSE3__ 1
 #define __SSE4_1__ 1

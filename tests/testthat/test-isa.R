@@ -1,6 +1,7 @@
-# The AVX2 build of the kernels (where this CPU and build have it) against
-# the baseline build, on random configurations of every operation.
-test_that("the AVX2 build agrees with the baseline build", {
+# The fast build of the kernels this CPU loads (AVX-512 or AVX2, where this
+# CPU and build have it) against the baseline build, on random
+# configurations of every operation.
+test_that("the AVX-512 / AVX2 build agrees with the baseline build", {
   skip_if(cvt_kernel_isa() == "baseline", "no AVX2 build or CPU here")
   on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"))
   set.seed(41)
@@ -34,4 +35,39 @@ test_that("the AVX2 build agrees with the baseline build", {
   w <- array(rnorm(64 * 32 * 16), c(64, 32, 4, 4))
   r <- both(function() nnf_conv_transpose2d(x, w, stride = 2, padding = 1))
   expect_close(r$fast, r$base, 1e-12)
+})
+
+# On an AVX-512 CPU the AVX2 build is only loaded when asked for at load
+# time (CONVTRANSPOSE_ISA=avx2): check it in a child R process.
+test_that("the AVX2 build, loaded on request, agrees with the baseline build", {
+  skip_if(cvt_kernel_isa() != "avx512", "the AVX2 build is what runs here (tested above)")
+  skip_on_os(c("windows", "mac"))
+  set.seed(43)
+  x <- array(rnorm(3 * 24 * 9 * 7), c(3, 24, 9, 7))
+  w <- array(rnorm(24 * 10 * 3 * 4), c(24, 10, 3, 4))
+  g <- array(rnorm(3 * 20 * 18 * 14), c(3, 20, 18, 14))
+  inputs <- tempfile(fileext = ".rds")
+  result <- tempfile(fileext = ".rds")
+  saveRDS(list(x = x, w = w, g = g), inputs)
+  script <- tempfile(fileext = ".R")
+  writeLines(c(
+    "library(convtranspose)",
+    sprintf("d <- readRDS('%s')", inputs),
+    "y <- nnf_conv_transpose2d(d$x, d$w, stride = 2, padding = 1, output_padding = c(1, 0), groups = 2)",
+    "b <- nnf_conv_transpose2d_backward(d$g, d$x, d$w, stride = 2, padding = 1, output_padding = c(1, 0), groups = 2)",
+    sprintf("saveRDS(list(isa = cvt_kernel_isa(), y = y, b = b), '%s')", result)), script)
+  status <- system2(file.path(R.home("bin"), "Rscript"), script,
+                    env = c("CONVTRANSPOSE_ISA=avx2", paste0("R_LIBS=", paste(.libPaths(), collapse = ":"))),
+                    stdout = FALSE, stderr = FALSE)
+  expect_identical(status, 0L)
+  child <- readRDS(result)
+  expect_identical(child$isa, "avx2")
+  Sys.setenv(CONVTRANSPOSE_ISA = "baseline")
+  on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"))
+  expect_close(child$y, nnf_conv_transpose2d(x, w, stride = 2, padding = 1, output_padding = c(1, 0),
+                                             groups = 2), 1e-12)
+  base <- nnf_conv_transpose2d_backward(g, x, w, stride = 2, padding = 1, output_padding = c(1, 0),
+                                        groups = 2)
+  expect_close(child$b$input, base$input, 1e-12)
+  expect_close(child$b$weight, base$weight, 1e-12)
 })

@@ -23,6 +23,8 @@
 #endif
 
 #include <Eigen/Core>
+
+#include "gemm.hpp"
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -200,9 +202,6 @@ inline void share(std::int64_t b0, std::int64_t b1, int tid, int team, std::int6
 template <class T>
 Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const T* bias, T* coarse,
                    const ComputeOptions& options) {
-  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-  using ConstStrided = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
-  using Strided = Eigen::Map<Matrix, 0, Eigen::OuterStride<>>;
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cfg = g.fine_channels_per_group, K = g.kernel_taps;
   const std::int64_t Q = g.batch * g.coarse_pixels;
@@ -233,7 +232,7 @@ Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const 
     std::vector<std::vector<T>> buffers(static_cast<std::size_t>(nt));
     for (auto& b : buffers) b.resize(static_cast<std::size_t>(cfg * k_tile * q_tile));
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-      ConstStrided w(weight + grp * ccg, ccg, cfg * K, Eigen::OuterStride<>(cc));
+      const MatrixView<const T> w = column_major(weight + grp * ccg, ccg, cfg * K, cc);
       for (std::int64_t block = 0; block < Q; block += q_tile * nt) {
         if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
         bool failed = false;
@@ -245,12 +244,13 @@ Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const 
           const std::int64_t q1 = std::min(Q, q0 + q_tile);
           T* buf = buffers[static_cast<std::size_t>(detail::thread_id())].data();
           try {
-            Strided out(coarse + q0 * cc + grp * ccg, ccg, q1 - q0, Eigen::OuterStride<>(cc));
+            const MatrixView<T> out = column_major(coarse + q0 * cc + grp * ccg, ccg, q1 - q0, cc);
             for (std::int64_t k0 = 0; k0 < K && q1 > q0; k0 += k_tile) {
               const std::int64_t k1 = std::min(K, k0 + k_tile);
               detail::gather_columns(g, taps, fine, q0, q1, k0, k1, grp, buf);
-              Eigen::Map<const Matrix> cols(buf, cfg * (k1 - k0), q1 - q0);
-              out.noalias() += w.middleCols(cfg * k0, cfg * (k1 - k0)) * cols;
+              const std::int64_t rows = cfg * (k1 - k0);
+              matmul<T>(w.block(0, cfg * k0, ccg, rows),
+                        column_major(static_cast<const T*>(buf), rows, q1 - q0, rows), out, true);
             }
           } catch (...) {
 #ifdef _OPENMP
@@ -276,7 +276,6 @@ template <class T>
 Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fine, T* grad_weight,
                             const ComputeOptions& options) {
   using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-  using ConstStrided = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
   using Strided = Eigen::Map<Matrix, 0, Eigen::OuterStride<>>;
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cfg = g.fine_channels_per_group, K = g.kernel_taps;
@@ -324,7 +323,7 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
     std::vector<std::vector<T>> partial(by_taps ? 0 : static_cast<std::size_t>(nt));
     for (auto& p : partial) p.resize(static_cast<std::size_t>(ccg * cfg * K));
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-      ConstStrided x(coarse + grp * ccg, ccg, Q, Eigen::OuterStride<>(cc));
+      const MatrixView<const T> x = column_major(coarse + grp * ccg, ccg, Q, cc);
       for (auto& p : partial) std::fill(p.begin(), p.end(), T(0));
       // Blocks of pixels: by taps, every thread covers the whole block for its
       // taps; otherwise the block is shared out among the threads.
@@ -347,16 +346,17 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
             q1 = std::min(Q, q0 + q_tile);
           }
           try {
-            Strided dw =
-                by_taps ? Strided(grad_weight + grp * ccg, ccg, cfg * K, Eigen::OuterStride<>(cc))
-                        : Strided(partial[static_cast<std::size_t>(tid)].data(), ccg, cfg * K,
-                                  Eigen::OuterStride<>(ccg));
+            const MatrixView<T> dw =
+                by_taps ? column_major(grad_weight + grp * ccg, ccg, cfg * K, cc)
+                        : column_major(partial[static_cast<std::size_t>(tid)].data(), ccg,
+                                       cfg * K, ccg);
             for (std::int64_t k0 = kb; k0 < ke && q1 > q0; k0 += k_tile) {
               const std::int64_t k1 = std::min(ke, k0 + k_tile);
               detail::gather_columns(g, taps, fine, q0, q1, k0, k1, grp, buf);
-              Eigen::Map<const Matrix> cols(buf, cfg * (k1 - k0), q1 - q0);
-              dw.middleCols(cfg * k0, cfg * (k1 - k0)).noalias() +=
-                  x.middleCols(q0, q1 - q0) * cols.transpose();
+              const std::int64_t rows = cfg * (k1 - k0);
+              matmul<T>(x.block(0, q0, ccg, q1 - q0),
+                        column_major(static_cast<const T*>(buf), rows, q1 - q0, rows).transposed(),
+                        dw.block(0, cfg * k0, ccg, rows), true);
             }
           } catch (...) {
 #ifdef _OPENMP

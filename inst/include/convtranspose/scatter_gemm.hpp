@@ -20,7 +20,7 @@
 #define EIGEN_DONT_PARALLELIZE  // parallelism is ours, outside the GEMM
 #endif
 
-#include <Eigen/Core>
+#include "gemm.hpp"
 #include <algorithm>
 #include <cstdint>
 #include <exception>
@@ -101,8 +101,6 @@ void scatter_direct(const ConvGeometry& g, const TapTable& taps, const T* coarse
 template <class T>
 Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, const T* bias, T* fine,
                     const ComputeOptions& options) {
-  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-  using ConstStrided = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
   const int nt = std::max(1, options.num_threads);
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
@@ -183,10 +181,9 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, con
           for (std::int64_t grp = gs; grp < ge; ++grp) {
             try {
               local.resize(static_cast<std::size_t>(cfg * K * Q));
-              Eigen::Map<Matrix> out(local.data(), cfg * K, Q);
-              ConstStrided w(weight + grp * ccg, ccg, cfg * K, Eigen::OuterStride<>(cc));
-              ConstStrided x(coarse + grp * ccg, ccg, Q, Eigen::OuterStride<>(cc));
-              out.noalias() = w.transpose() * x;
+              matmul<T>(column_major(weight + grp * ccg, ccg, cfg * K, cc).transposed(),
+                        column_major(coarse + grp * ccg, ccg, Q, cc),
+                        column_major(local.data(), cfg * K, Q, cfg * K), false);
               detail::scatter_columns(g, taps, local.data(), cfg * K, 0, Q, 0, K, grp, 1, 0, 0, cfg,
                                       fine);
             } catch (...) {
@@ -209,9 +206,10 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, con
           if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
           const std::int64_t k1 = std::min(K, k0 + k_tile);
           const std::int64_t rows = cfg * (k1 - k0), cols = q1 - q0;
-          ConstStrided w(weight + grp * ccg + cc * cfg * k0, ccg, rows, Eigen::OuterStride<>(cc));
-          ConstStrided x(coarse + q0 * cc + grp * ccg, ccg, cols, Eigen::OuterStride<>(cc));
-          Eigen::Map<Matrix> out(buffer.data(), rows, cols);
+          const MatrixView<const T> w =
+              column_major(weight + grp * ccg + cc * cfg * k0, ccg, rows, cc);
+          const MatrixView<const T> x = column_major(coarse + q0 * cc + grp * ccg, ccg, cols, cc);
+          const MatrixView<T> out = column_major(buffer.data(), rows, cols, rows);
           // Work split decided once per tile, identical on every thread.
           const double flops = 2.0 * static_cast<double>(rows) * cols * ccg;
           const int team = (flops < 2e5 || workers == 1) ? 1 : nt;
@@ -234,9 +232,11 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, con
               const std::int64_t e = std::min(extent, b + per);
               if (e > b) {
                 if (split_rows)
-                  out.middleRows(b, e - b).noalias() = w.middleCols(b, e - b).transpose() * x;
+                  matmul<T>(w.block(0, b, ccg, e - b).transposed(), x,
+                            out.block(b, 0, e - b, cols), false);
                 else
-                  out.middleCols(b, e - b).noalias() = w.transpose() * x.middleCols(b, e - b);
+                  matmul<T>(w.transposed(), x.block(0, b, ccg, e - b),
+                            out.block(0, b, rows, e - b), false);
               }
             } catch (...) {
 #ifdef _OPENMP

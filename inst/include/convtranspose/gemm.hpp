@@ -1,0 +1,276 @@
+// A packed matrix product for AVX-512 CPUs:
+//   C (m x n) = op(A) op(B)   or   C += op(A) op(B),
+// column-major with leading dimensions, op = identity or transpose. The
+// kernels' products go through matmul() (below), which uses this code when
+// the including translation unit is compiled for AVX-512
+// (CONVTRANSPOSE_GEMM_AVX512, the AVX-512 library of src/core) and Eigen
+// otherwise. Eigen 3.3's own AVX-512 path crashed in our products, and its
+// AVX2 path uses half the width of the machine's vector units.
+//
+// Layout of the work (the usual one for such kernels): B is packed in
+// panels of kNr columns, A in panels of kMr rows, over kKc-deep slices of the
+// inner dimension, so that a kMr x kNr block of C stays in registers while
+// the slice is streamed through (kMr / lanes x kNr accumulators).
+#ifndef CONVTRANSPOSE_GEMM_HPP
+#define CONVTRANSPOSE_GEMM_HPP
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include <Eigen/Core>
+
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#include <immintrin.h>
+#endif
+
+namespace convtranspose {
+
+// A column-major matrix view: element (i, j) at data[i * row_stride + j * col_stride],
+// which also describes a transposed view (swap the strides).
+template <class T>
+struct MatrixView {
+  T* data;
+  std::int64_t rows, cols;
+  std::int64_t row_stride, col_stride;
+  T& operator()(std::int64_t i, std::int64_t j) const { return data[i * row_stride + j * col_stride]; }
+  MatrixView<T> transposed() const { return {data, cols, rows, col_stride, row_stride}; }
+  MatrixView<T> block(std::int64_t i, std::int64_t j, std::int64_t r, std::int64_t c) const {
+    return {data + i * row_stride + j * col_stride, r, c, row_stride, col_stride};
+  }
+};
+
+// Column-major (m x n) with leading dimension ld.
+template <class T>
+MatrixView<T> column_major(T* data, std::int64_t m, std::int64_t n, std::int64_t ld) {
+  return {data, m, n, 1, ld};
+}
+
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+namespace gemm_detail {
+
+template <class T>
+struct Avx512;
+
+template <>
+struct Avx512<double> {
+  using Vec = __m512d;
+  static constexpr int kLanes = 8;
+  static Vec zero() { return _mm512_setzero_pd(); }
+  static Vec load(const double* p) { return _mm512_loadu_pd(p); }
+  static void store(double* p, Vec v) { _mm512_storeu_pd(p, v); }
+  static Vec broadcast(double x) { return _mm512_set1_pd(x); }
+  static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_pd(a, b, c); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_pd(a, b); }
+};
+
+template <>
+struct Avx512<float> {
+  using Vec = __m512;
+  static constexpr int kLanes = 16;
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+  static Vec broadcast(float x) { return _mm512_set1_ps(x); }
+  static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+};
+
+constexpr int kNr = 12;   // columns of C per register block
+constexpr int kVecs = 2;  // vectors of rows per register block: 24 accumulators
+constexpr std::int64_t kKc = 256;
+
+template <class T>
+constexpr int rows_per_block() {
+  return kVecs * Avx512<T>::kLanes;
+}
+
+// c (kMr x kNr, column-major, ldc) (+)= packed_a (kMr x kc) * packed_b (kc x kNr).
+template <class T>
+inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* c, std::int64_t ldc,
+                         bool accumulate) {
+  using V = Avx512<T>;
+  constexpr int kMr = rows_per_block<T>();
+  // (loops fully unrolled so the accumulators live in registers; R builds
+  // with -O2, which would not unroll them)
+  typename V::Vec acc[kNr][kVecs];
+#pragma GCC unroll 12
+  for (int j = 0; j < kNr; ++j)
+#pragma GCC unroll 2
+    for (int v = 0; v < kVecs; ++v) acc[j][v] = V::zero();
+  for (std::int64_t p = 0; p < kc; ++p) {
+    typename V::Vec av[kVecs];
+#pragma GCC unroll 2
+    for (int v = 0; v < kVecs; ++v) av[v] = V::load(a + v * V::kLanes);
+#pragma GCC unroll 12
+    for (int j = 0; j < kNr; ++j) {
+      const typename V::Vec bj = V::broadcast(b[j]);
+#pragma GCC unroll 2
+      for (int v = 0; v < kVecs; ++v) acc[j][v] = V::fma(av[v], bj, acc[j][v]);
+    }
+    a += kMr;
+    b += kNr;
+  }
+#pragma GCC unroll 12
+  for (int j = 0; j < kNr; ++j)
+#pragma GCC unroll 2
+    for (int v = 0; v < kVecs; ++v) {
+      T* out = c + j * ldc + v * V::kLanes;
+      V::store(out, accumulate ? V::add(V::load(out), acc[j][v]) : acc[j][v]);
+    }
+}
+
+// Packs rows [i0, i0 + mc) x inner [p0, p0 + kc) of A in panels of kMr rows
+// (zero-filled past the edge), each panel column by column; reads run along
+// whichever direction A is contiguous in.
+template <class T>
+void pack_a(const MatrixView<const T>& a, std::int64_t i0, std::int64_t mc, std::int64_t p0,
+            std::int64_t kc, T* out) {
+  constexpr int kMr = rows_per_block<T>();
+  for (std::int64_t ir = 0; ir < mc; ir += kMr, out += kMr * kc) {
+    const std::int64_t rows = std::min<std::int64_t>(kMr, mc - ir);
+    const T* base = a.data + (i0 + ir) * a.row_stride + p0 * a.col_stride;
+    if (a.row_stride == 1) {
+      for (std::int64_t p = 0; p < kc; ++p) {
+        const T* src = base + p * a.col_stride;
+        T* dst = out + p * kMr;
+        std::int64_t r = 0;
+        for (; r < rows; ++r) dst[r] = src[r];
+        for (; r < kMr; ++r) dst[r] = T(0);
+      }
+    } else {
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const T* src = base + r * a.row_stride;
+        for (std::int64_t p = 0; p < kc; ++p) out[p * kMr + r] = src[p * a.col_stride];
+      }
+      for (std::int64_t p = 0; p < kc; ++p)
+        for (std::int64_t r = rows; r < kMr; ++r) out[p * kMr + r] = T(0);
+    }
+  }
+}
+
+// Packs inner [p0, p0 + kc) x columns [j0, j0 + nc) of B in panels of kNr
+// columns, each panel row by row.
+template <class T>
+void pack_b(const MatrixView<const T>& b, std::int64_t p0, std::int64_t kc, std::int64_t j0,
+            std::int64_t nc, T* out) {
+  for (std::int64_t jr = 0; jr < nc; jr += kNr, out += kNr * kc) {
+    const std::int64_t cols = std::min<std::int64_t>(kNr, nc - jr);
+    const T* base = b.data + p0 * b.row_stride + (j0 + jr) * b.col_stride;
+    if (b.row_stride == 1) {
+      for (std::int64_t j = 0; j < cols; ++j) {
+        const T* src = base + j * b.col_stride;
+        for (std::int64_t p = 0; p < kc; ++p) out[p * kNr + j] = src[p];
+      }
+    } else {
+      for (std::int64_t p = 0; p < kc; ++p) {
+        const T* src = base + p * b.row_stride;
+        for (std::int64_t j = 0; j < cols; ++j) out[p * kNr + j] = src[j * b.col_stride];
+      }
+    }
+    for (std::int64_t p = 0; p < kc; ++p)
+      for (std::int64_t j = cols; j < kNr; ++j) out[p * kNr + j] = T(0);
+  }
+}
+
+template <class T>
+void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,
+                 const MatrixView<T>& c, bool accumulate) {
+  constexpr int kMr = rows_per_block<T>();
+  const std::int64_t m = c.rows, n = c.cols, k = a.cols;
+  // mc x kc of A stays in L2, kc x nc of B in L3: per thread, kept between
+  // calls, about 2.6 MB (double)
+  const std::int64_t kMc = kMr * 8, kNc = kNr * 100;
+  thread_local std::vector<T> packed_a, packed_b;
+  packed_a.resize(static_cast<std::size_t>(kMc * kKc));
+  packed_b.resize(static_cast<std::size_t>(kNc * kKc));
+  alignas(64) T tile[kMr * kNr];
+  const bool unit_rows = c.row_stride == 1;
+  for (std::int64_t j0 = 0; j0 < n; j0 += kNc) {
+    const std::int64_t nc = std::min(kNc, n - j0);
+    for (std::int64_t p0 = 0; p0 < k; p0 += kKc) {
+      const std::int64_t kc = std::min(kKc, k - p0);
+      const bool add = accumulate || p0 > 0;
+      pack_b(b, p0, kc, j0, nc, packed_b.data());
+      for (std::int64_t i0 = 0; i0 < m; i0 += kMc) {
+        const std::int64_t mc = std::min(kMc, m - i0);
+        pack_a(a, i0, mc, p0, kc, packed_a.data());
+        for (std::int64_t jr = 0; jr < nc; jr += kNr) {
+          const std::int64_t cols = std::min<std::int64_t>(kNr, nc - jr);
+          const T* pb = packed_b.data() + (jr / kNr) * kNr * kc;
+          for (std::int64_t ir = 0; ir < mc; ir += kMr) {
+            const std::int64_t rows = std::min<std::int64_t>(kMr, mc - ir);
+            const T* pa = packed_a.data() + (ir / kMr) * kMr * kc;
+            T* cij = c.data + (i0 + ir) * c.row_stride + (j0 + jr) * c.col_stride;
+            if (unit_rows && rows == kMr && cols == kNr) {
+              micro_kernel<T>(kc, pa, pb, cij, c.col_stride, add);
+            } else {
+              // edges (or a C with non-unit row stride): through a full tile
+              micro_kernel<T>(kc, pa, pb, tile, kMr, false);
+              for (std::int64_t j = 0; j < cols; ++j)
+                for (std::int64_t i = 0; i < rows; ++i) {
+                  T& out = cij[i * c.row_stride + j * c.col_stride];
+                  out = add ? out + tile[i + j * kMr] : tile[i + j * kMr];
+                }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace gemm_detail
+#endif
+
+// c = a * b (accumulate = false) or c += a * b, with a (m x k), b (k x n),
+// c (m x n) as views (any of them may be a transposed view).
+template <class T>
+void matmul(const MatrixView<const T>& a, const MatrixView<const T>& b, const MatrixView<T>& c,
+            bool accumulate) {
+  if (c.rows == 0 || c.cols == 0) return;
+  if (a.cols == 0) {
+    if (!accumulate)
+      for (std::int64_t j = 0; j < c.cols; ++j)
+        for (std::int64_t i = 0; i < c.rows; ++i) c(i, j) = T(0);
+    return;
+  }
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+  gemm_detail::packed_gemm<T>(a, b, c, accumulate);
+#else
+  if (c.row_stride != 1) {  // Eigen writes column-major results: C' = B' A'
+    matmul<T>(b.transposed(), a.transposed(), c.transposed(), accumulate);
+    return;
+  }
+  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  using ConstMap = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
+  using Map = Eigen::Map<Matrix, 0, Eigen::OuterStride<>>;
+  // Each view is column-major or the transpose of one: unit inner strides,
+  // which Eigen's product kernels need.
+  auto as_map = [](const MatrixView<const T>& v) {
+    return v.row_stride == 1 ? ConstMap(v.data, v.rows, v.cols, Eigen::OuterStride<>(v.col_stride))
+                             : ConstMap(v.data, v.cols, v.rows, Eigen::OuterStride<>(v.row_stride));
+  };
+  Map out(c.data, c.rows, c.cols, Eigen::OuterStride<>(c.col_stride));
+  const ConstMap am = as_map(a), bm = as_map(b);
+  auto run = [&](const auto& lhs, const auto& rhs) {
+    if (accumulate)
+      out.noalias() += lhs * rhs;
+    else
+      out.noalias() = lhs * rhs;
+  };
+  const bool a_plain = a.row_stride == 1, b_plain = b.row_stride == 1;
+  if (a_plain && b_plain)
+    run(am, bm);
+  else if (a_plain)
+    run(am, bm.transpose());
+  else if (b_plain)
+    run(am.transpose(), bm);
+  else
+    run(am.transpose(), bm.transpose());
+#endif
+}
+
+}  // namespace convtranspose
+
+#endif
