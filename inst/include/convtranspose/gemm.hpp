@@ -85,9 +85,10 @@ constexpr int rows_per_block() {
   return kVecs * Avx512<T>::kLanes;
 }
 
-// c (kMr x kNr, column-major, ldc) (+)= packed_a (kMr x kc) * packed_b (kc x kNr).
+// The kNr columns of a kMr-row block of C (+)= packed_a (kMr x kc) *
+// packed_b (kc x kNr); column j starts at cols[j].
 template <class T>
-inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* c, std::int64_t ldc,
+inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* const* cols,
                          bool accumulate) {
   using V = Avx512<T>;
   constexpr int kMr = rows_per_block<T>();
@@ -115,7 +116,7 @@ inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* c, std::int
   for (int j = 0; j < kNr; ++j)
 #pragma GCC unroll 2
     for (int v = 0; v < kVecs; ++v) {
-      T* out = c + j * ldc + v * V::kLanes;
+      T* out = cols[j] + v * V::kLanes;
       V::store(out, accumulate ? V::add(V::load(out), acc[j][v]) : acc[j][v]);
     }
 }
@@ -202,11 +203,14 @@ void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,
             const std::int64_t rows = std::min<std::int64_t>(kMr, mc - ir);
             const T* pa = packed_a.data() + (ir / kMr) * kMr * kc;
             T* cij = c.data + (i0 + ir) * c.row_stride + (j0 + jr) * c.col_stride;
+            T* targets[kNr];
             if (unit_rows && rows == kMr && cols == kNr) {
-              micro_kernel<T>(kc, pa, pb, cij, c.col_stride, add);
+              for (int j = 0; j < kNr; ++j) targets[j] = cij + j * c.col_stride;
+              micro_kernel<T>(kc, pa, pb, targets, add);
             } else {
               // edges (or a C with non-unit row stride): through a full tile
-              micro_kernel<T>(kc, pa, pb, tile, kMr, false);
+              for (int j = 0; j < kNr; ++j) targets[j] = tile + j * kMr;
+              micro_kernel<T>(kc, pa, pb, targets, false);
               for (std::int64_t j = 0; j < cols; ++j)
                 for (std::int64_t i = 0; i < rows; ++i) {
                   T& out = cij[i * c.row_stride + j * c.col_stride];
@@ -214,6 +218,91 @@ void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,
                 }
             }
           }
+        }
+      }
+    }
+  }
+}
+
+// A (m x k, column-major) packed once into panels of kMr rows (zero rows
+// past the edge), each panel column by column: what indirect_gemm() reads.
+template <class T>
+std::vector<T> pack_a_panels(const T* a, std::int64_t m, std::int64_t k) {
+  constexpr int kMr = rows_per_block<T>();
+  const std::int64_t panels = (m + kMr - 1) / kMr;
+  std::vector<T> out(static_cast<std::size_t>(panels * kMr * k));
+  pack_a(MatrixView<const T>{a, m, k, 1, m}, 0, m, 0, k, out.data());
+  return out;
+}
+
+// kNr columns of a kMr-row block of C (+)= A panel * B, where B's column j
+// is read in place: `segments` runs of `run` contiguous values, run s of
+// column j at b[s * kNr + j].
+template <class T>
+inline void micro_kernel_gather(std::int64_t segments, std::int64_t run, const T* a,
+                                const T* const* b, T* const* cols, bool accumulate) {
+  using V = Avx512<T>;
+  constexpr int kMr = rows_per_block<T>();
+  typename V::Vec acc[kNr][kVecs];
+#pragma GCC unroll 12
+  for (int j = 0; j < kNr; ++j)
+#pragma GCC unroll 2
+    for (int v = 0; v < kVecs; ++v) acc[j][v] = V::zero();
+  for (std::int64_t s = 0; s < segments; ++s) {
+    const T* const* bs = b + s * kNr;
+    for (std::int64_t p = 0; p < run; ++p) {
+      typename V::Vec av[kVecs];
+#pragma GCC unroll 2
+      for (int v = 0; v < kVecs; ++v) av[v] = V::load(a + v * V::kLanes);
+#pragma GCC unroll 12
+      for (int j = 0; j < kNr; ++j) {
+        const typename V::Vec bj = V::broadcast(bs[j][p]);
+#pragma GCC unroll 2
+        for (int v = 0; v < kVecs; ++v) acc[j][v] = V::fma(av[v], bj, acc[j][v]);
+      }
+      a += kMr;
+    }
+  }
+#pragma GCC unroll 12
+  for (int j = 0; j < kNr; ++j)
+#pragma GCC unroll 2
+    for (int v = 0; v < kVecs; ++v) {
+      T* out = cols[j] + v * V::kLanes;
+      V::store(out, accumulate ? V::add(V::load(out), acc[j][v]) : acc[j][v]);
+    }
+}
+
+// C (m x n) += A * B without packing B: A comes packed (pack_a_panels(),
+// m x segments * run); column j of B is `segments` runs of `run` contiguous
+// values, run s at b_cols[s * n + j]; column j of C is the m contiguous
+// values at c_cols[j]. `zeros` holds at least `run` zeros. This is how the
+// stride-phase path (phase_gemm.hpp) multiplies with the coarse pixels (one
+// run per tap) and the fine pixels read and written in place.
+template <class T>
+void indirect_gemm(std::int64_t m, std::int64_t n, std::int64_t segments, std::int64_t run,
+                   const T* packed_a, const T* const* b_cols, T* const* c_cols, const T* zeros) {
+  constexpr int kMr = rows_per_block<T>();
+  const std::int64_t k = segments * run;
+  alignas(64) T tile[kMr * kNr];
+  std::vector<const T*> b(static_cast<std::size_t>(segments * kNr));
+  for (std::int64_t j0 = 0; j0 < n; j0 += kNr) {
+    const std::int64_t cols = std::min<std::int64_t>(kNr, n - j0);
+    for (std::int64_t s = 0; s < segments; ++s)
+      for (std::int64_t j = 0; j < kNr; ++j)
+        b[static_cast<std::size_t>(s * kNr + j)] = j < cols ? b_cols[s * n + j0 + j] : zeros;
+    for (std::int64_t i0 = 0; i0 < m; i0 += kMr) {
+      const std::int64_t rows = std::min<std::int64_t>(kMr, m - i0);
+      const T* pa = packed_a + (i0 / kMr) * kMr * k;
+      T* targets[kNr];
+      if (rows == kMr && cols == kNr) {
+        for (int j = 0; j < kNr; ++j) targets[j] = c_cols[j0 + j] + i0;
+        micro_kernel_gather<T>(segments, run, pa, b.data(), targets, true);
+      } else {
+        for (int j = 0; j < kNr; ++j) targets[j] = tile + j * kMr;
+        micro_kernel_gather<T>(segments, run, pa, b.data(), targets, false);
+        for (std::int64_t j = 0; j < cols; ++j) {
+          T* dst = c_cols[j0 + j] + i0;
+          for (std::int64_t i = 0; i < rows; ++i) dst[i] += tile[i + j * kMr];
         }
       }
     }

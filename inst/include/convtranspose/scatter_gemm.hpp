@@ -20,7 +20,6 @@
 #define EIGEN_DONT_PARALLELIZE  // parallelism is ours, outside the GEMM
 #endif
 
-#include "gemm.hpp"
 #include <algorithm>
 #include <cstdint>
 #include <exception>
@@ -32,8 +31,10 @@
 #endif
 
 #include "gather_gemm.hpp"
+#include "gemm.hpp"
 #include "geometry.hpp"
 #include "options.hpp"
+#include "phase_gemm.hpp"
 #include "status.hpp"
 #include "taps.hpp"
 
@@ -158,6 +159,11 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, con
             }
           });
     }
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+    // The AVX-512 build multiplies by stride phase, in place (phase_gemm.hpp).
+    if (detail::all_finite(weight, g.weight_elements))
+      return detail::phase_gemm(g, coarse, weight, fine, options);
+#endif
     // Many small groups (depthwise layers): whole groups in parallel, each
     // thread with its own column buffer; groups own disjoint fine channels.
     const double group_flops = 2.0 * static_cast<double>(cfg) * K * Q * ccg;

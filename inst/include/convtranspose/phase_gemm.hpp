@@ -1,0 +1,227 @@
+// The coarse -> fine direction by stride phase, for the AVX-512 build (its
+// indirect product kernel, gemm.hpp). The fine pixels split into stride^rank
+// phases by (fine + padding) mod stride. Within a phase, every fine pixel is
+// reached by the same taps (those with tap * dilation = phase mod stride),
+// each from the coarse pixel at a fixed offset, so one phase of one group is
+// a single matrix product:
+//
+//   fine[phase positions] += [W_t1^T ... W_tT^T] (C_fine/g x T C_coarse/g)
+//                             * [x at offset t1; ...; x at offset tT]
+//
+// with the coarse vectors read in place (a zero vector where an offset falls
+// outside the image) and the result added in place onto the bias: no column
+// matrix, no scatter of sums (col2im), each fine value written by one thread,
+// so results do not depend on the thread count.
+#ifndef CONVTRANSPOSE_PHASE_GEMM_HPP
+#define CONVTRANSPOSE_PHASE_GEMM_HPP
+
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+
+#include <algorithm>
+#include <cstdint>
+#include <new>
+#include <vector>
+
+#include "gemm.hpp"
+#include "geometry.hpp"
+#include "options.hpp"
+#include "status.hpp"
+
+namespace convtranspose {
+namespace detail {
+
+// One dimension of one phase: the fine positions first, first + stride, ...
+// (count of them), and the taps reaching them with their coarse offsets:
+// fine position first + stride * j is reached by tap taps[i] from coarse
+// position j + offsets[i].
+struct PhaseAxis {
+  std::int64_t first = 0, count = 0;
+  std::vector<std::int64_t> taps, offsets;
+};
+
+inline PhaseAxis phase_axis(const ConvGeometry& g, int d, std::int64_t residue) {
+  const std::int64_t s = g.stride[d], p = g.padding[d], dil = g.dilation[d];
+  PhaseAxis axis;
+  axis.first = ((residue - p) % s + s) % s;
+  axis.count = axis.first < g.fine_size[d] ? (g.fine_size[d] - axis.first + s - 1) / s : 0;
+  for (std::int64_t t = 0; t < g.kernel_size[d]; ++t) {
+    if ((t * dil) % s != residue) continue;
+    axis.taps.push_back(t);
+    axis.offsets.push_back((axis.first + p - t * dil) / s);  // exact
+  }
+  return axis;
+}
+
+struct Phase {
+  PhaseAxis axis[kMaxRank];
+  std::int64_t columns = 0;  // fine pixels of the phase, per sample
+  std::int64_t taps = 0;     // taps reaching them
+};
+
+// The phases with at least one tap and one fine pixel.
+inline std::vector<Phase> phases_of(const ConvGeometry& g) {
+  std::vector<Phase> phases;
+  for (std::int64_t r0 = 0; r0 < g.stride[0]; ++r0)
+    for (std::int64_t r1 = 0; r1 < g.stride[1]; ++r1)
+      for (std::int64_t r2 = 0; r2 < g.stride[2]; ++r2) {
+        Phase ph;
+        const std::int64_t residue[kMaxRank] = {r0, r1, r2};
+        ph.columns = ph.taps = 1;
+        for (int d = 0; d < kMaxRank; ++d) {
+          ph.axis[d] = phase_axis(g, d, residue[d]);
+          ph.columns *= ph.axis[d].count;
+          ph.taps *= static_cast<std::int64_t>(ph.axis[d].taps.size());
+        }
+        if (ph.columns > 0 && ph.taps > 0) phases.push_back(std::move(ph));
+      }
+  return phases;
+}
+
+// fine: sample-major, already holding the bias (or zeros); the products of
+// every phase are added to it. Requires a finite weight: a zero vector
+// standing for a coarse pixel outside the image must contribute nothing.
+template <class T>
+Status phase_gemm(const ConvGeometry& g, const T* coarse, const T* weight, T* fine,
+                  const ComputeOptions& options) {
+  const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
+  const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
+  const std::int64_t coarse_sample = cc * g.coarse_pixels, fine_sample = cf * g.fine_pixels;
+  try {
+    const std::vector<Phase> phases = phases_of(g);
+    // The phase's weight, per group: (C_fine/g x taps C_coarse/g), packed
+    // for the product kernel (in parallel: it is as large as the weight).
+    const std::int64_t pairs = static_cast<std::int64_t>(phases.size()) * g.groups;
+    std::vector<std::vector<T>> lhs(static_cast<std::size_t>(pairs));
+    const int nt = std::max(1, options.num_threads);
+    bool pack_failed = false;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(g.weight_elements > (1 << 16) ? nt : 1)
+#endif
+    {
+      std::vector<T> a;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic)
+#endif
+      for (std::int64_t pair = 0; pair < pairs; ++pair) {
+        try {
+          const Phase& phase = phases[static_cast<std::size_t>(pair / g.groups)];
+          const std::int64_t grp = pair % g.groups;
+          a.resize(static_cast<std::size_t>(cfg * phase.taps * ccg));
+          std::int64_t ti = 0;
+          for (std::int64_t t0 : phase.axis[0].taps)
+            for (std::int64_t t1 : phase.axis[1].taps)
+              for (std::int64_t t2 : phase.axis[2].taps) {
+                // (pixels and taps are numbered column-major, dimension 0 fastest)
+                const std::int64_t tap = t0 + g.kernel_size[0] * (t1 + g.kernel_size[1] * t2);
+                for (std::int64_t c = 0; c < ccg; ++c)
+                  for (std::int64_t f = 0; f < cfg; ++f)
+                    a[static_cast<std::size_t>(f + cfg * (ti * ccg + c))] =
+                        weight[(grp * ccg + c) + cc * (f + cfg * tap)];
+                ++ti;
+              }
+          lhs[static_cast<std::size_t>(pair)] =
+              gemm_detail::pack_a_panels(a.data(), cfg, phase.taps * ccg);
+        } catch (...) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+          pack_failed = true;
+        }
+      }
+    }
+    if (pack_failed) return Status::error(StatusCode::out_of_memory, "out of memory");
+    // Work items: (sample, group, phase, block of the phase's fine pixels).
+    struct Item {
+      std::int64_t n, grp, phase, begin, end;
+    };
+    std::vector<Item> items;
+    for (std::int64_t n = 0; n < g.batch; ++n)
+      for (std::int64_t grp = 0; grp < g.groups; ++grp)
+        for (std::size_t ph = 0; ph < phases.size(); ++ph) {
+          // blocks of about 1e7 flops, at least 96 pixels
+          const double per_column = 2.0 * cfg * phases[ph].taps * ccg;
+          const std::int64_t block =
+              std::max<std::int64_t>(96, static_cast<std::int64_t>(1e7 / per_column));
+          for (std::int64_t b = 0; b < phases[ph].columns; b += block)
+            items.push_back({n, grp, static_cast<std::int64_t>(ph), b,
+                             std::min(phases[ph].columns, b + block)});
+        }
+    const std::vector<T> zeros(static_cast<std::size_t>(ccg), T(0));
+    const double total = 2.0 * cfg * ccg * g.kernel_taps * g.coarse_pixels * g.batch * g.groups;
+    const int team = total < 4e6 ? 1 : nt;
+    // Rounds of about 4e8 flops (a few milliseconds) between interrupt
+    // checks on this thread: long enough that the threads' waits at the end
+    // of a round stay small, short enough for a prompt Ctrl-C.
+    const double per_item = total / std::max<std::size_t>(1, items.size());
+    const std::size_t round = static_cast<std::size_t>(
+        std::max<double>(4.0 * team, 4e8 / std::max(1.0, per_item)));
+    for (std::size_t i0 = 0; i0 < items.size(); i0 += round) {
+      if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
+      const std::size_t i1 = std::min(items.size(), i0 + round);
+      bool failed = false;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(team)
+#endif
+      {
+        std::vector<const T*> b_cols;
+        std::vector<T*> c_cols;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic)
+#endif
+        for (std::size_t i = i0; i < i1; ++i) {
+          try {
+            const Item& it = items[i];
+            const Phase& phase = phases[static_cast<std::size_t>(it.phase)];
+            const std::int64_t width = it.end - it.begin;
+            b_cols.resize(static_cast<std::size_t>(phase.taps * width));
+            c_cols.resize(static_cast<std::size_t>(width));
+            const T* x = coarse + it.n * coarse_sample + it.grp * ccg;
+            T* y = fine + it.n * fine_sample + it.grp * cfg;
+            const PhaseAxis* ax = phase.axis;
+            for (std::int64_t j = it.begin; j < it.end; ++j) {
+              const std::int64_t col = j - it.begin;
+              const std::int64_t j0 = j % ax[0].count, j1 = (j / ax[0].count) % ax[1].count,
+                                 j2 = j / (ax[0].count * ax[1].count);
+              const std::int64_t fine_pixel =
+                  ax[0].first + g.stride[0] * j0 +
+                  g.fine_size[0] * (ax[1].first + g.stride[1] * j1 +
+                                    g.fine_size[1] * (ax[2].first + g.stride[2] * j2));
+              c_cols[static_cast<std::size_t>(col)] = y + fine_pixel * cf;
+              std::int64_t ti = 0;
+              for (std::int64_t o0 : ax[0].offsets)
+                for (std::int64_t o1 : ax[1].offsets)
+                  for (std::int64_t o2 : ax[2].offsets) {
+                    const std::int64_t q0 = j0 + o0, q1 = j1 + o1, q2 = j2 + o2;
+                    const bool inside = q0 >= 0 && q0 < g.coarse_size[0] && q1 >= 0 &&
+                                        q1 < g.coarse_size[1] && q2 >= 0 && q2 < g.coarse_size[2];
+                    b_cols[static_cast<std::size_t>(ti * width + col)] =
+                        inside ? x + (q0 + g.coarse_size[0] * (q1 + g.coarse_size[1] * q2)) * cc
+                               : zeros.data();
+                    ++ti;
+                  }
+            }
+            gemm_detail::indirect_gemm<T>(
+                cfg, width, phase.taps, ccg,
+                lhs[static_cast<std::size_t>(it.phase * g.groups + it.grp)].data(), b_cols.data(),
+                c_cols.data(), zeros.data());
+          } catch (...) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+            failed = true;
+          }
+        }
+      }
+      if (failed) return Status::error(StatusCode::out_of_memory, "out of memory");
+    }
+  } catch (const std::bad_alloc&) {
+    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
+  }
+  return Status::success();
+}
+
+}  // namespace detail
+}  // namespace convtranspose
+
+#endif
+#endif
