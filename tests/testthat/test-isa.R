@@ -71,3 +71,37 @@ test_that("the AVX2 build, loaded on request, agrees with the baseline build", {
   expect_close(child$b$input, base$input, 1e-12)
   expect_close(child$b$weight, base$weight, 1e-12)
 })
+
+# Wider layers, where the AVX-512 build multiplies by stride phase in place
+# (phase_gemm.hpp): random geometries against the baseline build.
+test_that("the stride-phase products agree with the baseline build", {
+  skip_if(cvt_kernel_isa() == "baseline", "no AVX2 build or CPU here")
+  on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"))
+  set.seed(44)
+  for (i in 1:30) {
+    rank <- sample(1:3, 1)
+    groups <- sample(c(1, 1, 2, 3), 1)
+    cin <- groups * sample(2:12, 1)
+    cout <- groups * sample(c(8, 16, 17, 33), 1)
+    k <- sample(1:5, rank, TRUE); s <- sample(1:4, rank, TRUE); d <- sample(1:2, rank, TRUE)
+    p <- vapply(seq_len(rank), function(j) sample(0:(d[j] * (k[j] - 1)), 1), 0)
+    size <- sample(if (rank == 3) 2:5 else 3:12, rank, TRUE)
+    op <- vapply(seq_len(rank), function(j) sample(0:(max(s[j], d[j]) - 1), 1), 0)
+    out <- (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+    if (any(out < 1)) next
+    n <- sample(1:3, 1)
+    x <- array(rnorm(n * cin * prod(size)), c(n, cin, size))
+    w <- array(rnorm(cin * cout / groups * prod(k)), c(cin, cout / groups, k))
+    b <- rnorm(cout)
+    f <- transpose_fn(rank)
+    args <- list(x, w, b, stride = s, padding = p, output_padding = op, groups = groups,
+                 dilation = d)
+    for (dtype in c("float64", "float32")) {
+      fast <- do.call(f, c(args, dtype = dtype))
+      Sys.setenv(CONVTRANSPOSE_ISA = "baseline")
+      base <- do.call(f, c(args, dtype = dtype))
+      Sys.unsetenv("CONVTRANSPOSE_ISA")
+      expect_close(fast, base, if (dtype == "float32") 1e-5 else 1e-12)
+    }
+  }
+})

@@ -77,17 +77,34 @@ inline std::vector<Phase> phases_of(const ConvGeometry& g) {
   return phases;
 }
 
+// Whether the phase path should run: it multiplies, for every fine pixel,
+// all the taps of its phase (a zero vector where a tap's coarse pixel is off
+// the image), in blocks of 16 (double) or 32 (float) fine channels; the
+// column path multiplies every tap of every coarse pixel, then adds the
+// columns into place (estimated at 30% more). Small images under large
+// kernels (most taps off the image) and single output channels are cheaper
+// by columns.
+template <class T>
+bool phase_gemm_pays(const ConvGeometry& g, const std::vector<Phase>& phases) {
+  constexpr std::int64_t rows = gemm_detail::rows_per_block<T>();
+  const std::int64_t cfg = g.fine_channels_per_group;
+  double phase_work = 0;
+  for (const Phase& ph : phases) phase_work += static_cast<double>(ph.columns) * ph.taps;
+  phase_work *= static_cast<double>((cfg + rows - 1) / rows * rows);
+  const double column_work = 1.3 * static_cast<double>(g.coarse_pixels) * g.kernel_taps * cfg;
+  return phase_work <= column_work;
+}
+
 // fine: sample-major, already holding the bias (or zeros); the products of
 // every phase are added to it. Requires a finite weight: a zero vector
 // standing for a coarse pixel outside the image must contribute nothing.
 template <class T>
-Status phase_gemm(const ConvGeometry& g, const T* coarse, const T* weight, T* fine,
-                  const ComputeOptions& options) {
+Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const T* coarse,
+                  const T* weight, T* fine, const ComputeOptions& options) {
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t coarse_sample = cc * g.coarse_pixels, fine_sample = cf * g.fine_pixels;
   try {
-    const std::vector<Phase> phases = phases_of(g);
     // The phase's weight, per group: (C_fine/g x taps C_coarse/g), packed
     // for the product kernel (in parallel: it is as large as the weight).
     const std::int64_t pairs = static_cast<std::int64_t>(phases.size()) * g.groups;
@@ -130,22 +147,21 @@ Status phase_gemm(const ConvGeometry& g, const T* coarse, const T* weight, T* fi
       }
     }
     if (pack_failed) return Status::error(StatusCode::out_of_memory, "out of memory");
-    // Work items: (sample, group, phase, block of the phase's fine pixels).
+    // Work items: (group, phase, block of the phase's fine pixels over all
+    // samples, sample-major): blocks of about 1e7 flops, at least 96 pixels.
     struct Item {
-      std::int64_t n, grp, phase, begin, end;
+      std::int64_t grp, phase, begin, end;
     };
     std::vector<Item> items;
-    for (std::int64_t n = 0; n < g.batch; ++n)
-      for (std::int64_t grp = 0; grp < g.groups; ++grp)
-        for (std::size_t ph = 0; ph < phases.size(); ++ph) {
-          // blocks of about 1e7 flops, at least 96 pixels
-          const double per_column = 2.0 * cfg * phases[ph].taps * ccg;
-          const std::int64_t block =
-              std::max<std::int64_t>(96, static_cast<std::int64_t>(1e7 / per_column));
-          for (std::int64_t b = 0; b < phases[ph].columns; b += block)
-            items.push_back({n, grp, static_cast<std::int64_t>(ph), b,
-                             std::min(phases[ph].columns, b + block)});
-        }
+    for (std::int64_t grp = 0; grp < g.groups; ++grp)
+      for (std::size_t ph = 0; ph < phases.size(); ++ph) {
+        const double per_column = 2.0 * cfg * phases[ph].taps * ccg;
+        const std::int64_t block =
+            std::max<std::int64_t>(96, static_cast<std::int64_t>(1e7 / per_column));
+        const std::int64_t columns = g.batch * phases[ph].columns;
+        for (std::int64_t b = 0; b < columns; b += block)
+          items.push_back({grp, static_cast<std::int64_t>(ph), b, std::min(columns, b + block)});
+      }
     const std::vector<T> zeros(static_cast<std::size_t>(ccg), T(0));
     const double total = 2.0 * cfg * ccg * g.kernel_taps * g.coarse_pixels * g.batch * g.groups;
     const int team = total < 4e6 ? 1 : nt;
@@ -175,11 +191,12 @@ Status phase_gemm(const ConvGeometry& g, const T* coarse, const T* weight, T* fi
             const std::int64_t width = it.end - it.begin;
             b_cols.resize(static_cast<std::size_t>(phase.taps * width));
             c_cols.resize(static_cast<std::size_t>(width));
-            const T* x = coarse + it.n * coarse_sample + it.grp * ccg;
-            T* y = fine + it.n * fine_sample + it.grp * cfg;
             const PhaseAxis* ax = phase.axis;
-            for (std::int64_t j = it.begin; j < it.end; ++j) {
-              const std::int64_t col = j - it.begin;
+            for (std::int64_t jn = it.begin; jn < it.end; ++jn) {
+              const std::int64_t col = jn - it.begin;
+              const std::int64_t n = jn / phase.columns, j = jn % phase.columns;
+              const T* x = coarse + n * coarse_sample + it.grp * ccg;
+              T* y = fine + n * fine_sample + it.grp * cfg;
               const std::int64_t j0 = j % ax[0].count, j1 = (j / ax[0].count) % ax[1].count,
                                  j2 = j / (ax[0].count * ax[1].count);
               const std::int64_t fine_pixel =

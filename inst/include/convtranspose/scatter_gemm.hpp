@@ -160,9 +160,13 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, con
           });
     }
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
-    // The AVX-512 build multiplies by stride phase, in place (phase_gemm.hpp).
-    if (detail::all_finite(weight, g.weight_elements))
-      return detail::phase_gemm(g, coarse, weight, fine, options);
+    // The AVX-512 build multiplies by stride phase, in place (phase_gemm.hpp),
+    // where that is less work.
+    if (detail::all_finite(weight, g.weight_elements)) {
+      const std::vector<detail::Phase> phases = detail::phases_of(g);
+      if (detail::phase_gemm_pays<T>(g, phases))
+        return detail::phase_gemm(g, phases, coarse, weight, fine, options);
+    }
 #endif
     // Many small groups (depthwise layers): whole groups in parallel, each
     // thread with its own column buffer; groups own disjoint fine channels.
