@@ -25,6 +25,19 @@ for (dir_ in unique(m$direction)) for (dt in unique(m$dtype)) {
   lines <- c(lines, sprintf("- %s %s: geometric-mean speedup %.2fx, min %.2fx, max %.2fx",
                             dir_, dt, geo(s), min(s), max(s)))
 }
+# The issue's compute-bound layers, as a share of the machine's double
+# precision peak (PEAK_GFLOPS, default 240: an FMA loop on the two cores).
+peak <- as.numeric(Sys.getenv("PEAK_GFLOPS", "240"))
+bound <- c("dcgan_g2", "dcgan_g3", "dcgan_g4", "unet_up3", "unet_up4", "hifigan_up1",
+           "hifigan_up3", "dilated", "grouped")
+cb <- m[m$name %in% bound & m$dtype == "float64", ]
+if (nrow(cb)) {
+  lines <- c(lines, "", sprintf(paste0("Compute-bound layers, float64, share of the %g GFLOP/s ",
+                                       "double-precision peak (whole R calls):"), peak), "",
+             "| layer | direction | GFLOP/s | share of peak |", "|---|---|---:|---:|",
+             sprintf("| %s | %s | %.1f | %.0f%% |", cb$name, cb$direction, cb$gflops,
+                     100 * cb$gflops / peak))
+}
 writeLines(lines, file.path(dir, "report.md"))
 writeLines(lines)
 
