@@ -57,6 +57,7 @@ bench: install
 	BENCH_THREADS=2 $(RSCRIPT) bench/bench.R $(BENCH_SUITE) bench/results/convtranspose.tsv
 	BENCH_THREADS=2 /usr/bin/python3 bench/bench_torch.py $(BENCH_SUITE) bench/results/pytorch.tsv
 	BENCH_THREADS=2 $(RSCRIPT) bench/report.R bench/results
+	cp bench/results/speedup.png vignettes/speedup.png  # the vignette's chart
 
 # Reliability (see tools/): the fuzzer (FUZZ_N cases), the test suite under
 # AddressSanitizer + UndefinedBehaviorSanitizer, and valgrind's memcheck on

@@ -9,32 +9,18 @@
 #' Each output size is
 #' `(in - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1`.
 #'
-#' @param input A numeric (or integer/logical) array with dim
-#'   `c(N, C_in, L)` / `c(N, C_in, H, W)` / `c(N, C_in, D, H, W)`, or the same
-#'   without the batch dimension (unbatched input gives unbatched output).
+#' @inheritParams convtranspose_arguments
 #' @param weight A numeric array with dim `c(C_in, C_out / groups, kernel...)`.
-#' @param bias `NULL` or a numeric vector of length `C_out`.
-#' @param stride,padding,output_padding,dilation A single integer or one per
-#'   spatial dimension. `stride` and `dilation` are positive; `padding` and
-#'   `output_padding` non-negative; `output_padding` must be smaller than
-#'   either `stride` or `dilation` in each dimension.
-#' @param groups A positive integer dividing `C_in` (and `C_out`).
-#' @param device `NULL` (the option `convtranspose.device`, default `"cpu"`),
-#'   `"cpu"`, `"cuda"` or `"cuda:N"`: where the computation runs (arrays stay
-#'   R arrays). The CUDA devices need a build with the CUDA backend and a GPU
-#'   ([cvt_cuda_is_available()]); otherwise they are refused with a
-#'   `convtranspose_device_error`.
-#' @param dtype `NULL` (the option `convtranspose.dtype`, default
-#'   `"float64"`), `"float64"` or `"float32"`. `"float32"` computes in single
-#'   precision; the result is always a double array.
 #' @return A double array with dim `c(N, C_out, out...)` (or `c(C_out, out...)`
 #'   for unbatched input).
 #' @section Errors:
 #' Invalid arguments raise conditions of class `convtranspose_error` with a
 #' subclass: `convtranspose_argument_error`, `convtranspose_shape_error`,
-#' `convtranspose_size_error` or `convtranspose_device_error`.
-#' `NA`, `NaN` and `Inf` in the data are not errors: they propagate as IEEE
-#' arithmetic does.
+#' `convtranspose_size_error` or `convtranspose_device_error` (see
+#' [convtranspose_arguments]). `NA`, `NaN` and `Inf` in the data are not
+#' errors: they propagate as IEEE arithmetic does.
+#' @seealso [convtranspose_arguments] for the arguments all layers share,
+#'   [nn_conv_transpose] for the modules.
 #' @examples
 #' x <- array(rnorm(2 * 3 * 5), c(2, 3, 5))
 #' w <- array(rnorm(3 * 4 * 3), c(3, 4, 3))
