@@ -85,6 +85,28 @@ constexpr int rows_per_block() {
   return kVecs * Avx512<T>::kLanes;
 }
 
+template <class T, class Vec>
+inline void zero_block(Vec (&acc)[kNr][kVecs]) {
+#pragma GCC unroll 12
+  for (int j = 0; j < kNr; ++j)
+#pragma GCC unroll 2
+    for (int v = 0; v < kVecs; ++v) acc[j][v] = Avx512<T>::zero();
+}
+
+// The register block's results into kNr columns of C (added to them when
+// `accumulate`).
+template <class T, class Vec>
+inline void store_block(Vec (&acc)[kNr][kVecs], T* const* cols, bool accumulate) {
+  using V = Avx512<T>;
+#pragma GCC unroll 12
+  for (int j = 0; j < kNr; ++j)
+#pragma GCC unroll 2
+    for (int v = 0; v < kVecs; ++v) {
+      T* out = cols[j] + v * V::kLanes;
+      V::store(out, accumulate ? V::add(V::load(out), acc[j][v]) : acc[j][v]);
+    }
+}
+
 // The kNr columns of a kMr-row block of C (+)= packed_a (kMr x kc) *
 // packed_b (kc x kNr); column j starts at cols[j].
 template <class T>
@@ -95,10 +117,7 @@ inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* const* cols
   // (loops fully unrolled so the accumulators live in registers; R builds
   // with -O2, which would not unroll them)
   typename V::Vec acc[kNr][kVecs];
-#pragma GCC unroll 12
-  for (int j = 0; j < kNr; ++j)
-#pragma GCC unroll 2
-    for (int v = 0; v < kVecs; ++v) acc[j][v] = V::zero();
+  zero_block<T>(acc);
   for (std::int64_t p = 0; p < kc; ++p) {
     typename V::Vec av[kVecs];
 #pragma GCC unroll 2
@@ -112,13 +131,7 @@ inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* const* cols
     a += kMr;
     b += kNr;
   }
-#pragma GCC unroll 12
-  for (int j = 0; j < kNr; ++j)
-#pragma GCC unroll 2
-    for (int v = 0; v < kVecs; ++v) {
-      T* out = cols[j] + v * V::kLanes;
-      V::store(out, accumulate ? V::add(V::load(out), acc[j][v]) : acc[j][v]);
-    }
+  store_block<T>(acc, cols, accumulate);
 }
 
 // Packs rows [i0, i0 + mc) x inner [p0, p0 + kc) of A in panels of kMr rows
@@ -244,10 +257,7 @@ inline void micro_kernel_gather(std::int64_t segments, std::int64_t run, const T
   using V = Avx512<T>;
   constexpr int kMr = rows_per_block<T>();
   typename V::Vec acc[kNr][kVecs];
-#pragma GCC unroll 12
-  for (int j = 0; j < kNr; ++j)
-#pragma GCC unroll 2
-    for (int v = 0; v < kVecs; ++v) acc[j][v] = V::zero();
+  zero_block<T>(acc);
   for (std::int64_t s = 0; s < segments; ++s) {
     const T* const* bs = b + s * kNr;
     for (std::int64_t p = 0; p < run; ++p) {
@@ -263,13 +273,7 @@ inline void micro_kernel_gather(std::int64_t segments, std::int64_t run, const T
       a += kMr;
     }
   }
-#pragma GCC unroll 12
-  for (int j = 0; j < kNr; ++j)
-#pragma GCC unroll 2
-    for (int v = 0; v < kVecs; ++v) {
-      T* out = cols[j] + v * V::kLanes;
-      V::store(out, accumulate ? V::add(V::load(out), acc[j][v]) : acc[j][v]);
-    }
+  store_block<T>(acc, cols, accumulate);
 }
 
 // C (m x n) += A * B without packing B: A comes packed (pack_a_panels(),
