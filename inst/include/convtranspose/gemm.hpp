@@ -237,17 +237,6 @@ void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,
   }
 }
 
-// A (m x k, column-major) packed once into panels of kMr rows (zero rows
-// past the edge), each panel column by column: what indirect_gemm() reads.
-template <class T>
-std::vector<T> pack_a_panels(const T* a, std::int64_t m, std::int64_t k) {
-  constexpr int kMr = rows_per_block<T>();
-  const std::int64_t panels = (m + kMr - 1) / kMr;
-  std::vector<T> out(static_cast<std::size_t>(panels * kMr * k));
-  pack_a(MatrixView<const T>{a, m, k, 1, m}, 0, m, 0, k, out.data());
-  return out;
-}
-
 // kNr columns of a kMr-row block of C (+)= A panel * B, where B's column j
 // is read in place: `segments` runs of `run` contiguous values, run s of
 // column j at b[s * kNr + j].
@@ -276,8 +265,8 @@ inline void micro_kernel_gather(std::int64_t segments, std::int64_t run, const T
   store_block<T>(acc, cols, accumulate);
 }
 
-// C (m x n) += A * B without packing B: A comes packed (pack_a_panels(),
-// m x segments * run); column j of B is `segments` runs of `run` contiguous
+// C (m x n) += A * B without packing B: A comes packed in panels of kMr
+// rows (zero rows past m), each panel column by column (m x segments * run); column j of B is `segments` runs of `run` contiguous
 // values, run s at b_cols[s * n + j]; column j of C is the m contiguous
 // values at c_cols[j]. `zeros` holds at least `run` zeros. This is how the
 // stride-phase path (phase_gemm.hpp) multiplies with the coarse pixels (one

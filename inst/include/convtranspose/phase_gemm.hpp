@@ -115,7 +115,7 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
 #pragma omp parallel num_threads(g.weight_elements > (1 << 16) ? nt : 1)
 #endif
     {
-      std::vector<T> a;
+      constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic)
 #endif
@@ -123,21 +123,26 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
         try {
           const Phase& phase = phases[static_cast<std::size_t>(pair / g.groups)];
           const std::int64_t grp = pair % g.groups;
-          a.resize(static_cast<std::size_t>(cfg * phase.taps * ccg));
+          const std::int64_t depth = phase.taps * ccg;  // the product's inner size
+          const std::int64_t panels = (cfg + kMr - 1) / kMr;
+          // packed straight from the weight: panel r holds fine channels
+          // [r * kMr, (r + 1) * kMr) (zeros past cfg), column by column;
+          // column ti * ccg + c is coarse channel c of the phase's tap ti
+          std::vector<T>& a = lhs[static_cast<std::size_t>(pair)];
+          a.assign(static_cast<std::size_t>(panels * kMr * depth), T(0));
           std::int64_t ti = 0;
-          for (std::int64_t t0 : phase.axis[0].taps)
+          for (std::int64_t t2 : phase.axis[2].taps)
             for (std::int64_t t1 : phase.axis[1].taps)
-              for (std::int64_t t2 : phase.axis[2].taps) {
+              for (std::int64_t t0 : phase.axis[0].taps) {
                 // (pixels and taps are numbered column-major, dimension 0 fastest)
                 const std::int64_t tap = t0 + g.kernel_size[0] * (t1 + g.kernel_size[1] * t2);
-                for (std::int64_t c = 0; c < ccg; ++c)
-                  for (std::int64_t f = 0; f < cfg; ++f)
-                    a[static_cast<std::size_t>(f + cfg * (ti * ccg + c))] =
-                        weight[(grp * ccg + c) + cc * (f + cfg * tap)];
+                for (std::int64_t f = 0; f < cfg; ++f) {
+                  const T* src = weight + grp * ccg + cc * (f + cfg * tap);  // contiguous in c
+                  T* dst = a.data() + (f / kMr) * kMr * depth + ti * ccg * kMr + f % kMr;
+                  for (std::int64_t c = 0; c < ccg; ++c) dst[c * kMr] = src[c];
+                }
                 ++ti;
               }
-          lhs[static_cast<std::size_t>(pair)] =
-              gemm_detail::pack_a_panels(a.data(), cfg, phase.taps * ccg);
         } catch (...) {
 #ifdef _OPENMP
 #pragma omp atomic write
@@ -204,10 +209,10 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
                   g.fine_size[0] * (ax[1].first + g.stride[1] * j1 +
                                     g.fine_size[1] * (ax[2].first + g.stride[2] * j2));
               c_cols[static_cast<std::size_t>(col)] = y + fine_pixel * cf;
-              std::int64_t ti = 0;
-              for (std::int64_t o0 : ax[0].offsets)
+              std::int64_t ti = 0;  // taps in the order of the packed weight
+              for (std::int64_t o2 : ax[2].offsets)
                 for (std::int64_t o1 : ax[1].offsets)
-                  for (std::int64_t o2 : ax[2].offsets) {
+                  for (std::int64_t o0 : ax[0].offsets) {
                     const std::int64_t q0 = j0 + o0, q1 = j1 + o1, q2 = j2 + o2;
                     const bool inside = q0 >= 0 && q0 < g.coarse_size[0] && q1 >= 0 &&
                                         q1 < g.coarse_size[1] && q2 >= 0 && q2 < g.coarse_size[2];
