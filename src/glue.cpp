@@ -232,6 +232,7 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
 
   Rcpp::NumericVector result(Rcpp::no_init(static_cast<R_xlen_t>(result_elements)));
   result.attr("dim") = output_dim;
+  ct::advise_huge_pages(result.begin(), static_cast<std::size_t>(result_elements) * sizeof(double));
   // One pass = one core operation (see api.hpp's table).
   const bool to_fine = transposed ? pass == "forward" : pass == "input_grad";
   const int operation = weight_pass ? CONVTRANSPOSE_WEIGHT_GRADIENT

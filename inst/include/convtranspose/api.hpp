@@ -14,6 +14,7 @@
 #define CONVTRANSPOSE_API_HPP
 
 #include <cstdint>
+#include <memory>
 #include <new>
 #include <type_traits>
 #include <vector>
@@ -93,21 +94,28 @@ Status run_in_chunks(const ConvGeometry& g, const Storage* const (&inputs)[Input
     for (int i = 0; i < Inputs; ++i) per_sample += in_sizes[i];
     const std::int64_t step =
         samples_per_chunk(g.batch, per_sample * static_cast<std::int64_t>(sizeof(T)), options);
-    std::vector<T> in_buf[Inputs];
-    for (int i = 0; i < Inputs; ++i) in_buf[i].resize(static_cast<std::size_t>(step * in_sizes[i]));
-    std::vector<T> out_buf(static_cast<std::size_t>(step * out_size));
+    // (left uninitialised, so the huge-page advice comes before the first touch)
+    std::unique_ptr<T[]> in_buf[Inputs];
+    for (int i = 0; i < Inputs; ++i) {
+      const std::size_t n = static_cast<std::size_t>(step * in_sizes[i]);
+      in_buf[i].reset(new T[n]);
+      advise_huge_pages(in_buf[i].get(), n * sizeof(T));
+    }
+    const std::size_t out_n = static_cast<std::size_t>(step * out_size);
+    std::unique_ptr<T[]> out_buf(new T[out_n]);
+    advise_huge_pages(out_buf.get(), out_n * sizeof(T));
     for (std::int64_t n0 = 0; n0 < std::max<std::int64_t>(g.batch, 1); n0 += step) {
       const std::int64_t count = std::min(step, g.batch - n0);
       const T* chunk_in[Inputs];
       for (int i = 0; i < Inputs; ++i) {
         // samples n0.. of the (batch x in_size) R array, to sample-major
-        transpose_convert(inputs[i] + n0, in_buf[i].data(), count, in_sizes[i], nt, g.batch);
-        chunk_in[i] = in_buf[i].data();
+        transpose_convert(inputs[i] + n0, in_buf[i].get(), count, in_sizes[i], nt, g.batch);
+        chunk_in[i] = in_buf[i].get();
       }
-      Status status = kernel(batch_chunk(g, count), chunk_in, out_buf.data(), n0 == 0);
+      Status status = kernel(batch_chunk(g, count), chunk_in, out_buf.get(), n0 == 0);
       if (!status.ok()) return status;
       if (out != nullptr)
-        transpose_convert(out_buf.data(), out + n0, out_size, count, nt, 0, g.batch);
+        transpose_convert(out_buf.get(), out + n0, out_size, count, nt, 0, g.batch);
       if (g.batch == 0) break;
     }
   } catch (const std::bad_alloc&) {
