@@ -96,12 +96,27 @@ test_that("the stride-phase products agree with the baseline build", {
     f <- transpose_fn(rank)
     args <- list(x, w, b, stride = s, padding = p, output_padding = op, groups = groups,
                  dilation = d)
+    back <- get(sprintf("nnf_conv_transpose%dd_backward", rank))
+    wc <- array(rnorm(groups * 5 * cout / groups * 2^rank), c(groups * 5, cout / groups, rep(2, rank)))
+    conv <- get(sprintf("nnf_conv%dd", rank))
     for (dtype in c("float64", "float32")) {
-      fast <- do.call(f, c(args, dtype = dtype))
+      tol <- if (dtype == "float32") 1e-5 else 1e-12
+      # forward (phase products), backward (in-place gather for the input
+      # gradient), and a convolution's forward (the same gather)
+      run <- function() {
+        y <- do.call(f, c(args, dtype = dtype))
+        grad <- array(rnorm(length(y)), dim(y))
+        list(y = y, input = do.call(back, c(list(grad, x, w), args[-(1:3)], dtype = dtype))$input,
+             conv = conv(y, wc, stride = sample(1:2, 1), padding = 1, groups = groups,
+                         dtype = dtype))
+      }
+      set.seed(i)
+      fast <- run()
       Sys.setenv(CONVTRANSPOSE_ISA = "baseline")
-      base <- do.call(f, c(args, dtype = dtype))
+      set.seed(i)
+      base <- run()
       Sys.unsetenv("CONVTRANSPOSE_ISA")
-      expect_close(fast, base, if (dtype == "float32") 1e-5 else 1e-12)
+      for (name in names(fast)) expect_close(fast[[name]], base[[name]], tol)
     }
   }
 })

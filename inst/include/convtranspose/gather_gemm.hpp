@@ -25,6 +25,7 @@
 #include <Eigen/Core>
 
 #include "gemm.hpp"
+#include "phase_gemm.hpp"
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -229,6 +230,11 @@ Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const 
             detail::gather_direct(g, taps, fine, weight_t.data(), q0, q1, coarse);
           });
     }
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+    // The AVX-512 build reads the fine pixels in place (phase_gemm.hpp); with
+    // very few fine channels per group the runs it reads are too short.
+    if (cfg >= 4) return detail::implicit_gather_gemm(g, fine, weight, coarse, options);
+#endif
     std::vector<std::vector<T>> buffers(static_cast<std::size_t>(nt));
     for (auto& b : buffers) b.resize(static_cast<std::size_t>(cfg * k_tile * q_tile));
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {

@@ -77,6 +77,53 @@ inline std::vector<Phase> phases_of(const ConvGeometry& g) {
   return phases;
 }
 
+// Runs `count` independent work items of about `flops_per_item` each on the
+// threads, in rounds of about 4e8 flops (a few milliseconds) with the
+// interrupt check between rounds on this thread: long enough that the
+// threads' waits at the end of a round stay small, short enough for a prompt
+// Ctrl-C. `work(item, scratch)` gets a per-thread Scratch to reuse.
+template <class Scratch, class Work>
+Status run_items(std::size_t count, double flops_per_item, const ComputeOptions& options,
+                 Work work) {
+  const int nt = std::max(1, options.num_threads);
+  const int team = flops_per_item * static_cast<double>(count) < 4e6 ? 1 : nt;
+  const std::size_t round = static_cast<std::size_t>(
+      std::max<double>(4.0 * team, 4e8 / std::max(1.0, flops_per_item)));
+  for (std::size_t i0 = 0; i0 < count; i0 += round) {
+    if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
+    const std::size_t i1 = std::min(count, i0 + round);
+    bool failed = false;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(team)
+#endif
+    {
+      Scratch scratch;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic)
+#endif
+      for (std::size_t i = i0; i < i1; ++i) {
+        try {
+          work(i, scratch);
+        } catch (...) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+          failed = true;
+        }
+      }
+    }
+    if (failed) return Status::error(StatusCode::out_of_memory, "out of memory");
+  }
+  return Status::success();
+}
+
+// Pointer tables of one product (indirect_gemm), reused between items.
+template <class T>
+struct PointerTables {
+  std::vector<const T*> b_cols;
+  std::vector<T*> c_cols;
+};
+
 // Whether the phase path should run: it multiplies, for every fine pixel,
 // all the taps of its phase (a zero vector where a tap's coarse pixel is off
 // the image), in blocks of 16 (double) or 32 (float) fine channels; the
@@ -169,77 +216,132 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
       }
     const std::vector<T> zeros(static_cast<std::size_t>(ccg), T(0));
     const double total = 2.0 * cfg * ccg * g.kernel_taps * g.coarse_pixels * g.batch * g.groups;
-    const int team = total < 4e6 ? 1 : nt;
-    // Rounds of about 4e8 flops (a few milliseconds) between interrupt
-    // checks on this thread: long enough that the threads' waits at the end
-    // of a round stay small, short enough for a prompt Ctrl-C.
-    const double per_item = total / std::max<std::size_t>(1, items.size());
-    const std::size_t round = static_cast<std::size_t>(
-        std::max<double>(4.0 * team, 4e8 / std::max(1.0, per_item)));
-    for (std::size_t i0 = 0; i0 < items.size(); i0 += round) {
-      if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
-      const std::size_t i1 = std::min(items.size(), i0 + round);
-      bool failed = false;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(team)
-#endif
-      {
-        std::vector<const T*> b_cols;
-        std::vector<T*> c_cols;
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic)
-#endif
-        for (std::size_t i = i0; i < i1; ++i) {
-          try {
-            const Item& it = items[i];
-            const Phase& phase = phases[static_cast<std::size_t>(it.phase)];
-            const std::int64_t width = it.end - it.begin;
-            b_cols.resize(static_cast<std::size_t>(phase.taps * width));
-            c_cols.resize(static_cast<std::size_t>(width));
-            const PhaseAxis* ax = phase.axis;
-            for (std::int64_t jn = it.begin; jn < it.end; ++jn) {
-              const std::int64_t col = jn - it.begin;
-              const std::int64_t n = jn / phase.columns, j = jn % phase.columns;
-              const T* x = coarse + n * coarse_sample + it.grp * ccg;
-              T* y = fine + n * fine_sample + it.grp * cfg;
-              const std::int64_t j0 = j % ax[0].count, j1 = (j / ax[0].count) % ax[1].count,
-                                 j2 = j / (ax[0].count * ax[1].count);
-              const std::int64_t fine_pixel =
-                  ax[0].first + g.stride[0] * j0 +
-                  g.fine_size[0] * (ax[1].first + g.stride[1] * j1 +
-                                    g.fine_size[1] * (ax[2].first + g.stride[2] * j2));
-              c_cols[static_cast<std::size_t>(col)] = y + fine_pixel * cf;
-              std::int64_t ti = 0;  // taps in the order of the packed weight
-              for (std::int64_t o2 : ax[2].offsets)
-                for (std::int64_t o1 : ax[1].offsets)
-                  for (std::int64_t o0 : ax[0].offsets) {
-                    const std::int64_t q0 = j0 + o0, q1 = j1 + o1, q2 = j2 + o2;
-                    const bool inside = q0 >= 0 && q0 < g.coarse_size[0] && q1 >= 0 &&
-                                        q1 < g.coarse_size[1] && q2 >= 0 && q2 < g.coarse_size[2];
-                    b_cols[static_cast<std::size_t>(ti * width + col)] =
-                        inside ? x + (q0 + g.coarse_size[0] * (q1 + g.coarse_size[1] * q2)) * cc
-                               : zeros.data();
-                    ++ti;
-                  }
-            }
-            gemm_detail::indirect_gemm<T>(
-                cfg, width, phase.taps, ccg,
-                lhs[static_cast<std::size_t>(it.phase * g.groups + it.grp)].data(), b_cols.data(),
-                c_cols.data(), zeros.data());
-          } catch (...) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            failed = true;
+    return run_items<PointerTables<T>>(
+        items.size(), total / std::max<std::size_t>(1, items.size()), options,
+        [&](std::size_t i, PointerTables<T>& tables) {
+          const Item& it = items[i];
+          const Phase& phase = phases[static_cast<std::size_t>(it.phase)];
+          const std::int64_t width = it.end - it.begin;
+          tables.b_cols.resize(static_cast<std::size_t>(phase.taps * width));
+          tables.c_cols.resize(static_cast<std::size_t>(width));
+          const PhaseAxis* ax = phase.axis;
+          for (std::int64_t jn = it.begin; jn < it.end; ++jn) {
+            const std::int64_t col = jn - it.begin;
+            const std::int64_t n = jn / phase.columns, j = jn % phase.columns;
+            const T* x = coarse + n * coarse_sample + it.grp * ccg;
+            T* y = fine + n * fine_sample + it.grp * cfg;
+            const std::int64_t j0 = j % ax[0].count, j1 = (j / ax[0].count) % ax[1].count,
+                               j2 = j / (ax[0].count * ax[1].count);
+            const std::int64_t fine_pixel =
+                ax[0].first + g.stride[0] * j0 +
+                g.fine_size[0] * (ax[1].first + g.stride[1] * j1 +
+                                  g.fine_size[1] * (ax[2].first + g.stride[2] * j2));
+            tables.c_cols[static_cast<std::size_t>(col)] = y + fine_pixel * cf;
+            std::int64_t ti = 0;  // taps in the order of the packed weight
+            for (std::int64_t o2 : ax[2].offsets)
+              for (std::int64_t o1 : ax[1].offsets)
+                for (std::int64_t o0 : ax[0].offsets) {
+                  const std::int64_t q0 = j0 + o0, q1 = j1 + o1, q2 = j2 + o2;
+                  const bool inside = q0 >= 0 && q0 < g.coarse_size[0] && q1 >= 0 &&
+                                      q1 < g.coarse_size[1] && q2 >= 0 && q2 < g.coarse_size[2];
+                  tables.b_cols[static_cast<std::size_t>(ti * width + col)] =
+                      inside ? x + (q0 + g.coarse_size[0] * (q1 + g.coarse_size[1] * q2)) * cc
+                             : zeros.data();
+                  ++ti;
+                }
           }
-        }
-      }
-      if (failed) return Status::error(StatusCode::out_of_memory, "out of memory");
-    }
+          gemm_detail::indirect_gemm<T>(
+              cfg, width, phase.taps, ccg,
+              lhs[static_cast<std::size_t>(it.phase * g.groups + it.grp)].data(),
+              tables.b_cols.data(), tables.c_cols.data(), zeros.data());
+        });
   } catch (const std::bad_alloc&) {
     return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
   }
   return Status::success();
+}
+
+
+// The fine -> coarse direction (a convolution's forward pass, a transposed
+// convolution's input gradient) in the AVX-512 build, as an implicit
+// product: coarse pixel q of a group = W_g (C_coarse/g x taps C_fine/g) times
+// the fine vectors its taps reach (a zero vector off the image), read in
+// place, with no im2col column matrix. coarse: sample-major, holding the
+// bias (or zeros); the products are added to it. Like the column path, taps
+// off the image multiply zeros (as PyTorch's im2col does).
+template <class T>
+Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, T* coarse,
+                            const ComputeOptions& options) {
+  constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
+  const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
+  const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
+  const std::int64_t K = g.kernel_taps, depth = K * cfg;
+  const std::int64_t coarse_sample = cc * g.coarse_pixels, fine_sample = cf * g.fine_pixels;
+  try {
+    // Each group's weight packed in panels of kMr coarse channels (zeros past
+    // C_coarse/g); column t * C_fine/g + c is fine channel c of tap t, which
+    // is the weight's own column order: read contiguously, channel fastest.
+    const std::int64_t panels = (ccg + kMr - 1) / kMr;
+    std::vector<std::vector<T>> lhs(static_cast<std::size_t>(g.groups));
+    for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+      std::vector<T>& a = lhs[static_cast<std::size_t>(grp)];
+      a.assign(static_cast<std::size_t>(panels * kMr * depth), T(0));
+      for (std::int64_t col = 0; col < depth; ++col) {
+        const T* src = weight + grp * ccg + cc * col;
+        for (std::int64_t i = 0; i < ccg; ++i) a[(i / kMr) * kMr * depth + col * kMr + i % kMr] = src[i];
+      }
+    }
+    struct Item {
+      std::int64_t grp, begin, end;
+    };
+    const double per_column = 2.0 * ccg * depth;
+    const std::int64_t block =
+        std::max<std::int64_t>(96, static_cast<std::int64_t>(1e7 / per_column));
+    const std::int64_t columns = g.batch * g.coarse_pixels;
+    std::vector<Item> items;
+    for (std::int64_t grp = 0; grp < g.groups; ++grp)
+      for (std::int64_t b = 0; b < columns; b += block)
+        items.push_back({grp, b, std::min(columns, b + block)});
+    const std::vector<T> zeros(static_cast<std::size_t>(cfg), T(0));
+    const std::int64_t* C = g.coarse_size;
+    const std::int64_t* F = g.fine_size;
+    return run_items<PointerTables<T>>(
+        items.size(), per_column * static_cast<double>(block), options,
+        [&](std::size_t i, PointerTables<T>& tables) {
+          const Item& it = items[i];
+          const std::int64_t width = it.end - it.begin;
+          tables.b_cols.resize(static_cast<std::size_t>(K * width));
+          tables.c_cols.resize(static_cast<std::size_t>(width));
+          for (std::int64_t jn = it.begin; jn < it.end; ++jn) {
+            const std::int64_t col = jn - it.begin;
+            const std::int64_t n = jn / g.coarse_pixels, q = jn % g.coarse_pixels;
+            // (pixels and taps are numbered column-major, dimension 0 fastest)
+            const std::int64_t q0 = q % C[0], q1 = (q / C[0]) % C[1], q2 = q / (C[0] * C[1]);
+            tables.c_cols[static_cast<std::size_t>(col)] =
+                coarse + n * coarse_sample + q * cc + it.grp * ccg;
+            const T* y = fine + n * fine_sample + it.grp * cfg;
+            std::int64_t t = 0;
+            for (std::int64_t t2 = 0; t2 < g.kernel_size[2]; ++t2) {
+              const std::int64_t f2 = q2 * g.stride[2] - g.padding[2] + t2 * g.dilation[2];
+              for (std::int64_t t1 = 0; t1 < g.kernel_size[1]; ++t1) {
+                const std::int64_t f1 = q1 * g.stride[1] - g.padding[1] + t1 * g.dilation[1];
+                for (std::int64_t t0 = 0; t0 < g.kernel_size[0]; ++t0, ++t) {
+                  const std::int64_t f0 = q0 * g.stride[0] - g.padding[0] + t0 * g.dilation[0];
+                  const bool inside = f0 >= 0 && f0 < F[0] && f1 >= 0 && f1 < F[1] && f2 >= 0 &&
+                                      f2 < F[2];
+                  tables.b_cols[static_cast<std::size_t>(t * width + col)] =
+                      inside ? y + (f0 + F[0] * (f1 + F[1] * f2)) * cf : zeros.data();
+                }
+              }
+            }
+          }
+          gemm_detail::indirect_gemm<T>(ccg, width, K, cfg,
+                                        lhs[static_cast<std::size_t>(it.grp)].data(),
+                                        tables.b_cols.data(), tables.c_cols.data(), zeros.data());
+        });
+  } catch (const std::bad_alloc&) {
+    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
+  }
 }
 
 }  // namespace detail
