@@ -276,26 +276,53 @@ void indirect_gemm(std::int64_t m, std::int64_t n, std::int64_t segments, std::i
                    const T* packed_a, const T* const* b_cols, T* const* c_cols, const T* zeros) {
   constexpr int kMr = rows_per_block<T>();
   const std::int64_t k = segments * run;
+  // Blocks of the inner dimension (whole runs, about kKc deep) times blocks
+  // of kMc rows: that much of A (kMc x kKc, a few hundred KB) stays in cache
+  // while every column panel of the block passes over it.
+  const std::int64_t kMc = kMr * 8;
+  const std::int64_t seg_block = std::max<std::int64_t>(1, kKc / std::max<std::int64_t>(1, run));
+  // With many row blocks, each column panel of B is copied into a packed
+  // panel once and read from there by every row block; with few, reading it
+  // in place (micro_kernel_gather) costs less than the copy.
+  const bool pack_b = m >= 4 * kMr;
   alignas(64) T tile[kMr * kNr];
-  std::vector<const T*> b(static_cast<std::size_t>(segments * kNr));
-  for (std::int64_t j0 = 0; j0 < n; j0 += kNr) {
-    const std::int64_t cols = std::min<std::int64_t>(kNr, n - j0);
-    for (std::int64_t s = 0; s < segments; ++s)
-      for (std::int64_t j = 0; j < kNr; ++j)
-        b[static_cast<std::size_t>(s * kNr + j)] = j < cols ? b_cols[s * n + j0 + j] : zeros;
-    for (std::int64_t i0 = 0; i0 < m; i0 += kMr) {
-      const std::int64_t rows = std::min<std::int64_t>(kMr, m - i0);
-      const T* pa = packed_a + (i0 / kMr) * kMr * k;
-      T* targets[kNr];
-      if (rows == kMr && cols == kNr) {
-        for (int j = 0; j < kNr; ++j) targets[j] = c_cols[j0 + j] + i0;
-        micro_kernel_gather<T>(segments, run, pa, b.data(), targets, true);
-      } else {
-        for (int j = 0; j < kNr; ++j) targets[j] = tile + j * kMr;
-        micro_kernel_gather<T>(segments, run, pa, b.data(), targets, false);
-        for (std::int64_t j = 0; j < cols; ++j) {
-          T* dst = c_cols[j0 + j] + i0;
-          for (std::int64_t i = 0; i < rows; ++i) dst[i] += tile[i + j * kMr];
+  std::vector<const T*> b(static_cast<std::size_t>(std::min(seg_block, segments) * kNr));
+  std::vector<T> b_panel(pack_b ? static_cast<std::size_t>(std::min(seg_block, segments) * run * kNr)
+                                : 0);
+  for (std::int64_t s0 = 0; s0 < segments; s0 += seg_block) {
+    const std::int64_t segs = std::min(seg_block, segments - s0);
+    for (std::int64_t i0 = 0; i0 < m; i0 += kMc) {
+      const std::int64_t i1 = std::min(m, i0 + kMc);
+      for (std::int64_t j0 = 0; j0 < n; j0 += kNr) {
+        const std::int64_t cols = std::min<std::int64_t>(kNr, n - j0);
+        for (std::int64_t s = 0; s < segs; ++s)
+          for (std::int64_t j = 0; j < kNr; ++j)
+            b[static_cast<std::size_t>(s * kNr + j)] =
+                j < cols ? b_cols[(s0 + s) * n + j0 + j] : zeros;
+        if (pack_b)  // row by row: b_panel[p * kNr + j]
+          for (std::int64_t s = 0; s < segs; ++s)
+            for (std::int64_t j = 0; j < kNr; ++j) {
+              const T* src = b[static_cast<std::size_t>(s * kNr + j)];
+              T* dst = b_panel.data() + s * run * kNr + j;
+              for (std::int64_t r = 0; r < run; ++r) dst[r * kNr] = src[r];
+            }
+        for (std::int64_t ir = i0; ir < i1; ir += kMr) {
+          const std::int64_t rows = std::min<std::int64_t>(kMr, m - ir);
+          // panel ir / kMr, columns from s0 * run on
+          const T* pa = packed_a + (ir / kMr) * kMr * k + s0 * run * kMr;
+          T* targets[kNr];
+          const bool full = rows == kMr && cols == kNr;
+          for (int j = 0; j < kNr; ++j) targets[j] = full ? c_cols[j0 + j] + ir : tile + j * kMr;
+          if (pack_b)
+            micro_kernel<T>(segs * run, pa, b_panel.data(), targets, full);
+          else
+            micro_kernel_gather<T>(segs, run, pa, b.data(), targets, full);
+          if (!full) {
+            for (std::int64_t j = 0; j < cols; ++j) {
+              T* dst = c_cols[j0 + j] + ir;
+              for (std::int64_t i = 0; i < rows; ++i) dst[i] += tile[i + j * kMr];
+            }
+          }
         }
       }
     }

@@ -117,6 +117,15 @@ Status run_items(std::size_t count, double flops_per_item, const ComputeOptions&
   return Status::success();
 }
 
+// Columns per work item: about 1e7 flops, but at least two items per thread
+// where the work allows (so that threads finish together), and at least 48
+// columns (four register blocks, so that edges waste little).
+inline std::int64_t columns_per_item(double flops_per_column, std::int64_t columns, int threads) {
+  const std::int64_t by_flops = static_cast<std::int64_t>(1e7 / std::max(1.0, flops_per_column));
+  const std::int64_t by_threads = (columns + 2 * threads - 1) / (2 * threads);
+  return std::max<std::int64_t>(48, std::min(std::max<std::int64_t>(by_flops, 96), by_threads));
+}
+
 // Pointer tables of one product (indirect_gemm), reused between items.
 template <class T>
 struct PointerTables {
@@ -207,10 +216,11 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
     std::vector<Item> items;
     for (std::int64_t grp = 0; grp < g.groups; ++grp)
       for (std::size_t ph = 0; ph < phases.size(); ++ph) {
-        const double per_column = 2.0 * cfg * phases[ph].taps * ccg;
-        const std::int64_t block =
-            std::max<std::int64_t>(96, static_cast<std::int64_t>(1e7 / per_column));
         const std::int64_t columns = g.batch * phases[ph].columns;
+        const std::int64_t block = columns_per_item(2.0 * cfg * phases[ph].taps * ccg,
+                                                    columns * g.groups *
+                                                        static_cast<std::int64_t>(phases.size()),
+                                                    options.num_threads);
         for (std::int64_t b = 0; b < columns; b += block)
           items.push_back({grp, static_cast<std::int64_t>(ph), b, std::min(columns, b + block)});
       }
@@ -295,9 +305,9 @@ Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weigh
       std::int64_t grp, begin, end;
     };
     const double per_column = 2.0 * ccg * depth;
-    const std::int64_t block =
-        std::max<std::int64_t>(96, static_cast<std::int64_t>(1e7 / per_column));
     const std::int64_t columns = g.batch * g.coarse_pixels;
+    const std::int64_t block =
+        columns_per_item(per_column, columns * g.groups, options.num_threads);
     std::vector<Item> items;
     for (std::int64_t grp = 0; grp < g.groups; ++grp)
       for (std::int64_t b = 0; b < columns; b += block)
