@@ -34,6 +34,7 @@
 #include "gemm.hpp"
 #include "geometry.hpp"
 #include "options.hpp"
+#include "parallel.hpp"
 #include "phase_gemm.hpp"
 #include "status.hpp"
 #include "taps.hpp"
@@ -172,41 +173,17 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, con
     // thread with its own column buffer; groups own disjoint fine channels.
     const double group_flops = 2.0 * static_cast<double>(cfg) * K * Q * ccg;
     if (workers > 1 && g.groups >= nt && q_tile == Q && k_tile == K && group_flops < 5e7) {
-      // Groups go in chunks of about 1e8 flops between interrupt checks.
-      const std::int64_t chunk =
-          std::max<std::int64_t>(nt, static_cast<std::int64_t>(1e8 / std::max(1.0, group_flops)));
-      bool failed = false;
-      for (std::int64_t gs = 0; gs < g.groups && !failed; gs += chunk) {
-        if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
-        const std::int64_t ge = std::min(g.groups, gs + chunk);
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-        {
-          // Exceptions must not leave a worksharing loop: caught per group.
-          std::vector<T> local;
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic)
-#endif
-          for (std::int64_t grp = gs; grp < ge; ++grp) {
-            try {
-              local.resize(static_cast<std::size_t>(cfg * K * Q));
-              matmul<T>(column_major(weight + grp * ccg, ccg, cfg * K, cc).transposed(),
-                        column_major(coarse + grp * ccg, ccg, Q, cc),
-                        column_major(local.data(), cfg * K, Q, cfg * K), false);
-              detail::scatter_columns(g, taps, local.data(), cfg * K, 0, Q, 0, K, grp, 1, 0, 0, cfg,
-                                      fine);
-            } catch (...) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-              failed = true;
-            }
-          }
-        }
-      }
-      if (failed) return Status::error(StatusCode::out_of_memory, "out of memory");
-      return Status::success();
+      return detail::run_items<std::vector<T>>(
+          static_cast<std::size_t>(g.groups), group_flops, options,
+          [&](std::size_t item, std::vector<T>& local) {
+            const std::int64_t grp = static_cast<std::int64_t>(item);
+            local.resize(static_cast<std::size_t>(cfg * K * Q));
+            matmul<T>(column_major(weight + grp * ccg, ccg, cfg * K, cc).transposed(),
+                      column_major(coarse + grp * ccg, ccg, Q, cc),
+                      column_major(local.data(), cfg * K, Q, cfg * K), false);
+            detail::scatter_columns(g, taps, local.data(), cfg * K, 0, Q, 0, K, grp, 1, 0, 0, cfg,
+                                    fine);
+          });
     }
     std::vector<T> buffer(static_cast<std::size_t>(cfg * k_tile * q_tile));
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {

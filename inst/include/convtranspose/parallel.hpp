@@ -1,0 +1,57 @@
+// Running independent work items on the calling thread's OpenMP team.
+#ifndef CONVTRANSPOSE_PARALLEL_HPP
+#define CONVTRANSPOSE_PARALLEL_HPP
+
+#include <algorithm>
+#include <cstddef>
+
+#include "options.hpp"
+#include "status.hpp"
+
+namespace convtranspose {
+namespace detail {
+
+// Runs `count` independent work items of about `flops_per_item` each on the
+// threads, in rounds of about 4e8 flops (a few milliseconds) with the
+// interrupt check between rounds on this thread: long enough that the
+// threads' waits at the end of a round stay small, short enough for a prompt
+// Ctrl-C. `work(item, scratch)` gets a per-thread Scratch to reuse.
+template <class Scratch, class Work>
+Status run_items(std::size_t count, double flops_per_item, const ComputeOptions& options,
+                 Work work) {
+  const int nt = std::max(1, options.num_threads);
+  const int team = flops_per_item * static_cast<double>(count) < 4e6 ? 1 : nt;
+  const std::size_t round = static_cast<std::size_t>(
+      std::max<double>(4.0 * team, 4e8 / std::max(1.0, flops_per_item)));
+  for (std::size_t i0 = 0; i0 < count; i0 += round) {
+    if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
+    const std::size_t i1 = std::min(count, i0 + round);
+    bool failed = false;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(team)
+#endif
+    {
+      Scratch scratch;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic)
+#endif
+      for (std::size_t i = i0; i < i1; ++i) {
+        try {
+          work(i, scratch);
+        } catch (...) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+          failed = true;
+        }
+      }
+    }
+    if (failed) return Status::error(StatusCode::out_of_memory, "out of memory");
+  }
+  return Status::success();
+}
+
+}  // namespace detail
+}  // namespace convtranspose
+
+#endif
