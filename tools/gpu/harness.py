@@ -145,19 +145,19 @@ def operation_arrays(lib, transposed, cfg, rng):
     return geometry, coarse, fine, weight, rng.standard_normal(cf), rng.standard_normal(cc)
 
 
-def check_cpu_against_torch(lib, checks, rng, nrng):
-    """The harness's own plumbing: the CPU core vs PyTorch (CPU), forward."""
+def check_against_torch(lib, run, device, checks, rng, nrng):
+    """Our transposed forward (`run`: the CPU core or CUDA) against PyTorch's
+    on `device`, float64: the worst relative error."""
     worst = 0.0
     for _ in range(checks):
         cfg = random_config(rng)
         geometry, coarse, fine, weight, bias_fine, _ = operation_arrays(lib, True, cfg, nrng)
         out = r_empty(fine.shape)
-        lib.cpu_run(COARSE_TO_FINE, False, geometry, coarse, weight, bias_fine, out)
+        run(geometry, coarse, weight, bias_fine, out)
         fn = [None, F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d][cfg["rank"]]
-        expected = fn(torch.from_numpy(np.ascontiguousarray(coarse)),
-                      torch.from_numpy(np.ascontiguousarray(weight)),
-                      torch.from_numpy(bias_fine), cfg["s"], cfg["p"], cfg["op"], cfg["groups"],
-                      cfg["d"]).numpy()
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)
+        expected = fn(t(coarse), t(weight), t(bias_fine), cfg["s"], cfg["p"], cfg["op"],
+                      cfg["groups"], cfg["d"]).cpu().numpy()
         worst = max(worst, rel_error(out, expected))
     return worst
 
@@ -195,22 +195,6 @@ def check_cuda_against_cpu(lib, checks, rng, nrng):
         rows.append(("float32 (TF32 off)" if single else "float64", checks, tol, worst,
                      len(failures), failures[:3]))
     return rows
-
-
-def check_cuda_against_torch_gpu(lib, checks, rng, nrng):
-    worst = 0.0
-    options = Options(0, 0, 0, 0, 1)
-    for _ in range(checks):
-        cfg = random_config(rng)
-        geometry, coarse, fine, weight, bias_fine, _ = operation_arrays(lib, True, cfg, nrng)
-        out = r_empty(fine.shape)
-        lib.cuda_run(COARSE_TO_FINE, options, geometry, coarse, weight, bias_fine, out)
-        fn = [None, F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d][cfg["rank"]]
-        dev = lambda a: torch.from_numpy(np.ascontiguousarray(a)).cuda()
-        expected = fn(dev(coarse), dev(weight), dev(bias_fine), cfg["s"], cfg["p"], cfg["op"],
-                      cfg["groups"], cfg["d"]).cpu().numpy()
-        worst = max(worst, rel_error(out, expected))
-    return worst
 
 
 def ints(text):
@@ -309,7 +293,8 @@ def main():
              "- host: %s, Python %s, PyTorch %s, NumPy %s" % (platform.node(), platform.python_version(),
                                                               torch.__version__, np.__version__),
              "- backend: %s" % lib.lib.convtranspose_cuda_build_info().decode()]
-    cpu_err = check_cpu_against_torch(lib, 50, rng, nrng)
+    cpu_err = check_against_torch(
+        lib, lambda *a: lib.cpu_run(COARSE_TO_FINE, False, *a), "cpu", 50, rng, nrng)
     lines += ["", "## Harness self-check", "",
               "CPU core vs PyTorch CPU, transposed forward, 50 random configurations: worst "
               "relative error %.2e (%s)." % (cpu_err, "ok" if cpu_err < 1e-10 else "FAIL")]
@@ -333,7 +318,9 @@ def main():
             for ex in examples:
                 lines.append("  - failure: operation %d, %s, error %.3g" % ex)
             ok = ok and nfail == 0
-        torch_err = check_cuda_against_torch_gpu(lib, 50, rng, nrng)
+        torch_err = check_against_torch(
+            lib, lambda *a: lib.cuda_run(COARSE_TO_FINE, Options(0, 0, 0, 0, 1), *a), "cuda", 50,
+            rng, nrng)
         lines += ["", "CUDA transposed forward vs PyTorch on the GPU (float64), 50 random "
                   "configurations: worst relative error %.2e." % torch_err]
         ok = ok and torch_err < 1e-10

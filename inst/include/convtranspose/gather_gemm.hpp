@@ -18,14 +18,6 @@
 #ifndef CONVTRANSPOSE_GATHER_GEMM_HPP
 #define CONVTRANSPOSE_GATHER_GEMM_HPP
 
-#ifndef EIGEN_DONT_PARALLELIZE
-#define EIGEN_DONT_PARALLELIZE  // parallelism is ours, outside the GEMM
-#endif
-
-#include <Eigen/Core>
-
-#include "gemm.hpp"
-#include "phase_gemm.hpp"
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -37,8 +29,10 @@
 #include <omp.h>
 #endif
 
+#include "gemm.hpp"
 #include "geometry.hpp"
 #include "options.hpp"
+#include "phase_gemm.hpp"
 #include "status.hpp"
 #include "taps.hpp"
 
@@ -281,8 +275,6 @@ Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const 
 template <class T>
 Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fine, T* grad_weight,
                             const ComputeOptions& options) {
-  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-  using Strided = Eigen::Map<Matrix, 0, Eigen::OuterStride<>>;
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cfg = g.fine_channels_per_group, K = g.kernel_taps;
   const std::int64_t Q = g.batch * g.coarse_pixels;
@@ -373,10 +365,10 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
         }
         if (failed) return Status::error(StatusCode::out_of_memory, "out of memory in GEMM");
       }
-      for (const auto& p : partial) {
-        Strided dw(grad_weight + grp * ccg, ccg, cfg * K, Eigen::OuterStride<>(cc));
-        dw += Eigen::Map<const Matrix>(p.data(), ccg, cfg * K);
-      }
+      for (const auto& p : partial)  // (C_coarse/g x C_fine/g taps), into the group's rows
+        for (std::int64_t col = 0; col < cfg * K; ++col)
+          for (std::int64_t i = 0; i < ccg; ++i)
+            grad_weight[grp * ccg + i + cc * col] += p[static_cast<std::size_t>(i + ccg * col)];
     }
   } catch (const std::bad_alloc&) {
     return Status::error(StatusCode::out_of_memory, "could not allocate working memory");

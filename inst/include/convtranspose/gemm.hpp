@@ -18,6 +18,10 @@
 #include <cstdint>
 #include <vector>
 
+#ifndef EIGEN_DONT_PARALLELIZE
+#define EIGEN_DONT_PARALLELIZE  // parallelism is ours, outside the products
+#endif
+
 #include <Eigen/Core>
 
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
@@ -132,6 +136,22 @@ inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* const* cols
     b += kNr;
   }
   store_block<T>(acc, cols, accumulate);
+}
+
+// Where A(row, col) lies in A packed in panels of kMr rows (zero rows past
+// the last), each panel column by column, A having `depth` columns: the
+// layout pack_a() writes and the micro-kernels read.
+template <class T>
+inline std::int64_t packed_index(std::int64_t row, std::int64_t col, std::int64_t depth) {
+  constexpr int kMr = rows_per_block<T>();
+  return (row / kMr) * kMr * depth + col * kMr + row % kMr;
+}
+
+// Zeros for an A of `rows` x `depth` packed as above.
+template <class T>
+std::vector<T> packed_zeros(std::int64_t rows, std::int64_t depth) {
+  constexpr int kMr = rows_per_block<T>();
+  return std::vector<T>(static_cast<std::size_t>((rows + kMr - 1) / kMr * kMr * depth), T(0));
 }
 
 // Packs rows [i0, i0 + mc) x inner [p0, p0 + kc) of A in panels of kMr rows

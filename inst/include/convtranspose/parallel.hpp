@@ -15,12 +15,14 @@ namespace detail {
 // threads, in rounds of about 4e8 flops (a few milliseconds) with the
 // interrupt check between rounds on this thread: long enough that the
 // threads' waits at the end of a round stay small, short enough for a prompt
-// Ctrl-C. `work(item, scratch)` gets a per-thread Scratch to reuse.
+// Ctrl-C. Less than `team_from` flops in all run on this thread alone (a
+// team's start and barrier cost more). `work(item, scratch)` gets a
+// per-thread Scratch to reuse.
 template <class Scratch, class Work>
 Status run_items(std::size_t count, double flops_per_item, const ComputeOptions& options,
-                 Work work) {
+                 Work work, double team_from = 4e6) {
   const int nt = std::max(1, options.num_threads);
-  const int team = flops_per_item * static_cast<double>(count) < 4e6 ? 1 : nt;
+  const int team = flops_per_item * static_cast<double>(count) < team_from ? 1 : nt;
   const std::size_t round = static_cast<std::size_t>(
       std::max<double>(4.0 * team, 4e8 / std::max(1.0, flops_per_item)));
   for (std::size_t i0 = 0; i0 < count; i0 += round) {

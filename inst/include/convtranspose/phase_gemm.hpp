@@ -123,30 +123,17 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
   const std::int64_t coarse_sample = cc * g.coarse_pixels, fine_sample = cf * g.fine_pixels;
   try {
     // The phase's weight, per group: (C_fine/g x taps C_coarse/g), packed
-    // for the product kernel (in parallel: it is as large as the weight).
-    const std::int64_t pairs = static_cast<std::int64_t>(phases.size()) * g.groups;
-    std::vector<std::vector<T>> lhs(static_cast<std::size_t>(pairs));
-    const int nt = std::max(1, options.num_threads);
-    bool pack_failed = false;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(g.weight_elements > (1 << 16) ? nt : 1)
-#endif
-    {
-      constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic)
-#endif
-      for (std::int64_t pair = 0; pair < pairs; ++pair) {
-        try {
-          const Phase& phase = phases[static_cast<std::size_t>(pair / g.groups)];
-          const std::int64_t grp = pair % g.groups;
+    // for the product kernel (on the team: it is as large as the weight);
+    // column ti * C_coarse/g + c is coarse channel c of the phase's tap ti.
+    const std::size_t pairs = phases.size() * static_cast<std::size_t>(g.groups);
+    std::vector<std::vector<T>> lhs(pairs);
+    Status packed = run_items<char>(
+        pairs, static_cast<double>(g.weight_elements) / static_cast<double>(pairs), options,
+        [&](std::size_t pair, char&) {
+          const Phase& phase = phases[pair / static_cast<std::size_t>(g.groups)];
+          const std::int64_t grp = static_cast<std::int64_t>(pair) % g.groups;
           const std::int64_t depth = phase.taps * ccg;  // the product's inner size
-          const std::int64_t panels = (cfg + kMr - 1) / kMr;
-          // packed straight from the weight: panel r holds fine channels
-          // [r * kMr, (r + 1) * kMr) (zeros past cfg), column by column;
-          // column ti * ccg + c is coarse channel c of the phase's tap ti
-          std::vector<T>& a = lhs[static_cast<std::size_t>(pair)];
-          a.assign(static_cast<std::size_t>(panels * kMr * depth), T(0));
+          std::vector<T> a = gemm_detail::packed_zeros<T>(cfg, depth);
           std::int64_t ti = 0;
           for (std::int64_t t2 : phase.axis[2].taps)
             for (std::int64_t t1 : phase.axis[1].taps)
@@ -155,40 +142,37 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
                 const std::int64_t tap = t0 + g.kernel_size[0] * (t1 + g.kernel_size[1] * t2);
                 for (std::int64_t f = 0; f < cfg; ++f) {
                   const T* src = weight + grp * ccg + cc * (f + cfg * tap);  // contiguous in c
-                  T* dst = a.data() + (f / kMr) * kMr * depth + ti * ccg * kMr + f % kMr;
-                  for (std::int64_t c = 0; c < ccg; ++c) dst[c * kMr] = src[c];
+                  T* dst = a.data() + gemm_detail::packed_index<T>(f, ti * ccg, depth);
+                  for (std::int64_t c = 0; c < ccg; ++c)
+                    dst[c * gemm_detail::rows_per_block<T>()] = src[c];
                 }
                 ++ti;
               }
-        } catch (...) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-          pack_failed = true;
-        }
-      }
-    }
-    if (pack_failed) return Status::error(StatusCode::out_of_memory, "out of memory");
+          lhs[pair] = std::move(a);
+        },
+        /*team_from=*/65536);
+    if (!packed.ok()) return packed;
     // Work items: (group, phase, block of the phase's fine pixels over all
-    // samples, sample-major): blocks of about 1e7 flops, at least 96 pixels.
+    // samples, sample-major), sized by columns_per_item().
     struct Item {
       std::int64_t grp, phase, begin, end;
     };
     std::vector<Item> items;
+    double work = 0;  // flops of the whole call
     for (std::int64_t grp = 0; grp < g.groups; ++grp)
       for (std::size_t ph = 0; ph < phases.size(); ++ph) {
         const std::int64_t columns = g.batch * phases[ph].columns;
-        const std::int64_t block = columns_per_item(2.0 * cfg * phases[ph].taps * ccg,
-                                                    columns * g.groups *
-                                                        static_cast<std::int64_t>(phases.size()),
-                                                    options.num_threads);
+        const double per_column = 2.0 * cfg * phases[ph].taps * ccg;
+        work += per_column * static_cast<double>(columns);
+        const std::int64_t block = columns_per_item(
+            per_column, columns * g.groups * static_cast<std::int64_t>(phases.size()),
+            options.num_threads);
         for (std::int64_t b = 0; b < columns; b += block)
           items.push_back({grp, static_cast<std::int64_t>(ph), b, std::min(columns, b + block)});
       }
     const std::vector<T> zeros(static_cast<std::size_t>(ccg), T(0));
-    const double total = 2.0 * cfg * ccg * g.kernel_taps * g.coarse_pixels * g.batch * g.groups;
     return run_items<PointerTables<T>>(
-        items.size(), total / std::max<std::size_t>(1, items.size()), options,
+        items.size(), work / static_cast<double>(std::max<std::size_t>(1, items.size())), options,
         [&](std::size_t i, PointerTables<T>& tables) {
           const Item& it = items[i];
           const Phase& phase = phases[static_cast<std::size_t>(it.phase)];
@@ -243,7 +227,6 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
 template <class T>
 Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, T* coarse,
                             const ComputeOptions& options) {
-  constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t K = g.kernel_taps, depth = K * cfg;
@@ -252,15 +235,14 @@ Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weigh
     // Each group's weight packed in panels of kMr coarse channels (zeros past
     // C_coarse/g); column t * C_fine/g + c is fine channel c of tap t, which
     // is the weight's own column order: read contiguously, channel fastest.
-    const std::int64_t panels = (ccg + kMr - 1) / kMr;
     std::vector<std::vector<T>> lhs(static_cast<std::size_t>(g.groups));
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-      std::vector<T>& a = lhs[static_cast<std::size_t>(grp)];
-      a.assign(static_cast<std::size_t>(panels * kMr * depth), T(0));
+      std::vector<T> a = gemm_detail::packed_zeros<T>(ccg, depth);
       for (std::int64_t col = 0; col < depth; ++col) {
         const T* src = weight + grp * ccg + cc * col;
-        for (std::int64_t i = 0; i < ccg; ++i) a[(i / kMr) * kMr * depth + col * kMr + i % kMr] = src[i];
+        for (std::int64_t i = 0; i < ccg; ++i) a[gemm_detail::packed_index<T>(i, col, depth)] = src[i];
       }
+      lhs[static_cast<std::size_t>(grp)] = std::move(a);
     }
     struct Item {
       std::int64_t grp, begin, end;

@@ -16,10 +16,6 @@
 #ifndef CONVTRANSPOSE_SCATTER_GEMM_HPP
 #define CONVTRANSPOSE_SCATTER_GEMM_HPP
 
-#ifndef EIGEN_DONT_PARALLELIZE
-#define EIGEN_DONT_PARALLELIZE  // parallelism is ours, outside the GEMM
-#endif
-
 #include <algorithm>
 #include <cstdint>
 #include <exception>
