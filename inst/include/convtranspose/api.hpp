@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "batch_gemm.hpp"
 #include "gather_gemm.hpp"
 #include "geometry.hpp"
 #include "layout.hpp"
@@ -146,6 +147,41 @@ Status run_in_r_layout(const ConvGeometry& g, const Storage* in, std::int64_t in
   }
 }
 
+// The AVX-512 build's products on R's layout itself (batch_gemm.hpp), for
+// batches of whole row groups, where the same choices as the sample-major
+// kernels (scatter_gemm, gather_gemm) would take the phase or implicit
+// product. Returns false, with nothing written, where they do not apply.
+template <class T, class Storage>
+bool products_in_place(bool to_fine, const ConvGeometry& g, const Storage* in,
+                       const Storage* weight, const Storage* bias, Storage* out,
+                       const ComputeOptions& options, Status* status) {
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+  const std::int64_t ccg = g.coarse_channels_per_group, cfg = g.fine_channels_per_group;
+  if (!batch_in_place(g) || (to_fine ? ccg < 2 : cfg < 4)) return false;
+  try {
+    ConvertedIn<T, Storage> w(weight, g.weight_elements);
+    ConvertedIn<T, Storage> b(bias, to_fine ? g.fine_channels : g.coarse_channels);
+    const bool finite = all_finite(w.get(), g.weight_elements);
+    if (to_fine) {
+      if (!finite) return false;
+      const std::vector<Phase> phases = phases_of(g);
+      if (!phase_gemm_pays<T>(g, phases)) return false;
+      *status = batch_phase_gemm<T>(g, phases, in, w.get(), b.get(), out, options);
+    } else {
+      if (ccg == 1 && finite) return false;  // the direct kernel's case
+      *status = batch_gather_gemm<T>(g, in, w.get(), b.get(), out, options);
+    }
+  } catch (const std::bad_alloc&) {
+    *status = layout_out_of_memory();
+  }
+  return true;
+#else
+  (void)to_fine, (void)g, (void)in, (void)weight, (void)bias, (void)out, (void)options;
+  (void)status;
+  return false;
+#endif
+}
+
 }  // namespace detail
 
 // coarse: geometry.coarse_elements values; weight (C_coarse, C_fine/g,
@@ -153,6 +189,9 @@ Status run_in_r_layout(const ConvGeometry& g, const Storage* in, std::int64_t in
 template <class T, class Storage>
 Status coarse_to_fine(const ConvGeometry& g, const Storage* coarse, const Storage* weight,
                       const Storage* bias, Storage* fine, const ComputeOptions& options) {
+  Status status;
+  if (detail::products_in_place<T>(true, g, coarse, weight, bias, fine, options, &status))
+    return status;
   return detail::run_in_r_layout<T>(g, coarse, g.coarse_channels * g.coarse_pixels, weight, bias,
                                     g.fine_channels, fine, g.fine_channels * g.fine_pixels, options,
                                     scatter_gemm<T>);
@@ -163,6 +202,9 @@ Status coarse_to_fine(const ConvGeometry& g, const Storage* coarse, const Storag
 template <class T, class Storage>
 Status fine_to_coarse(const ConvGeometry& g, const Storage* fine, const Storage* weight,
                       const Storage* bias, Storage* coarse, const ComputeOptions& options) {
+  Status status;
+  if (detail::products_in_place<T>(false, g, fine, weight, bias, coarse, options, &status))
+    return status;
   return detail::run_in_r_layout<T>(g, fine, g.fine_channels * g.fine_pixels, weight, bias,
                                     g.coarse_channels, coarse, g.coarse_channels * g.coarse_pixels,
                                     options, gather_gemm<T>);
