@@ -120,3 +120,60 @@ test_that("the stride-phase products agree with the baseline build", {
     }
   }
 })
+
+# Batches of a multiple of 8 samples, where the AVX-512 build multiplies on
+# R's layout itself, the batch as the vector dimension (batch_gemm.hpp): every
+# operation of both layers against the baseline build, with groups, dilation,
+# output_padding, phases no tap reaches, and pixels off the image.
+test_that("the products on R's layout (batches of 8k) agree with the baseline build", {
+  skip_if(cvt_kernel_isa() == "baseline", "no AVX2 build or CPU here")
+  on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"))
+  set.seed(45)
+  for (i in 1:36) {
+    rank <- sample(1:3, 1)
+    groups <- sample(c(1, 1, 2, 3), 1)
+    cin <- groups * sample(c(2:6, 9, 17), 1)
+    cout <- groups * sample(c(4, 5, 13), 1)
+    k <- sample(1:4, rank, TRUE); s <- sample(1:4, rank, TRUE); d <- sample(1:2, rank, TRUE)
+    p <- vapply(seq_len(rank), function(j) sample(0:(d[j] * (k[j] - 1)), 1), 0)
+    # every fourth case large enough for the weight gradient's own kernel
+    # (at least 2048 summed terms)
+    big <- i %% 4 == 0
+    size <- if (big) c(400, 20, 7)[rank] + sample(0:3, rank, TRUE) else
+      sample(if (rank == 3) 2:4 else 3:7, rank, TRUE)
+    op <- vapply(seq_len(rank), function(j) sample(0:(max(s[j], d[j]) - 1), 1), 0)
+    out <- (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+    if (any(out < 1)) next
+    n <- sample(c(8, 16, 24), 1)
+    x <- array(rnorm(n * cin * prod(size)), c(n, cin, size))
+    w <- array(rnorm(cin * cout / groups * prod(k)), c(cin, cout / groups, k))
+    b <- if (runif(1) < 0.7) rnorm(cout) else NULL
+    bc <- rnorm(cin)  # the convolution's bias
+    hyper <- list(stride = s, padding = p, output_padding = op, groups = groups, dilation = d)
+    back <- get(sprintf("nnf_conv_transpose%dd_backward", rank))
+    conv <- get(sprintf("nnf_conv%dd", rank))
+    conv_back <- get(sprintf("nnf_conv%dd_backward", rank))
+    for (dtype in c("float64", "float32")) {
+      tol <- if (dtype == "float32") 1e-5 else 1e-12
+      run <- function() {
+        y <- do.call(transpose_fn(rank), c(list(x, w, b), hyper, dtype = dtype))
+        grad <- array(rnorm(length(y)), dim(y))
+        g <- do.call(back, c(list(grad, x, w), hyper, dtype = dtype))
+        # a convolution with this weight, on y
+        cy <- conv(y, w, if (is.null(b)) NULL else bc, stride = s, padding = p, groups = groups,
+                   dilation = d, dtype = dtype)
+        cg <- conv_back(array(rnorm(length(cy)), dim(cy)), y, w, stride = s, padding = p,
+                        groups = groups, dilation = d, dtype = dtype)
+        list(y = y, input = g$input, weight = g$weight, conv = cy, conv_input = cg$input,
+             conv_weight = cg$weight)
+      }
+      set.seed(i)
+      fast <- run()
+      Sys.setenv(CONVTRANSPOSE_ISA = "baseline")
+      set.seed(i)
+      base <- run()
+      Sys.unsetenv("CONVTRANSPOSE_ISA")
+      for (name in names(fast)) expect_close(fast[[name]], base[[name]], tol)
+    }
+  }
+})

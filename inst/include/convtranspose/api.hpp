@@ -215,6 +215,15 @@ Status fine_to_coarse(const ConvGeometry& g, const Storage* fine, const Storage*
 template <class T, class Storage>
 Status weight_gradient(const ConvGeometry& g, const Storage* coarse, const Storage* fine,
                        Storage* grad_weight, const ComputeOptions& options) {
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+  // On R's layout itself (batch_gemm.hpp); one coarse channel per group
+  // has its direct kernel.
+  if (detail::batch_in_place(g) && g.coarse_channels_per_group >= 2) {
+    Status status;
+    if (detail::batch_weight_gradient<T, Storage>(g, coarse, fine, grad_weight, options, &status))
+      return status;
+  }
+#endif
   try {
     // The first chunk's sum goes straight into the total (the result itself
     // when the types match), later chunks' sums are added to it.

@@ -44,16 +44,64 @@ inline bool batch_in_place(const ConvGeometry& g) {
 
 // A (taps * channels) x columns weight packed in panels of kNr columns,
 // row by row: the right operand micro_kernel() reads. value(k, j) gives
-// W[k, j].
+// W[k, j]. Panels [first, last) are written into `packed` (sized by
+// weight_panels_size()), so that a team can share the work.
+inline std::int64_t weight_panels(std::int64_t columns) {
+  return (columns + gemm_detail::kNr - 1) / gemm_detail::kNr;
+}
+
 template <class T, class Value>
-std::vector<T> pack_weight_panels(std::int64_t depth, std::int64_t columns, Value value) {
-  constexpr std::int64_t nr = gemm_detail::kNr;
-  const std::int64_t panels = (columns + nr - 1) / nr;
-  std::vector<T> packed(static_cast<std::size_t>(panels * nr * depth), T(0));
-  for (std::int64_t j = 0; j < columns; ++j)
-    for (std::int64_t k = 0; k < depth; ++k)
-      packed[static_cast<std::size_t>((j / nr) * nr * depth + k * nr + j % nr)] = value(k, j);
-  return packed;
+void pack_weight_panels(std::int64_t depth, std::int64_t columns, std::int64_t first,
+                        std::int64_t last, Value value, T* packed) {
+  constexpr std::int64_t nr = gemm_detail::kNr, kBlock = 64;
+  // Blocks of 64 rows: the weight is contiguous along the rows for some
+  // callers and along the columns for others; either way the lines a block
+  // reads stay in cache from one column to the next.
+  for (std::int64_t panel = first; panel < last; ++panel) {
+    T* dst = packed + panel * nr * depth;
+    for (std::int64_t k0 = 0; k0 < depth; k0 += kBlock)
+      for (std::int64_t jj = 0; jj < nr; ++jj) {
+        const std::int64_t j = panel * nr + jj;
+        for (std::int64_t k = k0; k < std::min(depth, k0 + kBlock); ++k)
+          dst[k * nr + jj] = j < columns ? value(k, j) : T(0);
+      }
+  }
+}
+
+// One row group's 8 sums into its 8 output values: out = sums + bias, or
+// out += sums (then `bias` is ignored). Vector code for the two cases the
+// package builds (the compiler would not vectorise the loop: the pointers
+// may alias).
+inline void store_row_group(double* out, const double* sums, double bias, bool add) {
+  const __m512d v = _mm512_loadu_pd(sums);
+  _mm512_storeu_pd(out, add ? _mm512_add_pd(_mm512_loadu_pd(out), v)
+                            : _mm512_add_pd(v, _mm512_set1_pd(bias)));
+}
+
+inline void store_row_group(double* out, const float* sums, float bias, bool add) {
+  const __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(sums));
+  _mm512_storeu_pd(out, add ? _mm512_add_pd(_mm512_loadu_pd(out), v)
+                            : _mm512_add_pd(v, _mm512_set1_pd(static_cast<double>(bias))));
+}
+
+template <class T, class Storage>
+void store_row_group(Storage* out, const T* sums, T bias, bool add) {
+  for (std::int64_t i = 0; i < kRowGroup; ++i)
+    out[i] = add ? out[i] + static_cast<Storage>(sums[i]) : static_cast<Storage>(sums[i] + bias);
+}
+
+// 8 values of a row group into the packed operand (zeros for null).
+inline void load_row_group(double* dst, const double* src) {
+  _mm512_storeu_pd(dst, src != nullptr ? _mm512_loadu_pd(src) : _mm512_setzero_pd());
+}
+
+inline void load_row_group(float* dst, const double* src) {
+  _mm256_storeu_ps(dst, src != nullptr ? _mm512_cvtpd_ps(_mm512_loadu_pd(src)) : _mm256_setzero_ps());
+}
+
+template <class T, class Storage>
+void load_row_group(T* dst, const Storage* src) {
+  for (std::int64_t i = 0; i < kRowGroup; ++i) dst[i] = src != nullptr ? static_cast<T>(src[i]) : T(0);
 }
 
 // Per-thread scratch of one work item.
@@ -90,12 +138,7 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
       for (std::int64_t k = k0; k < k0 + kc; ++k, dst += kMr) {
         const Storage* src =
             r < row_groups ? s.in[static_cast<std::size_t>(r * taps + k / channels)] : nullptr;
-        if (src == nullptr) {
-          for (std::int64_t i = 0; i < kRowGroup; ++i) dst[i] = T(0);
-        } else {
-          src += (k % channels) * batch;
-          for (std::int64_t i = 0; i < kRowGroup; ++i) dst[i] = static_cast<T>(src[i]);
-        }
+        load_row_group(dst, src != nullptr ? src + (k % channels) * batch : nullptr);
       }
     }
     const bool add = accumulate || k0 > 0;
@@ -109,15 +152,8 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
           if (r >= row_groups) break;
           Storage* out = s.out[static_cast<std::size_t>(r)] + j0 * batch;
           const T* sums = tile + slot * kRowGroup;
-          for (std::int64_t j = 0; j < cols; ++j, out += batch, sums += kMr) {
-            if (add) {
-              for (std::int64_t i = 0; i < kRowGroup; ++i) out[i] += static_cast<Storage>(sums[i]);
-            } else {
-              const T b0 = bias != nullptr ? bias[j0 + j] : T(0);
-              for (std::int64_t i = 0; i < kRowGroup; ++i)
-                out[i] = static_cast<Storage>(sums[i] + b0);
-            }
-          }
+          for (std::int64_t j = 0; j < cols; ++j, out += batch, sums += kMr)
+            store_row_group(out, sums, bias != nullptr && !add ? bias[j0 + j] : T(0), add);
         }
       }
     }
@@ -189,9 +225,15 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
             for (std::int64_t t1 : phase.axis[1].taps)
               for (std::int64_t t0 : phase.axis[0].taps)
                 tap_of.push_back(t0 + g.kernel_size[0] * (t1 + g.kernel_size[1] * t2));
-          rhs[pair] = pack_weight_panels<T>(phase.taps * ccg, cfg, [&](std::int64_t k, std::int64_t f) {
-            return weight[grp * ccg + k % ccg + cc * (f + cfg * tap_of[static_cast<std::size_t>(k / ccg)])];
-          });
+          const std::int64_t depth = phase.taps * ccg, panels = weight_panels(cfg);
+          rhs[pair].resize(static_cast<std::size_t>(panels * gemm_detail::kNr * depth));
+          pack_weight_panels(
+              depth, cfg, 0, panels,
+              [&](std::int64_t k, std::int64_t f) {
+                const std::int64_t tap = tap_of[static_cast<std::size_t>(k / ccg)];
+                return weight[grp * ccg + k % ccg + cc * (f + cfg * tap)];
+              },
+              rhs[pair].data());
         },
         /*team_from=*/65536);
     if (!packed.ok()) return packed;
@@ -263,12 +305,23 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
   try {
     // Each group's weight (taps * C_fine/g x C_coarse/g): row t * C_fine/g + c
     // is fine channel c of tap t, the weight's own order.
+    // (packed on the team, panel by panel: it is as large as the weight)
+    const std::int64_t depth = K * cfg, panels = weight_panels(ccg);
     std::vector<std::vector<T>> rhs(static_cast<std::size_t>(g.groups));
-    for (std::int64_t grp = 0; grp < g.groups; ++grp)
-      rhs[static_cast<std::size_t>(grp)] =
-          pack_weight_panels<T>(K * cfg, ccg, [&](std::int64_t k, std::int64_t o) {
-            return weight[grp * ccg + o + cc * k];
-          });
+    for (auto& r : rhs) r.resize(static_cast<std::size_t>(panels * gemm_detail::kNr * depth));
+    Status packed = run_items<char>(
+        static_cast<std::size_t>(g.groups * panels),
+        static_cast<double>(gemm_detail::kNr * depth), options,
+        [&](std::size_t i, char&) {
+          const std::int64_t grp = static_cast<std::int64_t>(i) / panels;
+          const std::int64_t panel = static_cast<std::int64_t>(i) % panels;
+          pack_weight_panels(
+              depth, ccg, panel, panel + 1,
+              [&](std::int64_t k, std::int64_t o) { return weight[grp * ccg + o + cc * k]; },
+              rhs[static_cast<std::size_t>(grp)].data());
+        },
+        /*team_from=*/65536);
+    if (!packed.ok()) return packed;
     struct Item {
       std::int64_t grp, begin, end;
     };
@@ -314,6 +367,149 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
   } catch (const std::bad_alloc&) {
     return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
   }
+}
+
+// The weight gradient on R's layout, double precision: per group, dW_g
+// (C_coarse/g x C_fine/g taps, the weight's own layout) = sum over samples
+// and coarse pixels of the coarse channels times the fine channels each tap
+// reaches (zeros off the image, as im2col). The sum runs over the batch,
+// which is contiguous in R's layout: a register block of 4 coarse channels x
+// 6 (tap, fine channel) columns keeps 24 vectors of 8 per-sample partial
+// sums, fed by plain loads, with no packing and no transposes; the lanes are
+// added up at the end. Work items own blocks of dW and sum the whole batch
+// and image in one fixed order: no partial sums to add up, and results that
+// do not depend on the thread count. Returns false (the caller takes the
+// sample-major path) for other scalar types and short sums.
+template <class T, class Storage>
+bool batch_weight_gradient(const ConvGeometry&, const Storage*, const Storage*, Storage*,
+                           const ComputeOptions&, Status*) {
+  return false;
+}
+
+template <>
+inline bool batch_weight_gradient<double, double>(const ConvGeometry& g, const double* coarse,
+                                                  const double* fine, double* grad_weight,
+                                                  const ComputeOptions& options, Status* status) {
+  constexpr std::int64_t kRows = 4, kCols = 6;  // register block: 24 accumulators
+  constexpr std::int64_t kSlice = 32;           // row groups summed between spills
+  const std::int64_t B = g.batch;
+  const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
+  const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
+  const std::int64_t K = g.kernel_taps, columns = cfg * K;
+  const std::int64_t row_groups = g.coarse_pixels * (B / kRowGroup);
+  // Each weight value costs a few instructions beyond its sum (spills, the
+  // lanes' final addition): only sums of at least 256 row groups (2048
+  // terms) pay for them; shorter ones go the sample-major way.
+  if (row_groups < 256) return false;
+  const std::int64_t* C = g.coarse_size;
+  const std::int64_t* F = g.fine_size;
+  // Blocks of dW per item: the slice of both operands (32 rows and 48
+  // columns of 128 row groups, 640 KB) stays in L2.
+  const std::int64_t block_rows = 8 * kRows, block_cols = 8 * kCols;
+  struct Item {
+    std::int64_t grp, r0, j0;
+  };
+  std::vector<Item> items;
+  for (std::int64_t grp = 0; grp < g.groups; ++grp)
+    for (std::int64_t j0 = 0; j0 < columns; j0 += block_cols)
+      for (std::int64_t r0 = 0; r0 < ccg; r0 += block_rows) items.push_back({grp, r0, j0});
+  struct Scratch {
+    std::vector<const double*> coarse_at, fine_at;  // per row group; per (row group, tap)
+    std::vector<double> acc;  // (vectors of 8: std::allocator does not align __m512d in C++14)
+  };
+  // What a tap off the image reads: zeros for every fine channel's offset.
+  const std::vector<double> zeros(static_cast<std::size_t>(B * cfg + kRowGroup), 0.0);
+  const double per_item = 2.0 * static_cast<double>(std::min(ccg, block_rows)) *
+                          static_cast<double>(std::min(columns, block_cols)) *
+                          static_cast<double>(row_groups * kRowGroup);
+  try {
+    *status = run_items<Scratch>(items.size(), per_item, options, [&](std::size_t i, Scratch& s) {
+      const Item& it = items[i];
+      const std::int64_t rows = std::min(block_rows, ccg - it.r0);
+      const std::int64_t cols = std::min(block_cols, columns - it.j0);
+      const std::int64_t row_blocks = (rows + kRows - 1) / kRows;
+      const std::int64_t col_blocks = (cols + kCols - 1) / kCols;
+      const std::int64_t t_first = it.j0 / cfg, taps = (it.j0 + cols - 1) / cfg - t_first + 1;
+      s.acc.resize(static_cast<std::size_t>(row_blocks * col_blocks * kRows * kCols * kRowGroup));
+      s.coarse_at.resize(static_cast<std::size_t>(kSlice));
+      s.fine_at.resize(static_cast<std::size_t>(kSlice * taps));
+      for (std::int64_t rg0 = 0; rg0 < row_groups; rg0 += kSlice) {
+        const std::int64_t count = std::min(kSlice, row_groups - rg0);
+        for (std::int64_t r = 0; r < count; ++r) {
+          const std::int64_t row = (rg0 + r) * kRowGroup;  // (sample, pixel), sample fastest
+          const std::int64_t n0 = row % B, q = row / B;
+          s.coarse_at[static_cast<std::size_t>(r)] = coarse + n0 + B * (it.grp * ccg + cc * q);
+          const std::int64_t q0 = q % C[0], q1 = (q / C[0]) % C[1], q2 = q / (C[0] * C[1]);
+          for (std::int64_t t = t_first; t < t_first + taps; ++t) {
+            const std::int64_t t0 = t % g.kernel_size[0];
+            const std::int64_t t1 = (t / g.kernel_size[0]) % g.kernel_size[1];
+            const std::int64_t t2 = t / (g.kernel_size[0] * g.kernel_size[1]);
+            const std::int64_t f0 = q0 * g.stride[0] - g.padding[0] + t0 * g.dilation[0];
+            const std::int64_t f1 = q1 * g.stride[1] - g.padding[1] + t1 * g.dilation[1];
+            const std::int64_t f2 = q2 * g.stride[2] - g.padding[2] + t2 * g.dilation[2];
+            const bool inside =
+                f0 >= 0 && f0 < F[0] && f1 >= 0 && f1 < F[1] && f2 >= 0 && f2 < F[2];
+            s.fine_at[static_cast<std::size_t>(r * taps + t - t_first)] =
+                inside ? fine + n0 + B * (it.grp * cfg + cf * (f0 + F[0] * (f1 + F[1] * f2)))
+                       : zeros.data();
+          }
+        }
+        for (std::int64_t rb = 0; rb < row_blocks; ++rb)
+          for (std::int64_t cb = 0; cb < col_blocks; ++cb) {
+            // Rows and columns past the block's edge repeat its last one
+            // (valid addresses); their sums are dropped.
+            std::int64_t row_off[kRows], col_tap[kCols], col_off[kCols];
+            for (std::int64_t a = 0; a < kRows; ++a)
+              row_off[a] = B * (it.r0 + std::min(rows - 1, rb * kRows + a));
+            for (std::int64_t b = 0; b < kCols; ++b) {
+              const std::int64_t j = it.j0 + std::min(cols - 1, cb * kCols + b);
+              col_tap[b] = j / cfg - t_first;
+              col_off[b] = B * (j % cfg);
+            }
+            double* acc = s.acc.data() + (rb * col_blocks + cb) * kRows * kCols * kRowGroup;
+            __m512d sum[kRows][kCols];
+#pragma GCC unroll 4
+            for (int a = 0; a < kRows; ++a)
+#pragma GCC unroll 6
+              for (int b = 0; b < kCols; ++b)
+                sum[a][b] = rg0 == 0 ? _mm512_setzero_pd()
+                                     : _mm512_loadu_pd(acc + (a * kCols + b) * kRowGroup);
+            for (std::int64_t r = 0; r < count; ++r) {
+              const double* x = s.coarse_at[static_cast<std::size_t>(r)];
+              const double* const* y = s.fine_at.data() + r * taps;
+              __m512d xv[kRows];
+#pragma GCC unroll 4
+              for (int a = 0; a < kRows; ++a) xv[a] = _mm512_loadu_pd(x + row_off[a]);
+#pragma GCC unroll 6
+              for (int b = 0; b < kCols; ++b) {
+                const __m512d yv = _mm512_loadu_pd(y[col_tap[b]] + col_off[b]);
+#pragma GCC unroll 4
+                for (int a = 0; a < kRows; ++a) sum[a][b] = _mm512_fmadd_pd(xv[a], yv, sum[a][b]);
+              }
+            }
+#pragma GCC unroll 4
+            for (int a = 0; a < kRows; ++a)
+#pragma GCC unroll 6
+              for (int b = 0; b < kCols; ++b)
+                _mm512_storeu_pd(acc + (a * kCols + b) * kRowGroup, sum[a][b]);
+          }
+      }
+      for (std::int64_t rb = 0; rb < row_blocks; ++rb)
+        for (std::int64_t cb = 0; cb < col_blocks; ++cb)
+          for (std::int64_t a = 0; a < kRows; ++a)
+            for (std::int64_t b = 0; b < kCols; ++b) {
+              const std::int64_t r = rb * kRows + a, jc = cb * kCols + b;
+              if (r >= rows || jc >= cols) continue;
+              grad_weight[it.grp * ccg + it.r0 + r + cc * (it.j0 + jc)] =
+                  _mm512_reduce_add_pd(_mm512_loadu_pd(
+                      s.acc.data() +
+                      ((rb * col_blocks + cb) * kRows * kCols + a * kCols + b) * kRowGroup));
+            }
+    });
+  } catch (const std::bad_alloc&) {
+    *status = Status::error(StatusCode::out_of_memory, "could not allocate working memory");
+  }
+  return true;
 }
 
 }  // namespace detail
