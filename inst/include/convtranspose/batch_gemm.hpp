@@ -160,13 +160,12 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
   }
 }
 
-// Row groups per work item: about 128 rows (the packed rows of a slice stay
-// in L2 while every weight panel passes over them), fewer where that leaves
-// less than two items per thread.
-inline std::int64_t row_groups_per_item(std::int64_t row_groups, std::int64_t items_besides,
+// Row groups per work item: 16 (128 rows: the packed rows of a slice stay in
+// L2 while every weight panel passes over them), fewer where that would
+// leave less than two items per thread over the `groups` groups.
+inline std::int64_t row_groups_per_item(std::int64_t row_groups, std::int64_t groups,
                                         int threads) {
-  const std::int64_t by_threads =
-      (row_groups * items_besides + 2 * threads - 1) / (2 * threads) / std::max<std::int64_t>(1, items_besides);
+  const std::int64_t by_threads = row_groups * groups / (2 * std::max(1, threads));
   return std::max<std::int64_t>(1, std::min<std::int64_t>(128 / kRowGroup, by_threads));
 }
 
@@ -237,53 +236,60 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
         },
         /*team_from=*/65536);
     if (!packed.ok()) return packed;
+    // Work items: (group, block of row-group indices) for every phase at
+    // once: index r of each phase reads nearly the same coarse pixels, which
+    // after the first phase come from cache.
     struct Item {
-      std::int64_t grp, phase, begin, end;  // row groups [begin, end)
+      std::int64_t grp, begin, end;  // row groups [begin, end) of each phase
     };
+    std::int64_t most = 0;
+    double per_index = 0;  // flops of one row-group index over the phases
+    for (const Phase& ph : phases) {
+      most = std::max(most, ph.columns * (B / kRowGroup));
+      per_index += 2.0 * kRowGroup * ph.taps * ccg * cfg;
+    }
+    const std::int64_t step = row_groups_per_item(most, g.groups, options.num_threads);
     std::vector<Item> items;
-    double work = 0;
-    const std::int64_t items_besides = g.groups * static_cast<std::int64_t>(phases.size());
     for (std::int64_t grp = 0; grp < g.groups; ++grp)
-      for (std::size_t ph = 0; ph < phases.size(); ++ph) {
-        const std::int64_t row_groups = phases[ph].columns * (B / kRowGroup);
-        work += 2.0 * static_cast<double>(row_groups * kRowGroup) * phases[ph].taps * ccg * cfg;
-        const std::int64_t step =
-            row_groups_per_item(row_groups, items_besides, options.num_threads);
-        for (std::int64_t r = 0; r < row_groups; r += step)
-          items.push_back({grp, static_cast<std::int64_t>(ph), r, std::min(row_groups, r + step)});
-      }
+      for (std::int64_t r = 0; r < most; r += step)
+        items.push_back({grp, r, std::min(most, r + step)});
     return run_items<RowGroupScratch<T, Storage>>(
-        items.size(), work / static_cast<double>(std::max<std::size_t>(1, items.size())), options,
+        items.size(), per_index * static_cast<double>(step), options,
         [&](std::size_t i, RowGroupScratch<T, Storage>& s) {
           const Item& it = items[i];
-          const Phase& phase = phases[static_cast<std::size_t>(it.phase)];
-          const PhaseAxis* ax = phase.axis;
-          const std::int64_t count = it.end - it.begin;
-          s.in.resize(static_cast<std::size_t>(count * phase.taps));
-          s.out.resize(static_cast<std::size_t>(count));
-          for (std::int64_t r = 0; r < count; ++r) {
-            const std::int64_t row = (it.begin + r) * kRowGroup;  // (sample, pixel), sample fastest
-            const std::int64_t n0 = row % B, j = row / B;
-            std::int64_t q[kMaxRank];
-            const std::int64_t fine_pixel = phase_fine_pixel(g, phase, j, q);
-            s.out[static_cast<std::size_t>(r)] = fine + n0 + B * (it.grp * cfg + cf * fine_pixel);
-            std::int64_t ti = 0;  // taps in the order of the packed weight
-            for (std::int64_t o2 : ax[2].offsets)
-              for (std::int64_t o1 : ax[1].offsets)
-                for (std::int64_t o0 : ax[0].offsets) {
-                  const std::int64_t q0 = q[0] + o0, q1 = q[1] + o1, q2 = q[2] + o2;
-                  const bool inside = q0 >= 0 && q0 < g.coarse_size[0] && q1 >= 0 &&
-                                      q1 < g.coarse_size[1] && q2 >= 0 && q2 < g.coarse_size[2];
-                  const std::int64_t pixel = q0 + g.coarse_size[0] * (q1 + g.coarse_size[1] * q2);
-                  s.in[static_cast<std::size_t>(r * phase.taps + ti)] =
-                      inside ? coarse + n0 + B * (it.grp * ccg + cc * pixel) : nullptr;
-                  ++ti;
-                }
+          for (std::size_t ph = 0; ph < phases.size(); ++ph) {
+            const Phase& phase = phases[ph];
+            const PhaseAxis* ax = phase.axis;
+            const std::int64_t row_groups = phase.columns * (B / kRowGroup);
+            const std::int64_t begin = std::min(it.begin, row_groups);
+            const std::int64_t count = std::min(it.end, row_groups) - begin;
+            if (count == 0) continue;
+            s.in.resize(static_cast<std::size_t>(count * phase.taps));
+            s.out.resize(static_cast<std::size_t>(count));
+            for (std::int64_t r = 0; r < count; ++r) {
+              const std::int64_t row = (begin + r) * kRowGroup;  // (sample, pixel), sample fastest
+              const std::int64_t n0 = row % B, j = row / B;
+              std::int64_t q[kMaxRank];
+              const std::int64_t fine_pixel = phase_fine_pixel(g, phase, j, q);
+              s.out[static_cast<std::size_t>(r)] = fine + n0 + B * (it.grp * cfg + cf * fine_pixel);
+              std::int64_t ti = 0;  // taps in the order of the packed weight
+              for (std::int64_t o2 : ax[2].offsets)
+                for (std::int64_t o1 : ax[1].offsets)
+                  for (std::int64_t o0 : ax[0].offsets) {
+                    const std::int64_t q0 = q[0] + o0, q1 = q[1] + o1, q2 = q[2] + o2;
+                    const bool inside = q0 >= 0 && q0 < g.coarse_size[0] && q1 >= 0 &&
+                                        q1 < g.coarse_size[1] && q2 >= 0 && q2 < g.coarse_size[2];
+                    const std::int64_t pixel = q0 + g.coarse_size[0] * (q1 + g.coarse_size[1] * q2);
+                    s.in[static_cast<std::size_t>(r * phase.taps + ti)] =
+                        inside ? coarse + n0 + B * (it.grp * ccg + cc * pixel) : nullptr;
+                    ++ti;
+                  }
+            }
+            row_group_product<T, Storage>(
+                count, phase.taps, ccg, B,
+                rhs[ph * static_cast<std::size_t>(g.groups) + static_cast<std::size_t>(it.grp)].data(),
+                cfg, bias != nullptr ? bias + it.grp * cfg : nullptr, prefill, s);
           }
-          row_group_product<T, Storage>(
-              count, phase.taps, ccg, B,
-              rhs[static_cast<std::size_t>(it.phase * g.groups + it.grp)].data(), cfg,
-              bias != nullptr ? bias + it.grp * cfg : nullptr, prefill, s);
         });
   } catch (const std::bad_alloc&) {
     return Status::error(StatusCode::out_of_memory, "could not allocate working memory");

@@ -152,63 +152,70 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
         },
         /*team_from=*/65536);
     if (!packed.ok()) return packed;
-    // Work items: (group, phase, block of the phase's fine pixels over all
-    // samples, sample-major), sized by columns_per_item().
+    // Work items: (group, block of fine-pixel indices over all samples,
+    // sample-major) for every phase at once, sized by columns_per_item():
+    // index j of each phase reads nearly the same coarse pixels, which after
+    // the first phase come from cache.
     struct Item {
-      std::int64_t grp, phase, begin, end;
+      std::int64_t grp, begin, end;
     };
+    std::int64_t most_columns = 0;
+    double per_index = 0;  // flops of one index j over the phases
+    for (const Phase& ph : phases) {
+      most_columns = std::max(most_columns, g.batch * ph.columns);
+      per_index += 2.0 * cfg * ph.taps * ccg;
+    }
+    const std::int64_t block =
+        columns_per_item(per_index, most_columns * g.groups, options.num_threads);
     std::vector<Item> items;
-    double work = 0;  // flops of the whole call
     for (std::int64_t grp = 0; grp < g.groups; ++grp)
-      for (std::size_t ph = 0; ph < phases.size(); ++ph) {
-        const std::int64_t columns = g.batch * phases[ph].columns;
-        const double per_column = 2.0 * cfg * phases[ph].taps * ccg;
-        work += per_column * static_cast<double>(columns);
-        const std::int64_t block = columns_per_item(
-            per_column, columns * g.groups * static_cast<std::int64_t>(phases.size()),
-            options.num_threads);
-        for (std::int64_t b = 0; b < columns; b += block)
-          items.push_back({grp, static_cast<std::int64_t>(ph), b, std::min(columns, b + block)});
-      }
+      for (std::int64_t b = 0; b < most_columns; b += block)
+        items.push_back({grp, b, std::min(most_columns, b + block)});
     const std::vector<T> zeros(static_cast<std::size_t>(ccg), T(0));
     return run_items<PointerTables<T>>(
-        items.size(), work / static_cast<double>(std::max<std::size_t>(1, items.size())), options,
+        items.size(), per_index * static_cast<double>(block), options,
         [&](std::size_t i, PointerTables<T>& tables) {
           const Item& it = items[i];
-          const Phase& phase = phases[static_cast<std::size_t>(it.phase)];
-          const std::int64_t width = it.end - it.begin;
-          tables.b_cols.resize(static_cast<std::size_t>(phase.taps * width));
-          tables.c_cols.resize(static_cast<std::size_t>(width));
-          const PhaseAxis* ax = phase.axis;
-          for (std::int64_t jn = it.begin; jn < it.end; ++jn) {
-            const std::int64_t col = jn - it.begin;
-            const std::int64_t n = jn / phase.columns, j = jn % phase.columns;
-            const T* x = coarse + n * coarse_sample + it.grp * ccg;
-            T* y = fine + n * fine_sample + it.grp * cfg;
-            const std::int64_t j0 = j % ax[0].count, j1 = (j / ax[0].count) % ax[1].count,
-                               j2 = j / (ax[0].count * ax[1].count);
-            const std::int64_t fine_pixel =
-                ax[0].first + g.stride[0] * j0 +
-                g.fine_size[0] * (ax[1].first + g.stride[1] * j1 +
-                                  g.fine_size[1] * (ax[2].first + g.stride[2] * j2));
-            tables.c_cols[static_cast<std::size_t>(col)] = y + fine_pixel * cf;
-            std::int64_t ti = 0;  // taps in the order of the packed weight
-            for (std::int64_t o2 : ax[2].offsets)
-              for (std::int64_t o1 : ax[1].offsets)
-                for (std::int64_t o0 : ax[0].offsets) {
-                  const std::int64_t q0 = j0 + o0, q1 = j1 + o1, q2 = j2 + o2;
-                  const bool inside = q0 >= 0 && q0 < g.coarse_size[0] && q1 >= 0 &&
-                                      q1 < g.coarse_size[1] && q2 >= 0 && q2 < g.coarse_size[2];
-                  tables.b_cols[static_cast<std::size_t>(ti * width + col)] =
-                      inside ? x + (q0 + g.coarse_size[0] * (q1 + g.coarse_size[1] * q2)) * cc
-                             : zeros.data();
-                  ++ti;
-                }
+          for (std::size_t ph = 0; ph < phases.size(); ++ph) {
+            const Phase& phase = phases[ph];
+            const std::int64_t begin = std::min(it.begin, g.batch * phase.columns);
+            const std::int64_t end = std::min(it.end, g.batch * phase.columns);
+            const std::int64_t width = end - begin;
+            if (width == 0) continue;
+            tables.b_cols.resize(static_cast<std::size_t>(phase.taps * width));
+            tables.c_cols.resize(static_cast<std::size_t>(width));
+            const PhaseAxis* ax = phase.axis;
+            for (std::int64_t jn = begin; jn < end; ++jn) {
+              const std::int64_t col = jn - begin;
+              const std::int64_t n = jn / phase.columns, j = jn % phase.columns;
+              const T* x = coarse + n * coarse_sample + it.grp * ccg;
+              T* y = fine + n * fine_sample + it.grp * cfg;
+              const std::int64_t j0 = j % ax[0].count, j1 = (j / ax[0].count) % ax[1].count,
+                                 j2 = j / (ax[0].count * ax[1].count);
+              const std::int64_t fine_pixel =
+                  ax[0].first + g.stride[0] * j0 +
+                  g.fine_size[0] * (ax[1].first + g.stride[1] * j1 +
+                                    g.fine_size[1] * (ax[2].first + g.stride[2] * j2));
+              tables.c_cols[static_cast<std::size_t>(col)] = y + fine_pixel * cf;
+              std::int64_t ti = 0;  // taps in the order of the packed weight
+              for (std::int64_t o2 : ax[2].offsets)
+                for (std::int64_t o1 : ax[1].offsets)
+                  for (std::int64_t o0 : ax[0].offsets) {
+                    const std::int64_t q0 = j0 + o0, q1 = j1 + o1, q2 = j2 + o2;
+                    const bool inside = q0 >= 0 && q0 < g.coarse_size[0] && q1 >= 0 &&
+                                        q1 < g.coarse_size[1] && q2 >= 0 && q2 < g.coarse_size[2];
+                    tables.b_cols[static_cast<std::size_t>(ti * width + col)] =
+                        inside ? x + (q0 + g.coarse_size[0] * (q1 + g.coarse_size[1] * q2)) * cc
+                               : zeros.data();
+                    ++ti;
+                  }
+            }
+            gemm_detail::indirect_gemm<T>(
+                cfg, width, phase.taps, ccg,
+                lhs[static_cast<std::size_t>(static_cast<std::int64_t>(ph) * g.groups + it.grp)]
+                    .data(),
+                tables.b_cols.data(), tables.c_cols.data(), zeros.data());
           }
-          gemm_detail::indirect_gemm<T>(
-              cfg, width, phase.taps, ccg,
-              lhs[static_cast<std::size_t>(it.phase * g.groups + it.grp)].data(),
-              tables.b_cols.data(), tables.c_cols.data(), zeros.data());
         });
   } catch (const std::bad_alloc&) {
     return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
