@@ -31,6 +31,7 @@
 
 #include "gemm.hpp"
 #include "geometry.hpp"
+#include "layout.hpp"
 #include "options.hpp"
 #include "phase_gemm.hpp"
 #include "status.hpp"
@@ -200,10 +201,17 @@ Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const 
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cfg = g.fine_channels_per_group, K = g.kernel_taps;
   const std::int64_t Q = g.batch * g.coarse_pixels;
-  for (std::int64_t q = 0; q < Q; ++q)
-    for (std::int64_t c = 0; c < cc; ++c) coarse[q * cc + c] = bias ? bias[c] : T(0);
-  if (Q == 0) return Status::success();
   const int nt = detail::team_for(2.0 * cc * cfg * K * Q, std::max(1, options.num_threads));
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+  // The AVX-512 build reads the fine pixels in place (phase_gemm.hpp) and
+  // stores each coarse value with its bias; with very few fine channels per
+  // group the runs it reads are too short, and one coarse channel per group
+  // has its direct kernel.
+  if (Q > 0 && cfg >= 4 && !(ccg == 1 && detail::all_finite(weight, g.weight_elements)))
+    return detail::implicit_gather_gemm(g, fine, weight, bias, coarse, options);
+#endif
+  fill_with_bias(coarse, Q, cc, bias, std::max(1, options.num_threads));
+  if (Q == 0) return Status::success();
   // Per-thread tile: columns of `q_tile` pixels, `k_tile` taps at a time.
   const std::int64_t budget =
       std::max<std::int64_t>(1, options.tile_bytes / static_cast<std::int64_t>(sizeof(T)) / nt);
@@ -224,11 +232,6 @@ Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const 
             detail::gather_direct(g, taps, fine, weight_t.data(), q0, q1, coarse);
           });
     }
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
-    // The AVX-512 build reads the fine pixels in place (phase_gemm.hpp); with
-    // very few fine channels per group the runs it reads are too short.
-    if (cfg >= 4) return detail::implicit_gather_gemm(g, fine, weight, coarse, options);
-#endif
     std::vector<std::vector<T>> buffers(static_cast<std::size_t>(nt));
     for (auto& b : buffers) b.resize(static_cast<std::size_t>(cfg * k_tile * q_tile));
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {

@@ -97,25 +97,32 @@ inline void zero_block(Vec (&acc)[kNr][kVecs]) {
     for (int v = 0; v < kVecs; ++v) acc[j][v] = Avx512<T>::zero();
 }
 
-// The register block's results into kNr columns of C (added to them when
-// `accumulate`).
+// The register block's results into kNr columns of C: added to them when
+// `accumulate`, else stored, plus the block's kMr values of `row_bias` when
+// given (a bias per row, the same for every column).
 template <class T, class Vec>
-inline void store_block(Vec (&acc)[kNr][kVecs], T* const* cols, bool accumulate) {
+inline void store_block(Vec (&acc)[kNr][kVecs], T* const* cols, bool accumulate,
+                        const T* row_bias) {
   using V = Avx512<T>;
+  Vec bias[kVecs];
+#pragma GCC unroll 2
+  for (int v = 0; v < kVecs; ++v)
+    bias[v] = row_bias != nullptr ? V::load(row_bias + v * V::kLanes) : V::zero();
 #pragma GCC unroll 12
   for (int j = 0; j < kNr; ++j)
 #pragma GCC unroll 2
     for (int v = 0; v < kVecs; ++v) {
       T* out = cols[j] + v * V::kLanes;
-      V::store(out, accumulate ? V::add(V::load(out), acc[j][v]) : acc[j][v]);
+      V::store(out, V::add(accumulate ? V::load(out) : bias[v], acc[j][v]));
     }
 }
 
 // The kNr columns of a kMr-row block of C (+)= packed_a (kMr x kc) *
-// packed_b (kc x kNr); column j starts at cols[j].
+// packed_b (kc x kNr); column j starts at cols[j]. Stored results get
+// row_bias (kMr values) added when it is given.
 template <class T>
 inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* const* cols,
-                         bool accumulate) {
+                         bool accumulate, const T* row_bias = nullptr) {
   using V = Avx512<T>;
   constexpr int kMr = rows_per_block<T>();
   // (loops fully unrolled so the accumulators live in registers; R builds
@@ -135,7 +142,7 @@ inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* const* cols
     a += kMr;
     b += kNr;
   }
-  store_block<T>(acc, cols, accumulate);
+  store_block<T>(acc, cols, accumulate, row_bias);
 }
 
 // Where A(row, col) lies in A packed in panels of kMr rows (zero rows past
@@ -262,7 +269,8 @@ void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,
 // column j at b[s * kNr + j].
 template <class T>
 inline void micro_kernel_gather(std::int64_t segments, std::int64_t run, const T* a,
-                                const T* const* b, T* const* cols, bool accumulate) {
+                                const T* const* b, T* const* cols, bool accumulate,
+                                const T* row_bias = nullptr) {
   using V = Avx512<T>;
   constexpr int kMr = rows_per_block<T>();
   typename V::Vec acc[kNr][kVecs];
@@ -282,7 +290,7 @@ inline void micro_kernel_gather(std::int64_t segments, std::int64_t run, const T
       a += kMr;
     }
   }
-  store_block<T>(acc, cols, accumulate);
+  store_block<T>(acc, cols, accumulate, row_bias);
 }
 
 // C (m x n) += A * B without packing B: A comes packed in panels of kMr
@@ -290,10 +298,13 @@ inline void micro_kernel_gather(std::int64_t segments, std::int64_t run, const T
 // values, run s at b_cols[s * n + j]; column j of C is the m contiguous
 // values at c_cols[j]. `zeros` holds at least `run` zeros. This is how the
 // stride-phase path (phase_gemm.hpp) multiplies with the coarse pixels (one
-// run per tap) and the fine pixels read and written in place.
+// run per tap) and the fine pixels read and written in place. With
+// `row_bias` (m values), C is overwritten with row_bias + A * B instead (so
+// no pass that fills C with the bias first).
 template <class T>
 void indirect_gemm(std::int64_t m, std::int64_t n, std::int64_t segments, std::int64_t run,
-                   const T* packed_a, const T* const* b_cols, T* const* c_cols, const T* zeros) {
+                   const T* packed_a, const T* const* b_cols, T* const* c_cols, const T* zeros,
+                   const T* row_bias = nullptr) {
   constexpr int kMr = rows_per_block<T>();
   const std::int64_t k = segments * run;
   // Blocks of the inner dimension (whole runs, about kKc deep) times blocks
@@ -332,15 +343,18 @@ void indirect_gemm(std::int64_t m, std::int64_t n, std::int64_t segments, std::i
           const T* pa = packed_a + (ir / kMr) * kMr * k + s0 * run * kMr;
           T* targets[kNr];
           const bool full = rows == kMr && cols == kNr;
+          const bool overwrite = row_bias != nullptr && s0 == 0;
+          const T* bias = overwrite && full ? row_bias + ir : nullptr;
           for (int j = 0; j < kNr; ++j) targets[j] = full ? c_cols[j0 + j] + ir : tile + j * kMr;
           if (pack_b)
-            micro_kernel<T>(segs * run, pa, b_panel.data(), targets, full);
+            micro_kernel<T>(segs * run, pa, b_panel.data(), targets, full && !overwrite, bias);
           else
-            micro_kernel_gather<T>(segs, run, pa, b.data(), targets, full);
+            micro_kernel_gather<T>(segs, run, pa, b.data(), targets, full && !overwrite, bias);
           if (!full) {
             for (std::int64_t j = 0; j < cols; ++j) {
               T* dst = c_cols[j0 + j] + ir;
-              for (std::int64_t i = 0; i < rows; ++i) dst[i] += tile[i + j * kMr];
+              for (std::int64_t i = 0; i < rows; ++i)
+                dst[i] = (overwrite ? row_bias[ir + i] : dst[i]) + tile[i + j * kMr];
             }
           }
         }

@@ -68,6 +68,22 @@ inline void advise_huge_pages(void* data, std::size_t bytes) {
 #endif
 }
 
+// A sample-major array of `pixels` vectors of `channels` values set to the
+// bias (or zeros): the starting point of kernels that add into it.
+template <class T>
+void fill_with_bias(T* data, std::int64_t pixels, std::int64_t channels, const T* bias,
+                    int num_threads) {
+  (void)num_threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(num_threads) \
+    schedule(static) if (pixels * channels > (std::int64_t(1) << 20))
+#endif
+  for (std::int64_t p = 0; p < pixels; ++p) {
+    T* dst = data + p * channels;
+    for (std::int64_t c = 0; c < channels; ++c) dst[c] = bias != nullptr ? bias[c] : T(0);
+  }
+}
+
 // Element-wise conversion (for a weight or bias in another scalar type).
 template <class Src, class Dst>
 void convert(const Src* src, Dst* dst, std::int64_t n) {

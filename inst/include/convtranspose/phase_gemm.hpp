@@ -112,12 +112,15 @@ bool phase_gemm_pays(const ConvGeometry& g, const std::vector<Phase>& phases) {
   return phase_work <= column_work;
 }
 
-// fine: sample-major, already holding the bias (or zeros); the products of
-// every phase are added to it. Requires a finite weight: a zero vector
-// standing for a coarse pixel outside the image must contribute nothing.
+// fine: sample-major. With `overwrite` (the phases cover every fine pixel)
+// each fine value is stored as bias (or zero) plus its products; otherwise
+// fine already holds the bias and the products are added to it. Requires a
+// finite weight: a zero vector standing for a coarse pixel outside the image
+// must contribute nothing.
 template <class T>
 Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const T* coarse,
-                  const T* weight, T* fine, const ComputeOptions& options) {
+                  const T* weight, const T* bias, bool overwrite, T* fine,
+                  const ComputeOptions& options) {
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t coarse_sample = cc * g.coarse_pixels, fine_sample = cf * g.fine_pixels;
@@ -171,7 +174,8 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
     for (std::int64_t grp = 0; grp < g.groups; ++grp)
       for (std::int64_t b = 0; b < most_columns; b += block)
         items.push_back({grp, b, std::min(most_columns, b + block)});
-    const std::vector<T> zeros(static_cast<std::size_t>(ccg), T(0));
+    const std::vector<T> zeros(static_cast<std::size_t>(std::max(ccg, cf)), T(0));
+    const T* row_bias = bias != nullptr ? bias : zeros.data();
     return run_items<PointerTables<T>>(
         items.size(), per_index * static_cast<double>(block), options,
         [&](std::size_t i, PointerTables<T>& tables) {
@@ -214,7 +218,8 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
                 cfg, width, phase.taps, ccg,
                 lhs[static_cast<std::size_t>(static_cast<std::int64_t>(ph) * g.groups + it.grp)]
                     .data(),
-                tables.b_cols.data(), tables.c_cols.data(), zeros.data());
+                tables.b_cols.data(), tables.c_cols.data(), zeros.data(),
+                overwrite ? row_bias + it.grp * cfg : nullptr);
           }
         });
   } catch (const std::bad_alloc&) {
@@ -228,12 +233,12 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
 // convolution's input gradient) in the AVX-512 build, as an implicit
 // product: coarse pixel q of a group = W_g (C_coarse/g x taps C_fine/g) times
 // the fine vectors its taps reach (a zero vector off the image), read in
-// place, with no im2col column matrix. coarse: sample-major, holding the
-// bias (or zeros); the products are added to it. Like the column path, taps
-// off the image multiply zeros (as PyTorch's im2col does).
+// place, with no im2col column matrix. coarse: sample-major, overwritten
+// with the bias (or zero) plus the products. Like the column path, taps off
+// the image multiply zeros (as PyTorch's im2col does).
 template <class T>
-Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, T* coarse,
-                            const ComputeOptions& options) {
+Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weight,
+                            const T* bias, T* coarse, const ComputeOptions& options) {
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t K = g.kernel_taps, depth = K * cfg;
@@ -262,7 +267,8 @@ Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weigh
     for (std::int64_t grp = 0; grp < g.groups; ++grp)
       for (std::int64_t b = 0; b < columns; b += block)
         items.push_back({grp, b, std::min(columns, b + block)});
-    const std::vector<T> zeros(static_cast<std::size_t>(cfg), T(0));
+    const std::vector<T> zeros(static_cast<std::size_t>(std::max(cfg, cc)), T(0));
+    const T* row_bias = bias != nullptr ? bias : zeros.data();
     const std::int64_t* C = g.coarse_size;
     const std::int64_t* F = g.fine_size;
     return run_items<PointerTables<T>>(
@@ -297,7 +303,8 @@ Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weigh
           }
           gemm_detail::indirect_gemm<T>(ccg, width, K, cfg,
                                         lhs[static_cast<std::size_t>(it.grp)].data(),
-                                        tables.b_cols.data(), tables.c_cols.data(), zeros.data());
+                                        tables.b_cols.data(), tables.c_cols.data(), zeros.data(),
+                                        row_bias + it.grp * ccg);
         });
   } catch (const std::bad_alloc&) {
     return Status::error(StatusCode::out_of_memory, "could not allocate working memory");

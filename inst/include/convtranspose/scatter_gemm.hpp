@@ -29,6 +29,7 @@
 #include "gather_gemm.hpp"
 #include "gemm.hpp"
 #include "geometry.hpp"
+#include "layout.hpp"
 #include "options.hpp"
 #include "parallel.hpp"
 #include "phase_gemm.hpp"
@@ -104,15 +105,29 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, con
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t fine_px = g.batch * g.fine_pixels;
 
-  // Start from the bias (or zero): every fine element receives a sum.
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (fine_px * cf > (1 << 20))
-#endif
-  for (std::int64_t p = 0; p < fine_px; ++p) {
-    T* dst = fine + p * cf;
-    for (std::int64_t c = 0; c < cf; ++c) dst[c] = bias ? bias[c] : T(0);
-  }
   const std::int64_t Q = g.batch * g.coarse_pixels;
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+  // The AVX-512 build multiplies by stride phase, in place (phase_gemm.hpp),
+  // where that is less work; when the phases cover every fine pixel, their
+  // products are stored with the bias added, with no pass that fills the
+  // output first.
+  if (ccg != 1 && Q > 0 && detail::all_finite(weight, g.weight_elements)) {
+    try {
+      const std::vector<detail::Phase> phases = detail::phases_of(g);
+      if (detail::phase_gemm_pays<T>(g, phases)) {
+        std::int64_t covered = 0;
+        for (const detail::Phase& ph : phases) covered += ph.columns;
+        const bool overwrite = covered == g.fine_pixels;
+        if (!overwrite) fill_with_bias(fine, fine_px, cf, bias, nt);
+        return detail::phase_gemm(g, phases, coarse, weight, bias, overwrite, fine, options);
+      }
+    } catch (const std::bad_alloc&) {
+      return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
+    }
+  }
+#endif
+  // Start from the bias (or zero): every fine element receives a sum.
+  fill_with_bias(fine, fine_px, cf, bias, nt);
   if (Q == 0) return Status::success();
 
   // Tile plan: rows are (fine channel, tap) pairs, columns coarse pixels.
@@ -156,15 +171,6 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, con
             }
           });
     }
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
-    // The AVX-512 build multiplies by stride phase, in place (phase_gemm.hpp),
-    // where that is less work.
-    if (detail::all_finite(weight, g.weight_elements)) {
-      const std::vector<detail::Phase> phases = detail::phases_of(g);
-      if (detail::phase_gemm_pays<T>(g, phases))
-        return detail::phase_gemm(g, phases, coarse, weight, fine, options);
-    }
-#endif
     // Many small groups (depthwise layers): whole groups in parallel, each
     // thread with its own column buffer; groups own disjoint fine channels.
     const double group_flops = 2.0 * static_cast<double>(cfg) * K * Q * ccg;
