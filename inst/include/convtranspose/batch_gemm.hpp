@@ -42,30 +42,40 @@ inline bool batch_in_place(const ConvGeometry& g) {
   return g.batch >= kRowGroup && g.batch % kRowGroup == 0;
 }
 
-// A (taps * channels) x columns weight packed in panels of kNr columns,
-// row by row: the right operand micro_kernel() reads. value(k, j) gives
-// W[k, j]. Panels [first, last) are written into `packed` (sized by
-// weight_panels_size()), so that a team can share the work.
+// A (taps * channels) x columns weight W packed for micro_kernel()'s right
+// operand: slices of kKc rows (the product's inner dimension) one after the
+// other, each holding all its panels of kNr columns, each panel row by row.
+// One slice of a product thus reads one contiguous stretch, which the
+// hardware prefetcher follows (a layer's weight is often too large for the
+// caches). value(k, j) gives W[k, j]. Panels [first, last) are written.
 inline std::int64_t weight_panels(std::int64_t columns) {
   return (columns + gemm_detail::kNr - 1) / gemm_detail::kNr;
+}
+
+// Where panel `panel` of the slice starting at row k0 begins.
+inline std::int64_t panel_offset(std::int64_t k0, std::int64_t panel, std::int64_t depth,
+                                 std::int64_t panels) {
+  const std::int64_t kc = std::min(gemm_detail::kKc, depth - k0);
+  return (k0 * panels + panel * kc) * gemm_detail::kNr;
 }
 
 template <class T, class Value>
 void pack_weight_panels(std::int64_t depth, std::int64_t columns, std::int64_t first,
                         std::int64_t last, Value value, T* packed) {
-  constexpr std::int64_t nr = gemm_detail::kNr, kBlock = 64;
-  // Blocks of 64 rows: the weight is contiguous along the rows for some
-  // callers and along the columns for others; either way the lines a block
-  // reads stay in cache from one column to the next.
-  for (std::int64_t panel = first; panel < last; ++panel) {
-    T* dst = packed + panel * nr * depth;
-    for (std::int64_t k0 = 0; k0 < depth; k0 += kBlock)
+  constexpr std::int64_t nr = gemm_detail::kNr;
+  const std::int64_t panels = weight_panels(columns);
+  // Column by column within a slice: the weight is contiguous along the
+  // rows for some callers and along the columns for others; either way the
+  // lines a slice reads stay in cache from one column to the next.
+  for (std::int64_t panel = first; panel < last; ++panel)
+    for (std::int64_t k0 = 0; k0 < depth; k0 += gemm_detail::kKc) {
+      T* dst = packed + panel_offset(k0, panel, depth, panels);
+      const std::int64_t k1 = std::min(depth, k0 + gemm_detail::kKc);
       for (std::int64_t jj = 0; jj < nr; ++jj) {
         const std::int64_t j = panel * nr + jj;
-        for (std::int64_t k = k0; k < std::min(depth, k0 + kBlock); ++k)
-          dst[k * nr + jj] = j < columns ? value(k, j) : T(0);
+        for (std::int64_t k = k0; k < k1; ++k) dst[(k - k0) * nr + jj] = j < columns ? value(k, j) : T(0);
       }
-  }
+    }
 }
 
 // One row group's 8 sums into its 8 output values: out = sums + bias, or
@@ -144,7 +154,7 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
     const bool add = accumulate || k0 > 0;
     for (std::int64_t j0 = 0; j0 < columns; j0 += kNr) {
       const std::int64_t cols = std::min<std::int64_t>(kNr, columns - j0);
-      const T* pw = packed_w + (j0 / kNr) * kNr * depth + k0 * kNr;
+      const T* pw = packed_w + panel_offset(k0, j0 / kNr, depth, weight_panels(columns));
       for (std::int64_t b = 0; b < blocks; ++b) {
         gemm_detail::micro_kernel<T>(kc, s.packed.data() + b * kMr * kc, pw, targets, false);
         for (std::int64_t slot = 0; slot < kSlots; ++slot) {
