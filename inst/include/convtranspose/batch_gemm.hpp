@@ -490,17 +490,38 @@ inline bool batch_weight_gradient<double, double>(const ConvGeometry& g, const d
               for (int b = 0; b < kCols; ++b)
                 sum[a][b] = rg0 == 0 ? _mm512_setzero_pd()
                                      : _mm512_loadu_pd(acc + (a * kCols + b) * kRowGroup);
-            for (std::int64_t r = 0; r < count; ++r) {
-              const double* x = s.coarse_at[static_cast<std::size_t>(r)];
-              const double* const* y = s.fine_at.data() + r * taps;
-              __m512d xv[kRows];
+            const bool uniform = rb * kRows + kRows <= rows && cb * kCols + kCols <= cols &&
+                                 col_tap[0] == col_tap[kCols - 1];
+            if (uniform) {
+              // (the common case: rows and columns at one stride, all
+              // columns from one tap; few address computations per load)
+              const std::int64_t x_off = row_off[0], y_off = col_off[0], tap = col_tap[0];
+              for (std::int64_t r = 0; r < count; ++r) {
+                const double* x = s.coarse_at[static_cast<std::size_t>(r)] + x_off;
+                const double* y = s.fine_at[static_cast<std::size_t>(r * taps + tap)] + y_off;
+                __m512d xv[kRows];
 #pragma GCC unroll 4
-              for (int a = 0; a < kRows; ++a) xv[a] = _mm512_loadu_pd(x + row_off[a]);
+                for (int a = 0; a < kRows; ++a) xv[a] = _mm512_loadu_pd(x + a * B);
 #pragma GCC unroll 6
-              for (int b = 0; b < kCols; ++b) {
-                const __m512d yv = _mm512_loadu_pd(y[col_tap[b]] + col_off[b]);
+                for (int b = 0; b < kCols; ++b) {
+                  const __m512d yv = _mm512_loadu_pd(y + b * B);
 #pragma GCC unroll 4
-                for (int a = 0; a < kRows; ++a) sum[a][b] = _mm512_fmadd_pd(xv[a], yv, sum[a][b]);
+                  for (int a = 0; a < kRows; ++a) sum[a][b] = _mm512_fmadd_pd(xv[a], yv, sum[a][b]);
+                }
+              }
+            } else {
+              for (std::int64_t r = 0; r < count; ++r) {
+                const double* x = s.coarse_at[static_cast<std::size_t>(r)];
+                const double* const* y = s.fine_at.data() + r * taps;
+                __m512d xv[kRows];
+#pragma GCC unroll 4
+                for (int a = 0; a < kRows; ++a) xv[a] = _mm512_loadu_pd(x + row_off[a]);
+#pragma GCC unroll 6
+                for (int b = 0; b < kCols; ++b) {
+                  const __m512d yv = _mm512_loadu_pd(y[col_tap[b]] + col_off[b]);
+#pragma GCC unroll 4
+                  for (int a = 0; a < kRows; ++a) sum[a][b] = _mm512_fmadd_pd(xv[a], yv, sum[a][b]);
+                }
               }
             }
 #pragma GCC unroll 4
