@@ -33,6 +33,7 @@
 #include "geometry.hpp"
 #include "layout.hpp"
 #include "options.hpp"
+#include "parallel.hpp"
 #include "phase_gemm.hpp"
 #include "status.hpp"
 #include "taps.hpp"
@@ -78,6 +79,7 @@ void gather_direct(const ConvGeometry& g, const TapTable& taps, const T* fine, c
         const T* src = fine + offset;
         const T* w = weight_t + k * cf;
         if (cfg == 1) {
+          CONVTRANSPOSE_SIMD
           for (std::int64_t c = 0; c < cc; ++c) out[c] += src[c] * w[c];
         } else {
           for (std::int64_t grp = 0; grp < cc; ++grp) {
@@ -104,10 +106,12 @@ void weight_direct(const ConvGeometry& g, const TapTable& taps, const T* coarse,
         const T* src = fine + offset;
         T* dw = grad_t + k * cf;
         if (cfg == 1) {
+          CONVTRANSPOSE_SIMD
           for (std::int64_t c = 0; c < cc; ++c) dw[c] += x[c] * src[c];
         } else {
           for (std::int64_t grp = 0; grp < cc; ++grp) {
             const T value = x[grp];
+            CONVTRANSPOSE_SIMD
             for (std::int64_t c = grp * cfg; c < (grp + 1) * cfg; ++c) dw[c] += value * src[c];
           }
         }

@@ -82,10 +82,12 @@ void scatter_direct(const ConvGeometry& g, const TapTable& taps, const T* coarse
         T* dst = fine + offset;
         const T* w = weight_t + k * cf;
         if (cfg == 1) {
+          CONVTRANSPOSE_SIMD
           for (std::int64_t c = g0; c < g1; ++c) dst[c] += x[c] * w[c];
         } else {
           for (std::int64_t grp = g0; grp < g1; ++grp) {
             const T value = x[grp];
+            CONVTRANSPOSE_SIMD
             for (std::int64_t c = grp * cfg; c < (grp + 1) * cfg; ++c) dst[c] += value * w[c];
           }
         }
