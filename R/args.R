@@ -15,15 +15,16 @@ as_size_vector <- function(value, name, rank, min, call) {
                       describe_value(value), reason),
               "convtranspose_argument_error", call)
   }
+  # (this runs four times per call: the checks are kept to cheap primitives)
   if (!is.numeric(value) || is.object(value) || !is.null(dim(value)) && length(dim(value)) > 1)
     bad("")
-  if (!(length(value) %in% unique(c(1L, rank))))
-    bad(sprintf(" (length %d)", length(value)))
-  if (anyNA(value) || any(!is.finite(value))) bad("")
-  if (any(value != round(value))) bad(" (not integer-valued)")
+  n <- length(value)
+  if (n != 1L && n != rank) bad(sprintf(" (length %d)", n))
+  if (!all(is.finite(value))) bad("")
+  if (any(value != trunc(value))) bad(" (not integer-valued)")
   if (any(value < min)) bad("")
   if (any(value > .Machine$integer.max)) bad(" (too large)")
-  as.integer(rep_len(value, rank))
+  if (n == rank) as.integer(value) else rep_len(as.integer(value), rank)
 }
 
 # A single count such as groups or in_channels.
