@@ -49,13 +49,13 @@ clean:
 	rm -rf check src/*.o src/*.so src/core/*.o src/core/*.so src/cuda/*.o src/Makevars
 
 # Times the package and PyTorch CPU (Debian's python3-torch) on the benchmark
-# suite, one after the other on this machine, and writes bench/results/.
+# suite, row by row one side then the other (bench/run.sh), and writes
+# bench/results/.
 BENCH_SUITE ?= $(firstword $(wildcard ../shared/bench-suite.tsv) bench/bench-suite.tsv)
 bench: install
 	@sh tools/install-deps.sh python3-torch
 	mkdir -p bench/results
-	BENCH_THREADS=2 $(RSCRIPT) bench/bench.R $(BENCH_SUITE) bench/results/convtranspose.tsv
-	BENCH_THREADS=2 /usr/bin/python3 bench/bench_torch.py $(BENCH_SUITE) bench/results/pytorch.tsv
+	BENCH_THREADS=2 RSCRIPT="$(RSCRIPT)" sh bench/run.sh $(BENCH_SUITE) bench/results
 	BENCH_THREADS=2 $(RSCRIPT) bench/report.R bench/results
 	cp bench/results/speedup.png vignettes/speedup.png  # the vignette's chart
 
