@@ -176,4 +176,24 @@ test_that("the products on R's layout (batches of 8k) agree with the baseline bu
       for (name in names(fast)) expect_close(fast[[name]], base[[name]], tol)
     }
   }
+  # A small image under a large weight (5 MB, larger than the caches the
+  # packed slices are sized for), as in dcgan_g2.
+  x <- array(rnorm(8 * 256 * 3 * 2), c(8, 256, 3, 2))
+  w <- array(rnorm(256 * 160 * 16), c(256, 160, 4, 4))
+  b <- rnorm(160)
+  run <- function() {
+    y <- nnf_conv_transpose2d(x, w, b, stride = 2, padding = 1)
+    grad <- array(rnorm(length(y)), dim(y))
+    g <- nnf_conv_transpose2d_backward(grad, x, w, stride = 2, padding = 1)
+    list(y = y, input = g$input, weight = g$weight,
+         y32 = nnf_conv_transpose2d(x, w, b, stride = 2, padding = 1, dtype = "float32"))
+  }
+  set.seed(46)
+  fast <- run()
+  Sys.setenv(CONVTRANSPOSE_ISA = "baseline")
+  set.seed(46)
+  base <- run()
+  Sys.unsetenv("CONVTRANSPOSE_ISA")
+  for (name in c("y", "input", "weight")) expect_close(fast[[name]], base[[name]], 1e-12)
+  expect_close(fast$y32, base$y, 1e-5)
 })

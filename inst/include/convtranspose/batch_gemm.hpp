@@ -145,10 +145,19 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
     // Left operand: row group r of block b at slot r % kSlots.
     for (std::int64_t r = 0; r < blocks * kSlots; ++r) {
       T* dst = s.packed.data() + (r / kSlots) * kMr * kc + (r % kSlots) * kRowGroup;
-      for (std::int64_t k = k0; k < k0 + kc; ++k, dst += kMr) {
-        const Storage* src =
-            r < row_groups ? s.in[static_cast<std::size_t>(r * taps + k / channels)] : nullptr;
-        load_row_group(dst, src != nullptr ? src + (k % channels) * batch : nullptr);
+      // (tap t, channel c) of row k, stepped rather than divided out
+      std::int64_t t = k0 / channels, c = k0 % channels;
+      auto tap_row = [&]() -> const Storage* {
+        return r < row_groups && t < taps ? s.in[static_cast<std::size_t>(r * taps + t)] : nullptr;
+      };
+      const Storage* src = tap_row();
+      for (std::int64_t k = 0; k < kc; ++k, dst += kMr) {
+        load_row_group(dst, src != nullptr ? src + c * batch : nullptr);
+        if (++c == channels) {
+          c = 0;
+          ++t;
+          src = tap_row();
+        }
       }
     }
     const bool add = accumulate || k0 > 0;
