@@ -72,6 +72,17 @@ test_that("the AVX2 build, loaded on request, agrees with the baseline build", {
   expect_close(child$b$weight, base$weight, 1e-12)
 })
 
+# run() with the fast build and with the baseline build, from the same seed.
+fast_and_baseline <- function(run, seed) {
+  on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"))
+  Sys.unsetenv("CONVTRANSPOSE_ISA")
+  set.seed(seed)
+  fast <- run()
+  Sys.setenv(CONVTRANSPOSE_ISA = "baseline")
+  set.seed(seed)
+  list(fast = fast, base = run())
+}
+
 # Wider layers, where the AVX-512 build multiplies by stride phase in place
 # (phase_gemm.hpp): random geometries against the baseline build.
 test_that("the stride-phase products agree with the baseline build", {
@@ -110,13 +121,8 @@ test_that("the stride-phase products agree with the baseline build", {
              conv = conv(y, wc, stride = sample(1:2, 1), padding = 1, groups = groups,
                          dtype = dtype))
       }
-      set.seed(i)
-      fast <- run()
-      Sys.setenv(CONVTRANSPOSE_ISA = "baseline")
-      set.seed(i)
-      base <- run()
-      Sys.unsetenv("CONVTRANSPOSE_ISA")
-      for (name in names(fast)) expect_close(fast[[name]], base[[name]], tol)
+      r <- fast_and_baseline(run, i)
+      for (name in names(r$fast)) expect_close(r$fast[[name]], r$base[[name]], tol)
     }
   }
 })
@@ -167,13 +173,8 @@ test_that("the products on R's layout (batches of 8k) agree with the baseline bu
         list(y = y, input = g$input, weight = g$weight, conv = cy, conv_input = cg$input,
              conv_weight = cg$weight)
       }
-      set.seed(i)
-      fast <- run()
-      Sys.setenv(CONVTRANSPOSE_ISA = "baseline")
-      set.seed(i)
-      base <- run()
-      Sys.unsetenv("CONVTRANSPOSE_ISA")
-      for (name in names(fast)) expect_close(fast[[name]], base[[name]], tol)
+      r <- fast_and_baseline(run, i)
+      for (name in names(r$fast)) expect_close(r$fast[[name]], r$base[[name]], tol)
     }
   }
   # A small image under a large weight (5 MB, larger than the caches the
@@ -188,12 +189,7 @@ test_that("the products on R's layout (batches of 8k) agree with the baseline bu
     list(y = y, input = g$input, weight = g$weight,
          y32 = nnf_conv_transpose2d(x, w, b, stride = 2, padding = 1, dtype = "float32"))
   }
-  set.seed(46)
-  fast <- run()
-  Sys.setenv(CONVTRANSPOSE_ISA = "baseline")
-  set.seed(46)
-  base <- run()
-  Sys.unsetenv("CONVTRANSPOSE_ISA")
-  for (name in c("y", "input", "weight")) expect_close(fast[[name]], base[[name]], 1e-12)
-  expect_close(fast$y32, base$y, 1e-5)
+  r <- fast_and_baseline(run, 46)
+  for (name in c("y", "input", "weight")) expect_close(r$fast[[name]], r$base[[name]], 1e-12)
+  expect_close(r$fast$y32, r$base$y, 1e-5)
 })

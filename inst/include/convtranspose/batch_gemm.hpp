@@ -238,17 +238,12 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
         [&](std::size_t pair, char&) {
           const Phase& phase = phases[pair / static_cast<std::size_t>(g.groups)];
           const std::int64_t grp = static_cast<std::int64_t>(pair) % g.groups;
-          std::vector<std::int64_t> tap_of;  // (column-major: dimension 0 fastest)
-          for (std::int64_t t2 : phase.axis[2].taps)
-            for (std::int64_t t1 : phase.axis[1].taps)
-              for (std::int64_t t0 : phase.axis[0].taps)
-                tap_of.push_back(t0 + g.kernel_size[0] * (t1 + g.kernel_size[1] * t2));
           const std::int64_t depth = phase.taps * ccg, panels = weight_panels(cfg);
           rhs[pair].resize(static_cast<std::size_t>(panels * gemm_detail::kNr * depth));
           pack_weight_panels(
               depth, cfg, 0, panels,
               [&](std::int64_t k, std::int64_t f) {
-                const std::int64_t tap = tap_of[static_cast<std::size_t>(k / ccg)];
+                const std::int64_t tap = phase.tap_index[static_cast<std::size_t>(k / ccg)];
                 return weight[grp * ccg + k % ccg + cc * (f + cfg * tap)];
               },
               rhs[pair].data());

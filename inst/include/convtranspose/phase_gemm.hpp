@@ -57,6 +57,9 @@ struct Phase {
   PhaseAxis axis[kMaxRank];
   std::int64_t columns = 0;  // fine pixels of the phase, per sample
   std::int64_t taps = 0;     // taps reaching them
+  // their indices in the weight, in the order the products take them
+  // (dimension 0 fastest, as the offsets are walked)
+  std::vector<std::int64_t> tap_index;
 };
 
 // The phases with at least one tap and one fine pixel.
@@ -73,7 +76,13 @@ inline std::vector<Phase> phases_of(const ConvGeometry& g) {
           ph.columns *= ph.axis[d].count;
           ph.taps *= static_cast<std::int64_t>(ph.axis[d].taps.size());
         }
-        if (ph.columns > 0 && ph.taps > 0) phases.push_back(std::move(ph));
+        if (ph.columns == 0 || ph.taps == 0) continue;
+        // (pixels and taps are numbered column-major, dimension 0 fastest)
+        for (std::int64_t t2 : ph.axis[2].taps)
+          for (std::int64_t t1 : ph.axis[1].taps)
+            for (std::int64_t t0 : ph.axis[0].taps)
+              ph.tap_index.push_back(t0 + g.kernel_size[0] * (t1 + g.kernel_size[1] * t2));
+        phases.push_back(std::move(ph));
       }
   return phases;
 }
@@ -137,20 +146,15 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
           const std::int64_t grp = static_cast<std::int64_t>(pair) % g.groups;
           const std::int64_t depth = phase.taps * ccg;  // the product's inner size
           std::vector<T> a = gemm_detail::packed_zeros<T>(cfg, depth);
-          std::int64_t ti = 0;
-          for (std::int64_t t2 : phase.axis[2].taps)
-            for (std::int64_t t1 : phase.axis[1].taps)
-              for (std::int64_t t0 : phase.axis[0].taps) {
-                // (pixels and taps are numbered column-major, dimension 0 fastest)
-                const std::int64_t tap = t0 + g.kernel_size[0] * (t1 + g.kernel_size[1] * t2);
-                for (std::int64_t f = 0; f < cfg; ++f) {
-                  const T* src = weight + grp * ccg + cc * (f + cfg * tap);  // contiguous in c
-                  T* dst = a.data() + gemm_detail::packed_index<T>(f, ti * ccg, depth);
-                  for (std::int64_t c = 0; c < ccg; ++c)
-                    dst[c * gemm_detail::rows_per_block<T>()] = src[c];
-                }
-                ++ti;
-              }
+          for (std::int64_t ti = 0; ti < phase.taps; ++ti) {
+            const std::int64_t tap = phase.tap_index[static_cast<std::size_t>(ti)];
+            for (std::int64_t f = 0; f < cfg; ++f) {
+              const T* src = weight + grp * ccg + cc * (f + cfg * tap);  // contiguous in c
+              T* dst = a.data() + gemm_detail::packed_index<T>(f, ti * ccg, depth);
+              for (std::int64_t c = 0; c < ccg; ++c)
+                dst[c * gemm_detail::rows_per_block<T>()] = src[c];
+            }
+          }
           lhs[pair] = std::move(a);
         },
         /*team_from=*/65536);
