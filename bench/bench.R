@@ -43,7 +43,16 @@ for (i in seq_len(nrow(suite))) {
     }
     # the backward pass does twice the forward's arithmetic (input and weight)
     work <- if (direction == "forward") flops else 2 * flops
-    invisible(call())  # warm-up
+    # Warm-up: at least 3 calls and 0.1 s (same rule as bench_torch.py): a
+    # fresh process's first large allocations meet a small heap and
+    # frequent collections, which a session in use has left behind.
+    warm <- 0
+    t_warm <- Sys.time()
+    while (warm < 3 || (as.numeric(difftime(Sys.time(), t_warm, units = "secs")) < 0.1 &&
+                        warm < 100)) {
+      invisible(call())
+      warm <- warm + 1
+    }
     # At least `reps` runs and 0.3 s per row (same rule as bench_torch.py),
     # so that sub-millisecond layers get a stable median too.
     times <- numeric(0)

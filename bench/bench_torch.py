@@ -55,7 +55,11 @@ with open(suite) as f:
 
                 call = forward if direction == "forward" else backward
                 work = flops if direction == "forward" else 2 * flops
-                call()
+                # warm-up: at least 3 calls and 0.1 s (same rule as bench.R)
+                warm, t_warm = 0, time.perf_counter()
+                while warm < 3 or (time.perf_counter() - t_warm < 0.1 and warm < 100):
+                    call()
+                    warm += 1
                 times = []
                 # at least `reps` runs and 0.3 s per row (same rule as bench.R)
                 while len(times) < reps or (sum(times) < 0.3 and len(times) < 500):
