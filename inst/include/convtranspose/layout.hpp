@@ -76,7 +76,7 @@ void fill_with_bias(T* data, std::int64_t pixels, std::int64_t channels, const T
   (void)num_threads;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(num_threads) \
-    schedule(static) if (pixels * channels > (std::int64_t(1) << 20))
+    schedule(static) if (pixels * channels > (std::int64_t(1) << 16))
 #endif
   for (std::int64_t p = 0; p < pixels; ++p) {
     T* dst = data + p * channels;
