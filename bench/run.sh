@@ -12,7 +12,7 @@ python=${PYTHON:-/usr/bin/python3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 header=$(head -n 1 "$suite")
-rows=$(($(wc -l < "$suite") - 1))
+rows=$(awk 'END { print NR - 1 }' "$suite")  # (also counts a last line without newline)
 i=1
 while [ "$i" -le "$rows" ]; do
   row=$(sed -n "$((i + 1))p" "$suite")

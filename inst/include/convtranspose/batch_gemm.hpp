@@ -14,7 +14,8 @@
 // input and output costs as much as the arithmetic). Both directions use it:
 // coarse -> fine by stride phase (rows: fine pixels of one phase, taps:
 // those of the phase), fine -> coarse as an implicit product (rows: coarse
-// pixels, taps: all of them).
+// pixels, taps: all of them). The weight gradient, whose sum runs over the
+// batch, has its own kernel at the end of this file.
 #ifndef CONVTRANSPOSE_BATCH_GEMM_HPP
 #define CONVTRANSPOSE_BATCH_GEMM_HPP
 
@@ -73,7 +74,8 @@ void pack_weight_panels(std::int64_t depth, std::int64_t columns, std::int64_t f
       const std::int64_t k1 = std::min(depth, k0 + gemm_detail::kKc);
       for (std::int64_t jj = 0; jj < nr; ++jj) {
         const std::int64_t j = panel * nr + jj;
-        for (std::int64_t k = k0; k < k1; ++k) dst[(k - k0) * nr + jj] = j < columns ? value(k, j) : T(0);
+        for (std::int64_t k = k0; k < k1; ++k)
+          dst[(k - k0) * nr + jj] = j < columns ? value(k, j) : T(0);
       }
     }
 }
@@ -84,8 +86,8 @@ void pack_weight_panels(std::int64_t depth, std::int64_t columns, std::int64_t f
 // may alias).
 inline void store_row_group(double* out, const double* sums, double bias, bool add) {
   const __m512d v = _mm512_loadu_pd(sums);
-  _mm512_storeu_pd(out, add ? _mm512_add_pd(_mm512_loadu_pd(out), v)
-                            : _mm512_add_pd(v, _mm512_set1_pd(bias)));
+  _mm512_storeu_pd(
+      out, add ? _mm512_add_pd(_mm512_loadu_pd(out), v) : _mm512_add_pd(v, _mm512_set1_pd(bias)));
 }
 
 inline void store_row_group(double* out, const float* sums, float bias, bool add) {
@@ -106,12 +108,14 @@ inline void load_row_group(double* dst, const double* src) {
 }
 
 inline void load_row_group(float* dst, const double* src) {
-  _mm256_storeu_ps(dst, src != nullptr ? _mm512_cvtpd_ps(_mm512_loadu_pd(src)) : _mm256_setzero_ps());
+  _mm256_storeu_ps(dst,
+                   src != nullptr ? _mm512_cvtpd_ps(_mm512_loadu_pd(src)) : _mm256_setzero_ps());
 }
 
 template <class T, class Storage>
 void load_row_group(T* dst, const Storage* src) {
-  for (std::int64_t i = 0; i < kRowGroup; ++i) dst[i] = src != nullptr ? static_cast<T>(src[i]) : T(0);
+  for (std::int64_t i = 0; i < kRowGroup; ++i)
+    dst[i] = src != nullptr ? static_cast<T>(src[i]) : T(0);
 }
 
 // Per-thread scratch of one work item.
@@ -182,8 +186,7 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
 // Row groups per work item: 16 (128 rows: the packed rows of a slice stay in
 // L2 while every weight panel passes over them), fewer where that would
 // leave less than two items per thread over the `groups` groups.
-inline std::int64_t row_groups_per_item(std::int64_t row_groups, std::int64_t groups,
-                                        int threads) {
+inline std::int64_t row_groups_per_item(std::int64_t row_groups, std::int64_t groups, int threads) {
   const std::int64_t by_threads = row_groups * groups / (2 * std::max(1, threads));
   return std::max<std::int64_t>(1, std::min<std::int64_t>(128 / kRowGroup, by_threads));
 }
@@ -301,7 +304,8 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
             }
             row_group_product<T, Storage>(
                 count, phase.taps, ccg, B,
-                rhs[ph * static_cast<std::size_t>(g.groups) + static_cast<std::size_t>(it.grp)].data(),
+                rhs[ph * static_cast<std::size_t>(g.groups) + static_cast<std::size_t>(it.grp)]
+                    .data(),
                 cfg, bias != nullptr ? bias + it.grp * cfg : nullptr, prefill, s);
           }
         });
@@ -314,8 +318,8 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
 // group = the fine rows its taps read (a zero row off the image, as
 // PyTorch's im2col) times the group's weight. Requires batch_in_place(g).
 template <class T, class Storage>
-Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* weight,
-                         const T* bias, Storage* coarse, const ComputeOptions& options) {
+Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* weight, const T* bias,
+                         Storage* coarse, const ComputeOptions& options) {
   const std::int64_t B = g.batch;
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
@@ -330,8 +334,8 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
     std::vector<std::vector<T>> rhs(static_cast<std::size_t>(g.groups));
     for (auto& r : rhs) r.resize(static_cast<std::size_t>(panels * gemm_detail::kNr * depth));
     Status packed = run_items<char>(
-        static_cast<std::size_t>(g.groups * panels),
-        static_cast<double>(gemm_detail::kNr * depth), options,
+        static_cast<std::size_t>(g.groups * panels), static_cast<double>(gemm_detail::kNr * depth),
+        options,
         [&](std::size_t i, char&) {
           const std::int64_t grp = static_cast<std::int64_t>(i) / panels;
           const std::int64_t panel = static_cast<std::int64_t>(i) % panels;
@@ -380,9 +384,9 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
               }
             }
           }
-          row_group_product<T, Storage>(count, K, cfg, B, rhs[static_cast<std::size_t>(it.grp)].data(),
-                                        ccg, bias != nullptr ? bias + it.grp * ccg : nullptr, false,
-                                        s);
+          row_group_product<T, Storage>(count, K, cfg, B,
+                                        rhs[static_cast<std::size_t>(it.grp)].data(), ccg,
+                                        bias != nullptr ? bias + it.grp * ccg : nullptr, false, s);
         });
   } catch (const std::bad_alloc&) {
     return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
