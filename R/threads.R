@@ -17,12 +17,7 @@
 #' cvt_set_num_threads(old)
 #' @export
 cvt_get_num_threads <- function() {
-  # The OpenMP facts only change in a forked child: kept per process.
-  if (!identical(the$openmp_pid, Sys.getpid())) {
-    the$openmp_info <- .ct_openmp_info()
-    the$openmp_pid <- Sys.getpid()
-  }
-  info <- the$openmp_info
+  info <- .ct_openmp_info()
   # a forked child (parallel::mclapply) cannot use the parent's OpenMP pool
   if (info[["forked_child"]] == 1L) return(1L)
   limit <- as.integer(min(info[["thread_limit"]], max(1L, info[["procs"]])))
