@@ -234,13 +234,9 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
     }
     // Each phase's weight per group, (taps * C_coarse/g x C_fine/g): row
     // ti * C_coarse/g + c is coarse channel c of the phase's tap ti.
-    const std::size_t pairs = phases.size() * static_cast<std::size_t>(g.groups);
-    std::vector<std::vector<T>> rhs(pairs);
-    Status packed = run_items<char>(
-        pairs, static_cast<double>(g.weight_elements) / static_cast<double>(pairs), options,
-        [&](std::size_t pair, char&) {
-          const Phase& phase = phases[pair / static_cast<std::size_t>(g.groups)];
-          const std::int64_t grp = static_cast<std::int64_t>(pair) % g.groups;
+    std::vector<std::vector<T>> rhs(phases.size() * static_cast<std::size_t>(g.groups));
+    Status packed = for_each_phase_and_group(
+        g, phases, options, [&](std::size_t pair, const Phase& phase, std::int64_t grp) {
           const std::int64_t depth = phase.taps * ccg, panels = weight_panels(cfg);
           rhs[pair].resize(static_cast<std::size_t>(panels * gemm_detail::kNr * depth));
           pack_weight_panels(
@@ -250,8 +246,7 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
                 return weight[grp * ccg + k % ccg + cc * (f + cfg * tap)];
               },
               rhs[pair].data());
-        },
-        /*team_from=*/65536);
+        });
     if (!packed.ok()) return packed;
     // Work items: (group, block of row-group indices) for every phase at
     // once: index r of each phase reads nearly the same coarse pixels, which

@@ -121,6 +121,24 @@ bool phase_gemm_pays(const ConvGeometry& g, const std::vector<Phase>& phases) {
   return phase_work <= column_work;
 }
 
+// Runs pack(pair, phase, group) for every (phase, group) pair, pair = phase
+// index * groups + group, on the team: the phases' packed weights together
+// are as large as the layer's weight.
+template <class Pack>
+Status for_each_phase_and_group(const ConvGeometry& g, const std::vector<Phase>& phases,
+                                const ComputeOptions& options, Pack pack) {
+  const std::size_t pairs = phases.size() * static_cast<std::size_t>(g.groups);
+  const double per_pair =
+      static_cast<double>(g.weight_elements) / static_cast<double>(std::max<std::size_t>(1, pairs));
+  return run_items<char>(
+      pairs, per_pair, options,
+      [&](std::size_t pair, char&) {
+        pack(pair, phases[pair / static_cast<std::size_t>(g.groups)],
+             static_cast<std::int64_t>(pair % static_cast<std::size_t>(g.groups)));
+      },
+      /*team_from=*/65536);
+}
+
 // fine: sample-major. With `overwrite` (the phases cover every fine pixel)
 // each fine value is stored as bias (or zero) plus its products; otherwise
 // fine already holds the bias and the products are added to it. Requires a
@@ -135,15 +153,11 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
   const std::int64_t coarse_sample = cc * g.coarse_pixels, fine_sample = cf * g.fine_pixels;
   try {
     // The phase's weight, per group: (C_fine/g x taps C_coarse/g), packed
-    // for the product kernel (on the team: it is as large as the weight);
-    // column ti * C_coarse/g + c is coarse channel c of the phase's tap ti.
-    const std::size_t pairs = phases.size() * static_cast<std::size_t>(g.groups);
-    std::vector<std::vector<T>> lhs(pairs);
-    Status packed = run_items<char>(
-        pairs, static_cast<double>(g.weight_elements) / static_cast<double>(pairs), options,
-        [&](std::size_t pair, char&) {
-          const Phase& phase = phases[pair / static_cast<std::size_t>(g.groups)];
-          const std::int64_t grp = static_cast<std::int64_t>(pair) % g.groups;
+    // for the product kernel; column ti * C_coarse/g + c is coarse channel c
+    // of the phase's tap ti.
+    std::vector<std::vector<T>> lhs(phases.size() * static_cast<std::size_t>(g.groups));
+    Status packed = for_each_phase_and_group(
+        g, phases, options, [&](std::size_t pair, const Phase& phase, std::int64_t grp) {
           const std::int64_t depth = phase.taps * ccg;  // the product's inner size
           std::vector<T> a = gemm_detail::packed_zeros<T>(cfg, depth);
           for (std::int64_t ti = 0; ti < phase.taps; ++ti) {
@@ -156,8 +170,7 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
             }
           }
           lhs[pair] = std::move(a);
-        },
-        /*team_from=*/65536);
+        });
     if (!packed.ok()) return packed;
     // Work items: (group, block of fine-pixel indices over all samples,
     // sample-major) for every phase at once, sized by columns_per_item():
