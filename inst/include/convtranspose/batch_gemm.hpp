@@ -319,8 +319,6 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t K = g.kernel_taps;
-  const std::int64_t* C = g.coarse_size;
-  const std::int64_t* F = g.fine_size;
   try {
     // Each group's weight (taps * C_fine/g x C_coarse/g): row t * C_fine/g + c
     // is fine channel c of tap t, the weight's own order.
@@ -360,24 +358,12 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
           for (std::int64_t r = 0; r < count; ++r) {
             const std::int64_t row = (it.begin + r) * kRowGroup;
             const std::int64_t n0 = row % B, q = row / B;
-            // (pixels and taps are numbered column-major, dimension 0 fastest)
-            const std::int64_t q0 = q % C[0], q1 = (q / C[0]) % C[1], q2 = q / (C[0] * C[1]);
             s.out[static_cast<std::size_t>(r)] = coarse + n0 + B * (it.grp * ccg + cc * q);
-            std::int64_t t = 0;
-            for (std::int64_t t2 = 0; t2 < g.kernel_size[2]; ++t2) {
-              const std::int64_t f2 = q2 * g.stride[2] - g.padding[2] + t2 * g.dilation[2];
-              for (std::int64_t t1 = 0; t1 < g.kernel_size[1]; ++t1) {
-                const std::int64_t f1 = q1 * g.stride[1] - g.padding[1] + t1 * g.dilation[1];
-                for (std::int64_t t0 = 0; t0 < g.kernel_size[0]; ++t0, ++t) {
-                  const std::int64_t f0 = q0 * g.stride[0] - g.padding[0] + t0 * g.dilation[0];
-                  const bool inside =
-                      f0 >= 0 && f0 < F[0] && f1 >= 0 && f1 < F[1] && f2 >= 0 && f2 < F[2];
-                  s.in[static_cast<std::size_t>(r * K + t)] =
-                      inside ? fine + n0 + B * (it.grp * cfg + cf * (f0 + F[0] * (f1 + F[1] * f2)))
-                             : nullptr;
-                }
-              }
-            }
+            const Storage* y = fine + n0 + B * it.grp * cfg;
+            fine_pixels_of(g, q, [&](std::int64_t t, std::int64_t pixel) {
+              s.in[static_cast<std::size_t>(r * K + t)] =
+                  pixel >= 0 ? y + B * cf * pixel : nullptr;
+            });
           }
           row_group_product<T, Storage>(count, K, cfg, B,
                                         rhs[static_cast<std::size_t>(it.grp)].data(), ccg,
@@ -420,8 +406,6 @@ inline bool batch_weight_gradient<double, double>(const ConvGeometry& g, const d
   // lanes' final addition): only sums of at least 256 row groups (2048
   // terms) pay for them; shorter ones go the sample-major way.
   if (row_groups < 256) return false;
-  const std::int64_t* C = g.coarse_size;
-  const std::int64_t* F = g.fine_size;
   // Blocks of dW per item: the slice of both operands (32 rows and 48
   // columns of 128 row groups, 640 KB) stays in L2.
   const std::int64_t block_rows = 8 * kRows, block_cols = 8 * kCols;
@@ -458,20 +442,12 @@ inline bool batch_weight_gradient<double, double>(const ConvGeometry& g, const d
           const std::int64_t row = (rg0 + r) * kRowGroup;  // (sample, pixel), sample fastest
           const std::int64_t n0 = row % B, q = row / B;
           s.coarse_at[static_cast<std::size_t>(r)] = coarse + n0 + B * (it.grp * ccg + cc * q);
-          const std::int64_t q0 = q % C[0], q1 = (q / C[0]) % C[1], q2 = q / (C[0] * C[1]);
-          for (std::int64_t t = t_first; t < t_first + taps; ++t) {
-            const std::int64_t t0 = t % g.kernel_size[0];
-            const std::int64_t t1 = (t / g.kernel_size[0]) % g.kernel_size[1];
-            const std::int64_t t2 = t / (g.kernel_size[0] * g.kernel_size[1]);
-            const std::int64_t f0 = q0 * g.stride[0] - g.padding[0] + t0 * g.dilation[0];
-            const std::int64_t f1 = q1 * g.stride[1] - g.padding[1] + t1 * g.dilation[1];
-            const std::int64_t f2 = q2 * g.stride[2] - g.padding[2] + t2 * g.dilation[2];
-            const bool inside =
-                f0 >= 0 && f0 < F[0] && f1 >= 0 && f1 < F[1] && f2 >= 0 && f2 < F[2];
-            s.fine_at[static_cast<std::size_t>(r * taps + t - t_first)] =
-                inside ? fine + n0 + B * (it.grp * cfg + cf * (f0 + F[0] * (f1 + F[1] * f2)))
-                       : zeros.data();
-          }
+          const double* y = fine + n0 + B * it.grp * cfg;
+          fine_pixels_of(g, q, [&](std::int64_t t, std::int64_t pixel) {
+            if (t >= t_first && t < t_first + taps)
+              s.fine_at[static_cast<std::size_t>(r * taps + t - t_first)] =
+                  pixel >= 0 ? y + B * cf * pixel : zeros.data();
+          });
         }
         for (std::int64_t rb = 0; rb < row_blocks; ++rb)
           for (std::int64_t cb = 0; cb < col_blocks; ++cb) {

@@ -121,6 +121,29 @@ bool phase_gemm_pays(const ConvGeometry& g, const std::vector<Phase>& phases) {
   return phase_work <= column_work;
 }
 
+// Calls at(t, pixel) for every tap t (numbered column-major, dimension 0
+// fastest) of coarse pixel q (its index within a sample), with the fine pixel
+// the tap reads, or -1 off the image (where the implicit products read zeros,
+// as PyTorch's im2col does).
+template <class At>
+inline void fine_pixels_of(const ConvGeometry& g, std::int64_t q, At at) {
+  const std::int64_t* C = g.coarse_size;
+  const std::int64_t* F = g.fine_size;
+  const std::int64_t q0 = q % C[0], q1 = (q / C[0]) % C[1], q2 = q / (C[0] * C[1]);
+  std::int64_t t = 0;
+  for (std::int64_t t2 = 0; t2 < g.kernel_size[2]; ++t2) {
+    const std::int64_t f2 = q2 * g.stride[2] - g.padding[2] + t2 * g.dilation[2];
+    for (std::int64_t t1 = 0; t1 < g.kernel_size[1]; ++t1) {
+      const std::int64_t f1 = q1 * g.stride[1] - g.padding[1] + t1 * g.dilation[1];
+      for (std::int64_t t0 = 0; t0 < g.kernel_size[0]; ++t0, ++t) {
+        const std::int64_t f0 = q0 * g.stride[0] - g.padding[0] + t0 * g.dilation[0];
+        const bool inside = f0 >= 0 && f0 < F[0] && f1 >= 0 && f1 < F[1] && f2 >= 0 && f2 < F[2];
+        at(t, inside ? f0 + F[0] * (f1 + F[1] * f2) : -1);
+      }
+    }
+  }
+}
+
 // Runs pack(pair, phase, group) for every (phase, group) pair, pair = phase
 // index * groups + group, on the team: the phases' packed weights together
 // are as large as the layer's weight.
@@ -286,8 +309,6 @@ Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weigh
         items.push_back({grp, b, std::min(columns, b + block)});
     const std::vector<T> zeros(static_cast<std::size_t>(std::max(cfg, cc)), T(0));
     const T* row_bias = bias != nullptr ? bias : zeros.data();
-    const std::int64_t* C = g.coarse_size;
-    const std::int64_t* F = g.fine_size;
     return run_items<PointerTables<T>>(
         items.size(), per_column * static_cast<double>(block), options,
         [&](std::size_t i, PointerTables<T>& tables) {
@@ -298,25 +319,13 @@ Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weigh
           for (std::int64_t jn = it.begin; jn < it.end; ++jn) {
             const std::int64_t col = jn - it.begin;
             const std::int64_t n = jn / g.coarse_pixels, q = jn % g.coarse_pixels;
-            // (pixels and taps are numbered column-major, dimension 0 fastest)
-            const std::int64_t q0 = q % C[0], q1 = (q / C[0]) % C[1], q2 = q / (C[0] * C[1]);
             tables.c_cols[static_cast<std::size_t>(col)] =
                 coarse + n * coarse_sample + q * cc + it.grp * ccg;
             const T* y = fine + n * fine_sample + it.grp * cfg;
-            std::int64_t t = 0;
-            for (std::int64_t t2 = 0; t2 < g.kernel_size[2]; ++t2) {
-              const std::int64_t f2 = q2 * g.stride[2] - g.padding[2] + t2 * g.dilation[2];
-              for (std::int64_t t1 = 0; t1 < g.kernel_size[1]; ++t1) {
-                const std::int64_t f1 = q1 * g.stride[1] - g.padding[1] + t1 * g.dilation[1];
-                for (std::int64_t t0 = 0; t0 < g.kernel_size[0]; ++t0, ++t) {
-                  const std::int64_t f0 = q0 * g.stride[0] - g.padding[0] + t0 * g.dilation[0];
-                  const bool inside = f0 >= 0 && f0 < F[0] && f1 >= 0 && f1 < F[1] && f2 >= 0 &&
-                                      f2 < F[2];
-                  tables.b_cols[static_cast<std::size_t>(t * width + col)] =
-                      inside ? y + (f0 + F[0] * (f1 + F[1] * f2)) * cf : zeros.data();
-                }
-              }
-            }
+            fine_pixels_of(g, q, [&](std::int64_t t, std::int64_t pixel) {
+              tables.b_cols[static_cast<std::size_t>(t * width + col)] =
+                  pixel >= 0 ? y + pixel * cf : zeros.data();
+            });
           }
           gemm_detail::indirect_gemm<T>(ccg, width, K, cfg,
                                         lhs[static_cast<std::size_t>(it.grp)].data(),
