@@ -12,7 +12,9 @@
 #' * `convtranspose.layout_chunk_bytes`: how much memory, in bytes, the CPU
 #'   kernels use at a time to bring a batch into the order they compute in
 #'   (R keeps the batch index fastest); default 32 MB. The batch is processed
-#'   in chunks of that size (at least one sample).
+#'   in chunks of that size (at least one sample). On CPUs with AVX-512,
+#'   batches of a multiple of 8 samples are computed in R's order directly
+#'   and need no such copies (float32 weight gradients excepted).
 #' * `convtranspose.cudnn_deterministic`, `convtranspose.cudnn_benchmark`,
 #'   `convtranspose.allow_tf32`: how the CUDA backend uses cuDNN; see
 #'   [cvt_cuda_is_available()].
