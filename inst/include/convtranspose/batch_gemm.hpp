@@ -251,24 +251,19 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
     // Work items: (group, block of row-group indices) for every phase at
     // once: index r of each phase reads nearly the same coarse pixels, which
     // after the first phase come from cache.
-    struct Item {
-      std::int64_t grp, begin, end;  // row groups [begin, end) of each phase
-    };
     std::int64_t most = 0;
     double per_index = 0;  // flops of one row-group index over the phases
     for (const Phase& ph : phases) {
       most = std::max(most, ph.columns * (B / kRowGroup));
       per_index += 2.0 * kRowGroup * ph.taps * ccg * cfg;
     }
+    // (row groups [begin, end) of each phase)
     const std::int64_t step = row_groups_per_item(most, g.groups, options.num_threads);
-    std::vector<Item> items;
-    for (std::int64_t grp = 0; grp < g.groups; ++grp)
-      for (std::int64_t r = 0; r < most; r += step)
-        items.push_back({grp, r, std::min(most, r + step)});
+    const std::vector<GroupBlock> items = group_blocks(g.groups, most, step);
     return run_items<RowGroupScratch<T, Storage>>(
         items.size(), per_index * static_cast<double>(step), options,
         [&](std::size_t i, RowGroupScratch<T, Storage>& s) {
-          const Item& it = items[i];
+          const GroupBlock& it = items[i];
           for (std::size_t ph = 0; ph < phases.size(); ++ph) {
             const Phase& phase = phases[ph];
             const PhaseAxis* ax = phase.axis;
@@ -339,19 +334,13 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
         },
         /*team_from=*/65536);
     if (!packed.ok()) return packed;
-    struct Item {
-      std::int64_t grp, begin, end;
-    };
     const std::int64_t row_groups = g.coarse_pixels * (B / kRowGroup);
     const std::int64_t step = row_groups_per_item(row_groups, g.groups, options.num_threads);
-    std::vector<Item> items;
-    for (std::int64_t grp = 0; grp < g.groups; ++grp)
-      for (std::int64_t r = 0; r < row_groups; r += step)
-        items.push_back({grp, r, std::min(row_groups, r + step)});
+    const std::vector<GroupBlock> items = group_blocks(g.groups, row_groups, step);
     const double per_item = 2.0 * static_cast<double>(step * kRowGroup) * K * cfg * ccg;
     return run_items<RowGroupScratch<T, Storage>>(
         items.size(), per_item, options, [&](std::size_t i, RowGroupScratch<T, Storage>& s) {
-          const Item& it = items[i];
+          const GroupBlock& it = items[i];
           const std::int64_t count = it.end - it.begin;
           s.in.resize(static_cast<std::size_t>(count * K));
           s.out.resize(static_cast<std::size_t>(count));

@@ -147,7 +147,7 @@ inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* const* cols
 
 // Where A(row, col) lies in A packed in panels of kMr rows (zero rows past
 // the last), each panel column by column, A having `depth` columns: the
-// layout pack_a() writes and the micro-kernels read.
+// layout pack_panels<kMr>() writes and the micro-kernels read.
 template <class T>
 inline std::int64_t packed_index(std::int64_t row, std::int64_t col, std::int64_t depth) {
   constexpr int kMr = rows_per_block<T>();
@@ -161,56 +161,33 @@ std::vector<T> packed_zeros(std::int64_t rows, std::int64_t depth) {
   return std::vector<T>(static_cast<std::size_t>((rows + kMr - 1) / kMr * kMr * depth), T(0));
 }
 
-// Packs rows [i0, i0 + mc) x inner [p0, p0 + kc) of A in panels of kMr rows
-// (zero-filled past the edge), each panel column by column; reads run along
-// whichever direction A is contiguous in.
-template <class T>
-void pack_a(const MatrixView<const T>& a, std::int64_t i0, std::int64_t mc, std::int64_t p0,
-            std::int64_t kc, T* out) {
-  constexpr int kMr = rows_per_block<T>();
-  for (std::int64_t ir = 0; ir < mc; ir += kMr, out += kMr * kc) {
-    const std::int64_t rows = std::min<std::int64_t>(kMr, mc - ir);
+// Packs rows [i0, i0 + mc) x inner [p0, p0 + kc) of a matrix in panels of
+// Width rows (zero-filled past the edge), each panel inner index by inner
+// index: out[p * Width + r]. A is packed so (Width = kMr); B as its
+// transpose (Width = kNr: panels of B's columns, row by row). Reads run along
+// whichever direction the matrix is contiguous in.
+template <int Width, class T>
+void pack_panels(const MatrixView<const T>& a, std::int64_t i0, std::int64_t mc, std::int64_t p0,
+                 std::int64_t kc, T* out) {
+  for (std::int64_t ir = 0; ir < mc; ir += Width, out += Width * kc) {
+    const std::int64_t rows = std::min<std::int64_t>(Width, mc - ir);
     const T* base = a.data + (i0 + ir) * a.row_stride + p0 * a.col_stride;
     if (a.row_stride == 1) {
       for (std::int64_t p = 0; p < kc; ++p) {
         const T* src = base + p * a.col_stride;
-        T* dst = out + p * kMr;
+        T* dst = out + p * Width;
         std::int64_t r = 0;
         for (; r < rows; ++r) dst[r] = src[r];
-        for (; r < kMr; ++r) dst[r] = T(0);
+        for (; r < Width; ++r) dst[r] = T(0);
       }
     } else {
       for (std::int64_t r = 0; r < rows; ++r) {
         const T* src = base + r * a.row_stride;
-        for (std::int64_t p = 0; p < kc; ++p) out[p * kMr + r] = src[p * a.col_stride];
+        for (std::int64_t p = 0; p < kc; ++p) out[p * Width + r] = src[p * a.col_stride];
       }
       for (std::int64_t p = 0; p < kc; ++p)
-        for (std::int64_t r = rows; r < kMr; ++r) out[p * kMr + r] = T(0);
+        for (std::int64_t r = rows; r < Width; ++r) out[p * Width + r] = T(0);
     }
-  }
-}
-
-// Packs inner [p0, p0 + kc) x columns [j0, j0 + nc) of B in panels of kNr
-// columns, each panel row by row.
-template <class T>
-void pack_b(const MatrixView<const T>& b, std::int64_t p0, std::int64_t kc, std::int64_t j0,
-            std::int64_t nc, T* out) {
-  for (std::int64_t jr = 0; jr < nc; jr += kNr, out += kNr * kc) {
-    const std::int64_t cols = std::min<std::int64_t>(kNr, nc - jr);
-    const T* base = b.data + p0 * b.row_stride + (j0 + jr) * b.col_stride;
-    if (b.row_stride == 1) {
-      for (std::int64_t j = 0; j < cols; ++j) {
-        const T* src = base + j * b.col_stride;
-        for (std::int64_t p = 0; p < kc; ++p) out[p * kNr + j] = src[p];
-      }
-    } else {
-      for (std::int64_t p = 0; p < kc; ++p) {
-        const T* src = base + p * b.row_stride;
-        for (std::int64_t j = 0; j < cols; ++j) out[p * kNr + j] = src[j * b.col_stride];
-      }
-    }
-    for (std::int64_t p = 0; p < kc; ++p)
-      for (std::int64_t j = cols; j < kNr; ++j) out[p * kNr + j] = T(0);
   }
 }
 
@@ -232,10 +209,10 @@ void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,
     for (std::int64_t p0 = 0; p0 < k; p0 += kKc) {
       const std::int64_t kc = std::min(kKc, k - p0);
       const bool add = accumulate || p0 > 0;
-      pack_b(b, p0, kc, j0, nc, packed_b.data());
+      pack_panels<kNr>(b.transposed(), j0, nc, p0, kc, packed_b.data());
       for (std::int64_t i0 = 0; i0 < m; i0 += kMc) {
         const std::int64_t mc = std::min(kMc, m - i0);
-        pack_a(a, i0, mc, p0, kc, packed_a.data());
+        pack_panels<kMr>(a, i0, mc, p0, kc, packed_a.data());
         for (std::int64_t jr = 0; jr < nc; jr += kNr) {
           const std::int64_t cols = std::min<std::int64_t>(kNr, nc - jr);
           const T* pb = packed_b.data() + (jr / kNr) * kNr * kc;

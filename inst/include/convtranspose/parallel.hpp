@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 #include "options.hpp"
 #include "status.hpp"
@@ -19,6 +21,22 @@
 
 namespace convtranspose {
 namespace detail {
+
+// A work item of one group's product: its indices [begin, end) (columns,
+// or row groups).
+struct GroupBlock {
+  std::int64_t grp, begin, end;
+};
+
+// [0, count) of each of `groups` groups in blocks of `block`.
+inline std::vector<GroupBlock> group_blocks(std::int64_t groups, std::int64_t count,
+                                            std::int64_t block) {
+  std::vector<GroupBlock> items;
+  for (std::int64_t grp = 0; grp < groups; ++grp)
+    for (std::int64_t b = 0; b < count; b += block)
+      items.push_back({grp, b, std::min(count, b + block)});
+  return items;
+}
 
 // Runs `count` independent work items of about `flops_per_item` each on the
 // threads, in rounds of about 4e8 flops (a few milliseconds) with the

@@ -199,9 +199,6 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
     // sample-major) for every phase at once, sized by columns_per_item():
     // index j of each phase reads nearly the same coarse pixels, which after
     // the first phase come from cache.
-    struct Item {
-      std::int64_t grp, begin, end;
-    };
     std::int64_t most_columns = 0;
     double per_index = 0;  // flops of one index j over the phases
     for (const Phase& ph : phases) {
@@ -210,16 +207,13 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
     }
     const std::int64_t block =
         columns_per_item(per_index, most_columns * g.groups, options.num_threads);
-    std::vector<Item> items;
-    for (std::int64_t grp = 0; grp < g.groups; ++grp)
-      for (std::int64_t b = 0; b < most_columns; b += block)
-        items.push_back({grp, b, std::min(most_columns, b + block)});
+    const std::vector<GroupBlock> items = group_blocks(g.groups, most_columns, block);
     const std::vector<T> zeros(static_cast<std::size_t>(std::max(ccg, cf)), T(0));
     const T* row_bias = bias != nullptr ? bias : zeros.data();
     return run_items<PointerTables<T>>(
         items.size(), per_index * static_cast<double>(block), options,
         [&](std::size_t i, PointerTables<T>& tables) {
-          const Item& it = items[i];
+          const GroupBlock& it = items[i];
           for (std::size_t ph = 0; ph < phases.size(); ++ph) {
             const Phase& phase = phases[ph];
             const std::int64_t begin = std::min(it.begin, g.batch * phase.columns);
@@ -296,23 +290,17 @@ Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weigh
       }
       lhs[static_cast<std::size_t>(grp)] = std::move(a);
     }
-    struct Item {
-      std::int64_t grp, begin, end;
-    };
     const double per_column = 2.0 * ccg * depth;
     const std::int64_t columns = g.batch * g.coarse_pixels;
     const std::int64_t block =
         columns_per_item(per_column, columns * g.groups, options.num_threads);
-    std::vector<Item> items;
-    for (std::int64_t grp = 0; grp < g.groups; ++grp)
-      for (std::int64_t b = 0; b < columns; b += block)
-        items.push_back({grp, b, std::min(columns, b + block)});
+    const std::vector<GroupBlock> items = group_blocks(g.groups, columns, block);
     const std::vector<T> zeros(static_cast<std::size_t>(std::max(cfg, cc)), T(0));
     const T* row_bias = bias != nullptr ? bias : zeros.data();
     return run_items<PointerTables<T>>(
         items.size(), per_column * static_cast<double>(block), options,
         [&](std::size_t i, PointerTables<T>& tables) {
-          const Item& it = items[i];
+          const GroupBlock& it = items[i];
           const std::int64_t width = it.end - it.begin;
           tables.b_cols.resize(static_cast<std::size_t>(K * width));
           tables.c_cols.resize(static_cast<std::size_t>(width));
