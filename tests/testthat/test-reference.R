@@ -194,3 +194,22 @@ test_that("batches processed in several layout chunks equal whole-batch results"
   expect_error(nnf_conv_transpose1d(array(1, c(2, 1, 3)), array(1, c(1, 1, 2))),
                "layout_chunk_bytes", class = "convtranspose_argument_error")
 })
+
+test_that("a non-finite value anywhere in a large weight keeps zero rows off its taps", {
+  # Over 2^20 weight values (the finiteness check then runs on the team, in
+  # blocks, the last one partial); the products by stride phase would
+  # multiply the taps that fall off the input by zero rows, 0 * Inf = NaN
+  # where PyTorch, which skips those taps, gives finite values.
+  cin <- 520; cout <- 510
+  for (bad in c(Inf, NaN)) for (batch in c(1, 8)) for (dtype in c("float64", "float32")) {
+    w <- array(0.01, c(cin, cout, 4))
+    w[cin, cout, 4] <- bad  # the last value: tap 3 reaches outputs 2i + 2 only
+    x <- array(1, c(batch, cin, 3))
+    y <- nnf_conv_transpose1d(x, w, stride = 2, padding = 1, dtype = dtype)
+    expect_equal(dim(y), c(batch, cout, 6))
+    hit <- y[, cout, c(3, 5)]
+    if (is.nan(bad)) expect_true(all(is.nan(hit))) else expect_true(all(hit == Inf))
+    expect_true(all(is.finite(y[, cout, c(1, 2, 4, 6)])))
+    expect_true(all(is.finite(y[, -cout, ])))
+  }
+})

@@ -95,28 +95,21 @@ Status run_in_chunks(const ConvGeometry& g, const Storage* const (&inputs)[Input
     for (int i = 0; i < Inputs; ++i) per_sample += in_sizes[i];
     const std::int64_t step =
         samples_per_chunk(g.batch, per_sample * static_cast<std::int64_t>(sizeof(T)), options);
-    // (left uninitialised, so the huge-page advice comes before the first touch)
-    std::unique_ptr<T[]> in_buf[Inputs];
-    for (int i = 0; i < Inputs; ++i) {
-      const std::size_t n = static_cast<std::size_t>(step * in_sizes[i]);
-      in_buf[i].reset(new T[n]);
-      advise_huge_pages(in_buf[i].get(), n * sizeof(T));
-    }
-    const std::size_t out_n = static_cast<std::size_t>(step * out_size);
-    std::unique_ptr<T[]> out_buf(new T[out_n]);
-    advise_huge_pages(out_buf.get(), out_n * sizeof(T));
+    WorkBuffer<T> in_buf[Inputs];
+    for (int i = 0; i < Inputs; ++i) in_buf[i].reset(static_cast<std::size_t>(step * in_sizes[i]));
+    WorkBuffer<T> out_buf(static_cast<std::size_t>(step * out_size));
     for (std::int64_t n0 = 0; n0 < std::max<std::int64_t>(g.batch, 1); n0 += step) {
       const std::int64_t count = std::min(step, g.batch - n0);
       const T* chunk_in[Inputs];
       for (int i = 0; i < Inputs; ++i) {
         // samples n0.. of the (batch x in_size) R array, to sample-major
-        transpose_convert(inputs[i] + n0, in_buf[i].get(), count, in_sizes[i], nt, g.batch);
-        chunk_in[i] = in_buf[i].get();
+        transpose_convert(inputs[i] + n0, in_buf[i].data(), count, in_sizes[i], nt, g.batch);
+        chunk_in[i] = in_buf[i].data();
       }
-      Status status = kernel(batch_chunk(g, count), chunk_in, out_buf.get(), n0 == 0);
+      Status status = kernel(batch_chunk(g, count), chunk_in, out_buf.data(), n0 == 0);
       if (!status.ok()) return status;
       if (out != nullptr)
-        transpose_convert(out_buf.get(), out + n0, out_size, count, nt, 0, g.batch);
+        transpose_convert(out_buf.data(), out + n0, out_size, count, nt, 0, g.batch);
       if (g.batch == 0) break;
     }
   } catch (const std::bad_alloc&) {
@@ -161,14 +154,14 @@ bool products_in_place(bool to_fine, const ConvGeometry& g, const Storage* in,
   try {
     ConvertedIn<T, Storage> w(weight, g.weight_elements);
     ConvertedIn<T, Storage> b(bias, to_fine ? g.fine_channels : g.coarse_channels);
-    const bool finite = all_finite(w.get(), g.weight_elements);
+    auto finite = [&]() { return all_finite(w.get(), g.weight_elements, options.num_threads); };
     if (to_fine) {
-      if (!finite) return false;
+      if (!finite()) return false;
       const std::vector<Phase> phases = phases_of(g);
       if (!phase_gemm_pays<T>(g, phases)) return false;
       *status = batch_phase_gemm<T>(g, phases, in, w.get(), b.get(), out, options);
     } else {
-      if (ccg == 1 && finite) return false;  // the direct kernel's case
+      if (ccg == 1 && finite()) return false;  // the direct kernel's case
       *status = batch_gather_gemm<T>(g, in, w.get(), b.get(), out, options);
     }
   } catch (const std::bad_alloc&) {
@@ -241,8 +234,8 @@ Status weight_gradient(const ConvGeometry& g, const Storage* coarse, const Stora
         g, inputs, sizes, static_cast<Storage*>(nullptr), 0, options,
         [&](const ConvGeometry& chunk, const T* const* x, T*, bool first) {
           if (!first && part.empty()) part.resize(n);
-          Status s = weight_gradient_gemm<T>(chunk, x[0], x[1], first ? total : part.data(),
-                                             options);
+          Status s =
+              weight_gradient_gemm<T>(chunk, x[0], x[1], first ? total : part.data(), options);
           if (s.ok() && !first)
             for (std::size_t i = 0; i < n; ++i) total[i] += part[i];
           return s;

@@ -28,6 +28,7 @@
 
 #include "gemm.hpp"
 #include "geometry.hpp"
+#include "layout.hpp"
 #include "options.hpp"
 #include "parallel.hpp"
 #include "phase_gemm.hpp"
@@ -60,9 +61,11 @@ inline std::int64_t panel_offset(std::int64_t k0, std::int64_t panel, std::int64
   return (k0 * panels + panel * kc) * gemm_detail::kNr;
 }
 
-template <class T, class Value>
+// Here W[k, j] = base[row_offset[k] + j * column_stride].
+template <class T>
 void pack_weight_panels(std::int64_t depth, std::int64_t columns, std::int64_t first,
-                        std::int64_t last, Value value, T* packed) {
+                        std::int64_t last, const T* base, const std::int64_t* row_offset,
+                        std::int64_t column_stride, T* packed) {
   constexpr std::int64_t nr = gemm_detail::kNr;
   const std::int64_t panels = weight_panels(columns);
   // Column by column within a slice: the weight is contiguous along the
@@ -71,11 +74,16 @@ void pack_weight_panels(std::int64_t depth, std::int64_t columns, std::int64_t f
   for (std::int64_t panel = first; panel < last; ++panel)
     for (std::int64_t k0 = 0; k0 < depth; k0 += gemm_detail::kKc) {
       T* dst = packed + panel_offset(k0, panel, depth, panels);
-      const std::int64_t k1 = std::min(depth, k0 + gemm_detail::kKc);
+      const std::int64_t kc = std::min(depth, k0 + gemm_detail::kKc) - k0;
+      const std::int64_t* offset = row_offset + k0;
       for (std::int64_t jj = 0; jj < nr; ++jj) {
         const std::int64_t j = panel * nr + jj;
-        for (std::int64_t k = k0; k < k1; ++k)
-          dst[(k - k0) * nr + jj] = j < columns ? value(k, j) : T(0);
+        if (j < columns) {
+          const T* column = base + j * column_stride;
+          for (std::int64_t k = 0; k < kc; ++k) dst[k * nr + jj] = column[offset[k]];
+        } else {
+          for (std::int64_t k = 0; k < kc; ++k) dst[k * nr + jj] = T(0);
+        }
       }
     }
 }
@@ -233,19 +241,27 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
       if (!filled.ok()) return filled;
     }
     // Each phase's weight per group, (taps * C_coarse/g x C_fine/g): row
-    // ti * C_coarse/g + c is coarse channel c of the phase's tap ti.
-    std::vector<std::vector<T>> rhs(phases.size() * static_cast<std::size_t>(g.groups));
+    // ti * C_coarse/g + c is coarse channel c of the phase's tap ti. All in
+    // one buffer, pair by pair (pair = phase * groups + group).
+    const std::size_t pairs = phases.size() * static_cast<std::size_t>(g.groups);
+    const std::int64_t panels = weight_panels(cfg);
+    std::vector<std::int64_t> pair_start(pairs + 1, 0);
+    for (std::size_t pair = 0; pair < pairs; ++pair)
+      pair_start[pair + 1] =
+          pair_start[pair] +
+          phases[pair / static_cast<std::size_t>(g.groups)].taps * ccg * panels * gemm_detail::kNr;
+    WorkBuffer<T> rhs(static_cast<std::size_t>(pair_start[pairs]));
     Status packed = for_each_phase_and_group(
         g, phases, options, [&](std::size_t pair, const Phase& phase, std::int64_t grp) {
-          const std::int64_t depth = phase.taps * ccg, panels = weight_panels(cfg);
-          rhs[pair].resize(static_cast<std::size_t>(panels * gemm_detail::kNr * depth));
-          pack_weight_panels(
-              depth, cfg, 0, panels,
-              [&](std::int64_t k, std::int64_t f) {
-                const std::int64_t tap = phase.tap_index[static_cast<std::size_t>(k / ccg)];
-                return weight[grp * ccg + k % ccg + cc * (f + cfg * tap)];
-              },
-              rhs[pair].data());
+          const std::int64_t depth = phase.taps * ccg;
+          std::vector<std::int64_t> row_offset(static_cast<std::size_t>(depth));
+          for (std::int64_t ti = 0; ti < phase.taps; ++ti) {
+            const std::int64_t tap = phase.tap_index[static_cast<std::size_t>(ti)];
+            for (std::int64_t c = 0; c < ccg; ++c)
+              row_offset[static_cast<std::size_t>(ti * ccg + c)] = grp * ccg + c + cc * cfg * tap;
+          }
+          pack_weight_panels(depth, cfg, 0, panels, weight, row_offset.data(), cc,
+                             rhs.data() + pair_start[pair]);
         });
     if (!packed.ok()) return packed;
     // Work items: (group, block of row-group indices) for every phase at
@@ -294,8 +310,8 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
             }
             row_group_product<T, Storage>(
                 count, phase.taps, ccg, B,
-                rhs[ph * static_cast<std::size_t>(g.groups) + static_cast<std::size_t>(it.grp)]
-                    .data(),
+                rhs.data() + pair_start[ph * static_cast<std::size_t>(g.groups) +
+                                        static_cast<std::size_t>(it.grp)],
                 cfg, bias != nullptr ? bias + it.grp * cfg : nullptr, prefill, s);
           }
         });
@@ -319,18 +335,18 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
     // is fine channel c of tap t, the weight's own order.
     // (packed on the team, panel by panel: it is as large as the weight)
     const std::int64_t depth = K * cfg, panels = weight_panels(ccg);
-    std::vector<std::vector<T>> rhs(static_cast<std::size_t>(g.groups));
-    for (auto& r : rhs) r.resize(static_cast<std::size_t>(panels * gemm_detail::kNr * depth));
+    const std::int64_t per_group = panels * gemm_detail::kNr * depth;
+    WorkBuffer<T> rhs(static_cast<std::size_t>(g.groups * per_group));
+    std::vector<std::int64_t> row_offset(static_cast<std::size_t>(depth));
+    for (std::int64_t k = 0; k < depth; ++k) row_offset[static_cast<std::size_t>(k)] = cc * k;
     Status packed = run_items<char>(
         static_cast<std::size_t>(g.groups * panels), static_cast<double>(gemm_detail::kNr * depth),
         options,
         [&](std::size_t i, char&) {
           const std::int64_t grp = static_cast<std::int64_t>(i) / panels;
           const std::int64_t panel = static_cast<std::int64_t>(i) % panels;
-          pack_weight_panels(
-              depth, ccg, panel, panel + 1,
-              [&](std::int64_t k, std::int64_t o) { return weight[grp * ccg + o + cc * k]; },
-              rhs[static_cast<std::size_t>(grp)].data());
+          pack_weight_panels(depth, ccg, panel, panel + 1, weight + grp * ccg, row_offset.data(), 1,
+                             rhs.data() + grp * per_group);
         },
         /*team_from=*/65536);
     if (!packed.ok()) return packed;
@@ -350,12 +366,10 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
             s.out[static_cast<std::size_t>(r)] = coarse + n0 + B * (it.grp * ccg + cc * q);
             const Storage* y = fine + n0 + B * it.grp * cfg;
             fine_pixels_of(g, q, [&](std::int64_t t, std::int64_t pixel) {
-              s.in[static_cast<std::size_t>(r * K + t)] =
-                  pixel >= 0 ? y + B * cf * pixel : nullptr;
+              s.in[static_cast<std::size_t>(r * K + t)] = pixel >= 0 ? y + B * cf * pixel : nullptr;
             });
           }
-          row_group_product<T, Storage>(count, K, cfg, B,
-                                        rhs[static_cast<std::size_t>(it.grp)].data(), ccg,
+          row_group_product<T, Storage>(count, K, cfg, B, rhs.data() + it.grp * per_group, ccg,
                                         bias != nullptr ? bias + it.grp * ccg : nullptr, false, s);
         });
   } catch (const std::bad_alloc&) {

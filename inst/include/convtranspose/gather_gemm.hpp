@@ -154,11 +154,27 @@ inline std::int64_t direct_block(const ConvGeometry& g, int nt) {
 // GEMM paths multiply by explicit zeros; the two agree unless the factor is
 // NaN or infinite (0 * Inf = NaN). So the direct path is taken only when
 // every value that would meet such a zero is finite.
+// (Branch-free in blocks, x - x being NaN exactly for NaN and +-Inf, so
+// that it vectorises: a layer's weight can be tens of megabytes.)
 template <class T>
-bool all_finite(const T* values, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i)
-    if (!std::isfinite(values[i])) return false;
-  return true;
+bool all_finite(const T* values, std::int64_t n, int num_threads = 1) {
+  constexpr std::int64_t kBlock = 4096;
+  const std::int64_t blocks = (n + kBlock - 1) / kBlock;
+  bool finite = true;
+  (void)num_threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(num_threads) schedule(static) \
+    reduction(&& : finite) if (n >= (std::int64_t(1) << 20))
+#endif
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const T* v = values + b * kBlock;
+    const std::int64_t len = std::min(kBlock, n - b * kBlock);
+    T sum = 0;
+    CONVTRANSPOSE_SIMD_SUM(sum)
+    for (std::int64_t i = 0; i < len; ++i) sum += v[i] - v[i];
+    finite = finite && sum == sum;
+  }
+  return finite;
 }
 
 inline int team_size() {
@@ -211,7 +227,8 @@ Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const 
   // stores each coarse value with its bias; with very few fine channels per
   // group the runs it reads are too short, and one coarse channel per group
   // has its direct kernel.
-  if (Q > 0 && cfg >= 4 && !(ccg == 1 && detail::all_finite(weight, g.weight_elements)))
+  if (Q > 0 && cfg >= 4 &&
+      !(ccg == 1 && detail::all_finite(weight, g.weight_elements, options.num_threads)))
     return detail::implicit_gather_gemm(g, fine, weight, bias, coarse, options);
 #endif
   fill_with_bias(coarse, Q, cc, bias, std::max(1, options.num_threads));
@@ -224,7 +241,7 @@ Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const 
   const std::int64_t k_tile = std::max<std::int64_t>(1, std::min(K, budget / (cfg * q_tile)));
   try {
     detail::TapTable taps(g);
-    if (ccg == 1 && detail::all_finite(weight, g.weight_elements)) {
+    if (ccg == 1 && detail::all_finite(weight, g.weight_elements, options.num_threads)) {
       // One coarse channel per group: direct, pixels shared out among threads
       // in chunks of about 1e7 flops between interrupt checks.
       const std::vector<T> weight_t = detail::weight_by_tap(g, weight);
@@ -300,7 +317,7 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
       std::max<std::int64_t>(1, std::min(taps_per_thread, budget / (cfg * q_tile)));
   try {
     detail::TapTable taps(g);
-    if (ccg == 1 && detail::all_finite(coarse, Q * cc)) {
+    if (ccg == 1 && detail::all_finite(coarse, Q * cc, options.num_threads)) {
       // One coarse channel per group: direct, each thread summing a share of
       // the pixels into its own (fine channel, tap) copy, added up at the end.
       const std::int64_t size = g.fine_channels * K;
@@ -353,8 +370,8 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
           try {
             const MatrixView<T> dw =
                 by_taps ? column_major(grad_weight + grp * ccg, ccg, cfg * K, cc)
-                        : column_major(partial[static_cast<std::size_t>(tid)].data(), ccg,
-                                       cfg * K, ccg);
+                        : column_major(partial[static_cast<std::size_t>(tid)].data(), ccg, cfg * K,
+                                       ccg);
             for (std::int64_t k0 = kb; k0 < ke && q1 > q0; k0 += k_tile) {
               const std::int64_t k1 = std::min(ke, k0 + k_tile);
               detail::gather_columns(g, taps, fine, q0, q1, k0, k1, grp, buf);

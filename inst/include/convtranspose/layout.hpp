@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -54,19 +55,48 @@ void transpose_convert(const Src* src, Dst* dst, std::int64_t rows, std::int64_t
 // Transparent huge pages, where the system offers them on request, cut the
 // faults 512-fold. Only advice about this buffer's own whole 2 MB pages
 // (the callers' results and copies), nothing process-wide.
+constexpr std::size_t kHugePage = std::size_t(2) << 20;
+
 inline void advise_huge_pages(void* data, std::size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr std::uintptr_t kHuge = std::uintptr_t(2) << 20;
-  if (data == nullptr || bytes < 4 * kHuge) return;
+  if (data == nullptr || bytes < kHugePage) return;
   const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(data);
-  const std::uintptr_t begin = (start + kHuge - 1) & ~(kHuge - 1);
-  const std::uintptr_t end = (start + bytes) & ~(kHuge - 1);
+  const std::uintptr_t begin = (start + kHugePage - 1) & ~std::uintptr_t(kHugePage - 1);
+  const std::uintptr_t end = (start + bytes) & ~std::uintptr_t(kHugePage - 1);
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
 #else
   (void)data;
   (void)bytes;
 #endif
 }
+
+// Uninitialised working memory for n values of T (a packed weight, a layout
+// copy). From 2 MB up it starts on a 2 MB boundary and is advised as huge
+// pages before its first touch, so that all of it can be served by huge
+// pages (the alignment costs address space only, never touched).
+template <class T>
+class WorkBuffer {
+ public:
+  WorkBuffer() = default;
+  explicit WorkBuffer(std::size_t n) { reset(n); }
+  // Discards the contents; throws std::bad_alloc.
+  void reset(std::size_t n) {
+    const std::size_t bytes = n * sizeof(T);
+    const std::size_t pad = bytes >= kHugePage ? kHugePage : alignof(std::max_align_t);
+    raw_.reset(new char[bytes + pad]);
+    const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(raw_.get());
+    data_ = reinterpret_cast<T*>((start + pad - 1) & ~std::uintptr_t(pad - 1));
+    advise_huge_pages(data_, bytes);
+    size_ = n;
+  }
+  T* data() const { return data_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  std::unique_ptr<char[]> raw_;
+  T* data_ = nullptr;
+  std::size_t size_ = 0;
+};
 
 // A sample-major array of `pixels` vectors of `channels` values set to the
 // bias (or zeros): the starting point of kernels that add into it.

@@ -15,8 +15,12 @@
 // that might alias scalar; without OpenMP the loop is left to the compiler).
 #ifdef _OPENMP
 #define CONVTRANSPOSE_SIMD _Pragma("omp simd")
+#define CONVTRANSPOSE_PRAGMA(text) _Pragma(#text)
+// (the same for a loop that adds into `sum`)
+#define CONVTRANSPOSE_SIMD_SUM(sum) CONVTRANSPOSE_PRAGMA(omp simd reduction(+ : sum))
 #else
 #define CONVTRANSPOSE_SIMD
+#define CONVTRANSPOSE_SIMD_SUM(sum)
 #endif
 
 namespace convtranspose {
@@ -46,12 +50,12 @@ inline std::vector<GroupBlock> group_blocks(std::int64_t groups, std::int64_t co
 // team's start and barrier cost more). `work(item, scratch)` gets a
 // per-thread Scratch to reuse.
 template <class Scratch, class Work>
-Status run_items(std::size_t count, double flops_per_item, const ComputeOptions& options,
-                 Work work, double team_from = 4e6) {
+Status run_items(std::size_t count, double flops_per_item, const ComputeOptions& options, Work work,
+                 double team_from = 4e6) {
   const int nt = std::max(1, options.num_threads);
   const int team = flops_per_item * static_cast<double>(count) < team_from ? 1 : nt;
-  const std::size_t round = static_cast<std::size_t>(
-      std::max<double>(4.0 * team, 4e8 / std::max(1.0, flops_per_item)));
+  const std::size_t round =
+      static_cast<std::size_t>(std::max<double>(4.0 * team, 4e8 / std::max(1.0, flops_per_item)));
   for (std::size_t i0 = 0; i0 < count; i0 += round) {
     if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
     const std::size_t i1 = std::min(count, i0 + round);

@@ -113,7 +113,7 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, con
   // where that is less work; when the phases cover every fine pixel, their
   // products are stored with the bias added, with no pass that fills the
   // output first.
-  if (ccg != 1 && Q > 0 && detail::all_finite(weight, g.weight_elements)) {
+  if (ccg != 1 && Q > 0 && detail::all_finite(weight, g.weight_elements, options.num_threads)) {
     try {
       const std::vector<detail::Phase> phases = detail::phases_of(g);
       if (detail::phase_gemm_pays<T>(g, phases)) {
@@ -223,11 +223,11 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, con
               const std::int64_t e = std::min(extent, b + per);
               if (e > b) {
                 if (split_rows)
-                  matmul<T>(w.block(0, b, ccg, e - b).transposed(), x,
-                            out.block(b, 0, e - b, cols), false);
+                  matmul<T>(w.block(0, b, ccg, e - b).transposed(), x, out.block(b, 0, e - b, cols),
+                            false);
                 else
-                  matmul<T>(w.transposed(), x.block(0, b, ccg, e - b),
-                            out.block(0, b, rows, e - b), false);
+                  matmul<T>(w.transposed(), x.block(0, b, ccg, e - b), out.block(0, b, rows, e - b),
+                            false);
               }
             } catch (...) {
 #ifdef _OPENMP
