@@ -143,7 +143,7 @@ test_that("the products on R's layout (batches of 8k) agree with the baseline bu
     k <- sample(1:4, rank, TRUE); s <- sample(1:4, rank, TRUE); d <- sample(1:2, rank, TRUE)
     p <- vapply(seq_len(rank), function(j) sample(0:(d[j] * (k[j] - 1)), 1), 0)
     # every fourth case large enough for the weight gradient's own kernel
-    # (at least 2048 summed terms)
+    # (at least 1024 summed terms)
     big <- i %% 4 == 0
     size <- if (big) c(400, 20, 7)[rank] + sample(0:3, rank, TRUE) else
       sample(if (rank == 3) 2:4 else 3:7, rank, TRUE)

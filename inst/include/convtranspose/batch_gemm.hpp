@@ -406,9 +406,11 @@ inline bool batch_weight_gradient<double, double>(const ConvGeometry& g, const d
   const std::int64_t K = g.kernel_taps, columns = cfg * K;
   const std::int64_t row_groups = g.coarse_pixels * (B / kRowGroup);
   // Each weight value costs a few instructions beyond its sum (spills, the
-  // lanes' final addition): only sums of at least 256 row groups (2048
-  // terms) pay for them; shorter ones go the sample-major way.
-  if (row_groups < 256) return false;
+  // lanes' final addition): only sums of at least 128 row groups (1024
+  // terms) pay for them; shorter ones go the sample-major way (measured:
+  // dcgan_g3's 128 row groups 25 -> 16 ms, while dcgan_g2's 32 and
+  // hifigan_up1's 64 were no faster than im2col + GEMM).
+  if (row_groups < 128) return false;
   // Blocks of dW per item: the slice of both operands (32 rows and 48
   // columns of 128 row groups, 640 KB) stays in L2.
   const std::int64_t block_rows = 8 * kRows, block_cols = 8 * kCols;
