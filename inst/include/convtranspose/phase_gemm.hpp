@@ -106,18 +106,23 @@ struct PointerTables {
 // Whether the phase path should run: it multiplies, for every fine pixel,
 // all the taps of its phase (a zero vector where a tap's coarse pixel is off
 // the image), in blocks of 16 (double) or 32 (float) fine channels; the
-// column path multiplies every tap of every coarse pixel, then adds the
-// columns into place (estimated at 30% more). Small images under large
-// kernels (most taps off the image) and single output channels are cheaper
-// by columns.
+// column path multiplies every tap of every coarse pixel, then adds each of
+// those column values into place, at about the cost of 48 multiply-adds
+// each (a read-modify-write scattered over the output, against 16
+// multiply-adds a cycle): with few coarse channels per group the scatter is
+// most of its work. Small images under large kernels (most taps off the
+// image) and single output channels are cheaper by columns.
 template <class T>
 bool phase_gemm_pays(const ConvGeometry& g, const std::vector<Phase>& phases) {
   constexpr std::int64_t rows = gemm_detail::rows_per_block<T>();
+  constexpr double kScatterCost = 48;  // multiply-adds per column value
   const std::int64_t cfg = g.fine_channels_per_group;
+  const double ccg = static_cast<double>(g.coarse_channels_per_group);
   double phase_work = 0;
   for (const Phase& ph : phases) phase_work += static_cast<double>(ph.columns) * ph.taps;
-  phase_work *= static_cast<double>((cfg + rows - 1) / rows * rows);
-  const double column_work = 1.3 * static_cast<double>(g.coarse_pixels) * g.kernel_taps * cfg;
+  phase_work *= static_cast<double>((cfg + rows - 1) / rows * rows) * ccg;
+  const double column_work =
+      static_cast<double>(g.coarse_pixels) * g.kernel_taps * cfg * (ccg + kScatterCost);
   return phase_work <= column_work;
 }
 
