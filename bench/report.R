@@ -32,11 +32,16 @@ bound <- c("dcgan_g2", "dcgan_g3", "dcgan_g4", "unet_up3", "unet_up4", "hifigan_
            "hifigan_up3", "dilated", "grouped")
 cb <- m[m$name %in% bound & m$dtype == "float64", ]
 if (nrow(cb)) {
+  # The median call against the fastest: what separates them is R's garbage
+  # collections and the page faults of fresh results, not the arithmetic.
+  best <- if (is.null(cb$gflops_best)) NA else cb$gflops_best
   lines <- c(lines, "", sprintf(paste0("Compute-bound layers, float64, share of the %g GFLOP/s ",
-                                       "double-precision peak (whole R calls):"), peak), "",
-             "| layer | direction | GFLOP/s | share of peak |", "|---|---|---:|---:|",
-             sprintf("| %s | %s | %.1f | %.0f%% |", cb$name, cb$direction, cb$gflops,
-                     100 * cb$gflops / peak))
+                                       "double-precision peak (whole R calls; median call and ",
+                                       "fastest call):"), peak), "",
+             "| layer | direction | GFLOP/s | share of peak | fastest call GFLOP/s | share |",
+             "|---|---|---:|---:|---:|---:|",
+             sprintf("| %s | %s | %.1f | %.0f%% | %.1f | %.0f%% |", cb$name, cb$direction,
+                     cb$gflops, 100 * cb$gflops / peak, best, 100 * best / peak))
 }
 writeLines(lines, file.path(dir, "report.md"))
 writeLines(lines)
