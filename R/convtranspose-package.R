@@ -13,8 +13,11 @@
 #'   kernels use at a time to bring a batch into the order they compute in
 #'   (R keeps the batch index fastest); default 32 MB. The batch is processed
 #'   in chunks of that size (at least one sample). On CPUs with AVX-512,
-#'   batches of a multiple of 8 samples are computed in R's order directly
-#'   and need no such copies (float32 weight gradients excepted).
+#'   batches of 8 samples or more (but 9 to 11 and 17, which would leave
+#'   over a quarter of the lanes of their groups of 8 samples empty) are
+#'   computed in R's order directly and need no such copies (weight
+#'   gradients excepted where the batch is not a multiple of 8, and in
+#'   float32).
 #' * `convtranspose.cudnn_deterministic`, `convtranspose.cudnn_benchmark`,
 #'   `convtranspose.allow_tf32`: how the CUDA backend uses cuDNN; see
 #'   [cvt_cuda_is_available()].

@@ -127,11 +127,12 @@ test_that("the stride-phase products agree with the baseline build", {
   }
 })
 
-# Batches of a multiple of 8 samples, where the AVX-512 build multiplies on
-# R's layout itself, the batch as the vector dimension (batch_gemm.hpp): every
-# operation of both layers against the baseline build, with groups, dilation,
-# output_padding, phases no tap reaches, and pixels off the image.
-test_that("the products on R's layout (batches of 8k) agree with the baseline build", {
+# Batches of 8 samples or more, where the AVX-512 build multiplies on R's
+# layout itself, the batch as the vector dimension, in groups of 8 samples
+# with a partial last one (batch_gemm.hpp): every operation of both layers
+# against the baseline build, with groups, dilation, output_padding, phases
+# no tap reaches, and pixels off the image.
+test_that("the products on R's layout (batches of 8 or more) agree with the baseline build", {
   skip_if(cvt_kernel_isa() == "baseline", "no AVX2 build or CPU here")
   on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"))
   set.seed(45)
@@ -150,7 +151,7 @@ test_that("the products on R's layout (batches of 8k) agree with the baseline bu
     op <- vapply(seq_len(rank), function(j) sample(0:(max(s[j], d[j]) - 1), 1), 0)
     out <- (size - 1) * s - 2 * p + d * (k - 1) + op + 1
     if (any(out < 1)) next
-    n <- sample(c(8, 16, 24), 1)
+    n <- sample(c(8, 12, 13, 16, 20, 24), 1)  # 12, 13, 20: a partial last group
     x <- array(rnorm(n * cin * prod(size)), c(n, cin, size))
     w <- array(rnorm(cin * cout / groups * prod(k)), c(cin, cout / groups, k))
     b <- if (runif(1) < 0.7) rnorm(cout) else NULL
@@ -192,4 +193,23 @@ test_that("the products on R's layout (batches of 8k) agree with the baseline bu
   r <- fast_and_baseline(run, 46)
   for (name in c("y", "input", "weight")) expect_close(r$fast[[name]], r$base[[name]], 1e-12)
   expect_close(r$fast$y32, r$base$y, 1e-5)
+})
+
+test_that("a partial group of samples never reads the next channel's values", {
+  # Batch 12: each (channel, pixel) has a group of 8 samples and one of 4,
+  # whose other 4 lanes lie on the next channel's first samples. An Inf there
+  # must stay in its own sample and channel (0 * Inf would spread NaN).
+  set.seed(47)
+  x <- array(rnorm(12 * 6 * 20 * 20), c(12, 6, 20, 20))
+  w <- array(rnorm(6 * 8 * 4 * 4), c(6, 8, 4, 4))
+  x[2, 3, , ] <- Inf  # sample 2 of channel 3: lanes past channel 2's partial group
+  for (dtype in c("float64", "float32")) {
+    y <- nnf_conv_transpose2d(x, w, stride = 2, padding = 1, dtype = dtype)
+    expect_true(all(is.finite(y[-2, , , ])))
+    grad <- array(rnorm(length(y)), dim(y))
+    grad[2, 4, , ] <- Inf  # the same for the fine side
+    g <- nnf_conv_transpose2d_backward(grad, x, w, stride = 2, padding = 1, dtype = dtype)
+    expect_true(all(is.finite(g$weight[-3, -4, , ])))
+    expect_true(all(is.finite(g$input[-2, , , ])))
+  }
 })

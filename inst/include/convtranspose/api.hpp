@@ -141,7 +141,7 @@ Status run_in_r_layout(const ConvGeometry& g, const Storage* in, std::int64_t in
 }
 
 // The AVX-512 build's products on R's layout itself (batch_gemm.hpp), for
-// batches of whole row groups, where the same choices as the sample-major
+// the batches batch_in_place() takes, where the same choices as the sample-major
 // kernels (scatter_gemm, gather_gemm) would take the phase or implicit
 // product. Returns false, with nothing written, where they do not apply.
 template <class T, class Storage>

@@ -1,4 +1,4 @@
-// Products straight on R's layout, for batches of a multiple of 8 samples
+// Products straight on R's layout, for batches of 8 samples or more
 // (AVX-512 build). R keeps the batch index fastest, so for one pixel and one
 // channel the values of 8 consecutive samples are contiguous. A product whose
 // rows are (sample, pixel) pairs, taken 8 samples of one pixel at a time (a
@@ -14,8 +14,10 @@
 // input and output costs as much as the arithmetic). Both directions use it:
 // coarse -> fine by stride phase (rows: fine pixels of one phase, taps:
 // those of the phase), fine -> coarse as an implicit product (rows: coarse
-// pixels, taps: all of them). The weight gradient, whose sum runs over the
-// batch, has its own kernel at the end of this file.
+// pixels, taps: all of them). A batch that is not a multiple of 8 ends each
+// pixel with a partial row group, whose missing samples are masked lanes.
+// The weight gradient, whose sum runs over the batch, has its own kernel at
+// the end of this file (whole row groups only).
 #ifndef CONVTRANSPOSE_BATCH_GEMM_HPP
 #define CONVTRANSPOSE_BATCH_GEMM_HPP
 
@@ -39,10 +41,36 @@ namespace detail {
 
 constexpr std::int64_t kRowGroup = 8;  // samples per row group
 
-// Whether the products can run on R's layout: whole row groups.
-inline bool batch_in_place(const ConvGeometry& g) {
-  return g.batch >= kRowGroup && g.batch % kRowGroup == 0;
+// Row groups per pixel: the batch in groups of 8, the last one partial
+// when the batch is not a multiple of 8 (its missing samples are lanes
+// masked off in every load and store).
+inline std::int64_t row_groups_per_pixel(std::int64_t batch) {
+  return (batch + kRowGroup - 1) / kRowGroup;
 }
+
+// Whether the products can run on R's layout: 8 samples or more, with at
+// least three quarters of the row groups' lanes in use (every batch from 8
+// but 9 to 11 and 17, which go the sample-major way).
+inline bool batch_in_place(const ConvGeometry& g) {
+  return g.batch >= kRowGroup && 4 * g.batch >= 3 * kRowGroup * row_groups_per_pixel(g.batch);
+}
+
+// Where row group `rg` lies: its pixel, its first sample n0 and its number
+// of samples (8 but in a partial last group). Row groups run sample-group
+// fastest, then pixel, the order of R's layout.
+struct RowGroupAt {
+  std::int64_t pixel, n0;
+  int lanes;
+};
+
+inline RowGroupAt row_group_at(std::int64_t rg, std::int64_t batch) {
+  const std::int64_t per_pixel = row_groups_per_pixel(batch);
+  const std::int64_t n0 = (rg % per_pixel) * kRowGroup;
+  return {rg / per_pixel, n0, static_cast<int>(std::min(kRowGroup, batch - n0))};
+}
+
+// The first `lanes` of 8 vector lanes.
+inline __mmask8 lane_mask(int lanes) { return static_cast<__mmask8>((1u << lanes) - 1u); }
 
 // A (taps * channels) x columns weight W packed for micro_kernel()'s right
 // operand: slices of kKc rows (the product's inner dimension) one after the
@@ -88,42 +116,49 @@ void pack_weight_panels(std::int64_t depth, std::int64_t columns, std::int64_t f
     }
 }
 
-// One row group's 8 sums into its 8 output values: out = sums + bias, or
-// out += sums (then `bias` is ignored). Vector code for the two cases the
-// package builds (the compiler would not vectorise the loop: the pointers
-// may alias).
-inline void store_row_group(double* out, const double* sums, double bias, bool add) {
+// One row group's sums into its output values (`lanes` of them): out =
+// sums + bias, or out += sums (then `bias` is ignored). Vector code for the
+// two cases the package builds (the compiler would not vectorise the loop:
+// the pointers may alias).
+inline void store_row_group(double* out, const double* sums, double bias, bool add, int lanes) {
+  const __mmask8 m = lane_mask(lanes);
   const __m512d v = _mm512_loadu_pd(sums);
-  _mm512_storeu_pd(
-      out, add ? _mm512_add_pd(_mm512_loadu_pd(out), v) : _mm512_add_pd(v, _mm512_set1_pd(bias)));
+  _mm512_mask_storeu_pd(out, m,
+                        add ? _mm512_add_pd(_mm512_maskz_loadu_pd(m, out), v)
+                            : _mm512_add_pd(v, _mm512_set1_pd(bias)));
 }
 
-inline void store_row_group(double* out, const float* sums, float bias, bool add) {
+inline void store_row_group(double* out, const float* sums, float bias, bool add, int lanes) {
+  const __mmask8 m = lane_mask(lanes);
   const __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(sums));
-  _mm512_storeu_pd(out, add ? _mm512_add_pd(_mm512_loadu_pd(out), v)
+  _mm512_mask_storeu_pd(out, m,
+                        add ? _mm512_add_pd(_mm512_maskz_loadu_pd(m, out), v)
                             : _mm512_add_pd(v, _mm512_set1_pd(static_cast<double>(bias))));
 }
 
 template <class T, class Storage>
-void store_row_group(Storage* out, const T* sums, T bias, bool add) {
-  for (std::int64_t i = 0; i < kRowGroup; ++i)
+void store_row_group(Storage* out, const T* sums, T bias, bool add, int lanes) {
+  for (int i = 0; i < lanes; ++i)
     out[i] = add ? out[i] + static_cast<Storage>(sums[i]) : static_cast<Storage>(sums[i] + bias);
 }
 
-// 8 values of a row group into the packed operand (zeros for null).
-inline void load_row_group(double* dst, const double* src) {
-  _mm512_storeu_pd(dst, src != nullptr ? _mm512_loadu_pd(src) : _mm512_setzero_pd());
+// `lanes` values of a row group into the packed operand, zeros in the
+// other lanes (all zeros for null).
+inline void load_row_group(double* dst, const double* src, int lanes) {
+  _mm512_storeu_pd(
+      dst, src != nullptr ? _mm512_maskz_loadu_pd(lane_mask(lanes), src) : _mm512_setzero_pd());
 }
 
-inline void load_row_group(float* dst, const double* src) {
-  _mm256_storeu_ps(dst,
-                   src != nullptr ? _mm512_cvtpd_ps(_mm512_loadu_pd(src)) : _mm256_setzero_ps());
+inline void load_row_group(float* dst, const double* src, int lanes) {
+  _mm256_storeu_ps(dst, src != nullptr
+                            ? _mm512_cvtpd_ps(_mm512_maskz_loadu_pd(lane_mask(lanes), src))
+                            : _mm256_setzero_ps());
 }
 
 template <class T, class Storage>
-void load_row_group(T* dst, const Storage* src) {
-  for (std::int64_t i = 0; i < kRowGroup; ++i)
-    dst[i] = src != nullptr ? static_cast<T>(src[i]) : T(0);
+void load_row_group(T* dst, const Storage* src, int lanes) {
+  for (int i = 0; i < kRowGroup; ++i)
+    dst[i] = src != nullptr && i < lanes ? static_cast<T>(src[i]) : T(0);
 }
 
 // Per-thread scratch of one work item.
@@ -131,12 +166,13 @@ template <class T, class Storage>
 struct RowGroupScratch {
   std::vector<const Storage*> in;  // [row group * taps + t]: input pixel, or null
   std::vector<Storage*> out;       // [row group]: output pixel
+  std::vector<int> lanes;          // [row group]: samples in it
   std::vector<T> packed;           // the rows of one slice of the inner dimension
 };
 
 // out (+)= rows x W for `row_groups` row groups. Row group r reads tap t's
-// channel c at s.in[r * taps + t] + c * batch (8 values; zeros for a null
-// pointer) and writes column j at s.out[r] + j * batch. W is packed by
+// channel c at s.in[r * taps + t] + c * batch (s.lanes[r] values; zeros for
+// a null pointer) and writes column j at s.out[r] + j * batch. W is packed by
 // pack_weight_panels() (taps * channels x columns). Without `accumulate`
 // the first slice stores the sums plus bias[j] (or zero).
 template <class T, class Storage>
@@ -163,8 +199,9 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
         return r < row_groups && t < taps ? s.in[static_cast<std::size_t>(r * taps + t)] : nullptr;
       };
       const Storage* src = tap_row();
+      const int lanes = r < row_groups ? s.lanes[static_cast<std::size_t>(r)] : 0;
       for (std::int64_t k = 0; k < kc; ++k, dst += kMr) {
-        load_row_group(dst, src != nullptr ? src + c * batch : nullptr);
+        load_row_group(dst, src != nullptr ? src + c * batch : nullptr, lanes);
         if (++c == channels) {
           c = 0;
           ++t;
@@ -183,8 +220,9 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
           if (r >= row_groups) break;
           Storage* out = s.out[static_cast<std::size_t>(r)] + j0 * batch;
           const T* sums = tile + slot * kRowGroup;
+          const int lanes = s.lanes[static_cast<std::size_t>(r)];
           for (std::int64_t j = 0; j < cols; ++j, out += batch, sums += kMr)
-            store_row_group(out, sums, bias != nullptr && !add ? bias[j0 + j] : T(0), add);
+            store_row_group(out, sums, bias != nullptr && !add ? bias[j0 + j] : T(0), add, lanes);
         }
       }
     }
@@ -270,7 +308,7 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
     std::int64_t most = 0;
     double per_index = 0;  // flops of one row-group index over the phases
     for (const Phase& ph : phases) {
-      most = std::max(most, ph.columns * (B / kRowGroup));
+      most = std::max(most, ph.columns * row_groups_per_pixel(B));
       per_index += 2.0 * kRowGroup * ph.taps * ccg * cfg;
     }
     // (row groups [begin, end) of each phase)
@@ -283,15 +321,17 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
           for (std::size_t ph = 0; ph < phases.size(); ++ph) {
             const Phase& phase = phases[ph];
             const PhaseAxis* ax = phase.axis;
-            const std::int64_t row_groups = phase.columns * (B / kRowGroup);
+            const std::int64_t row_groups = phase.columns * row_groups_per_pixel(B);
             const std::int64_t begin = std::min(it.begin, row_groups);
             const std::int64_t count = std::min(it.end, row_groups) - begin;
             if (count == 0) continue;
             s.in.resize(static_cast<std::size_t>(count * phase.taps));
             s.out.resize(static_cast<std::size_t>(count));
+            s.lanes.resize(static_cast<std::size_t>(count));
             for (std::int64_t r = 0; r < count; ++r) {
-              const std::int64_t row = (begin + r) * kRowGroup;  // (sample, pixel), sample fastest
-              const std::int64_t n0 = row % B, j = row / B;
+              const RowGroupAt at = row_group_at(begin + r, B);
+              const std::int64_t n0 = at.n0, j = at.pixel;
+              s.lanes[static_cast<std::size_t>(r)] = at.lanes;
               std::int64_t q[kMaxRank];
               const std::int64_t fine_pixel = phase_fine_pixel(g, phase, j, q);
               s.out[static_cast<std::size_t>(r)] = fine + n0 + B * (it.grp * cfg + cf * fine_pixel);
@@ -350,7 +390,7 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
         },
         /*team_from=*/65536);
     if (!packed.ok()) return packed;
-    const std::int64_t row_groups = g.coarse_pixels * (B / kRowGroup);
+    const std::int64_t row_groups = g.coarse_pixels * row_groups_per_pixel(B);
     const std::int64_t step = row_groups_per_item(row_groups, g.groups, options.num_threads);
     const std::vector<GroupBlock> items = group_blocks(g.groups, row_groups, step);
     const double per_item = 2.0 * static_cast<double>(step * kRowGroup) * K * cfg * ccg;
@@ -360,9 +400,11 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
           const std::int64_t count = it.end - it.begin;
           s.in.resize(static_cast<std::size_t>(count * K));
           s.out.resize(static_cast<std::size_t>(count));
+          s.lanes.resize(static_cast<std::size_t>(count));
           for (std::int64_t r = 0; r < count; ++r) {
-            const std::int64_t row = (it.begin + r) * kRowGroup;
-            const std::int64_t n0 = row % B, q = row / B;
+            const RowGroupAt at = row_group_at(it.begin + r, B);
+            const std::int64_t n0 = at.n0, q = at.pixel;
+            s.lanes[static_cast<std::size_t>(r)] = at.lanes;
             s.out[static_cast<std::size_t>(r)] = coarse + n0 + B * (it.grp * ccg + cc * q);
             const Storage* y = fine + n0 + B * it.grp * cfg;
             fine_pixels_of(g, q, [&](std::int64_t t, std::int64_t pixel) {
@@ -387,7 +429,8 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
 // added up at the end. Work items own blocks of dW and sum the whole batch
 // and image in one fixed order: no partial sums to add up, and results that
 // do not depend on the thread count. Returns false (the caller takes the
-// sample-major path) for other scalar types and short sums.
+// sample-major path) for other scalar types, short sums and partial row
+// groups.
 template <class T, class Storage>
 bool batch_weight_gradient(const ConvGeometry&, const Storage*, const Storage*, Storage*,
                            const ComputeOptions&, Status*) {
@@ -404,13 +447,18 @@ inline bool batch_weight_gradient<double, double>(const ConvGeometry& g, const d
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t K = g.kernel_taps, columns = cfg * K;
-  const std::int64_t row_groups = g.coarse_pixels * (B / kRowGroup);
+  const std::int64_t row_groups = g.coarse_pixels * row_groups_per_pixel(B);
   // Each weight value costs a few instructions beyond its sum (spills, the
   // lanes' final addition): only sums of at least 128 row groups (1024
   // terms) pay for them; shorter ones go the sample-major way (measured:
   // dcgan_g3's 128 row groups 25 -> 16 ms, while dcgan_g2's 32 and
   // hifigan_up1's 64 were no faster than im2col + GEMM).
   if (row_groups < 128) return false;
+  // Whole row groups only: masked loads in its inner loop cost a quarter of
+  // its speed (dcgan_g4 11-14 -> 15-27 ms), and with a partial group the
+  // sample-major way was faster anyway (seed_example, batch 20: 33-36 vs
+  // 45-53 ms).
+  if (B % kRowGroup != 0) return false;
   // Blocks of dW per item: the slice of both operands (32 rows and 48
   // columns of 128 row groups, 640 KB) stays in L2.
   const std::int64_t block_rows = 8 * kRows, block_cols = 8 * kCols;
@@ -444,8 +492,8 @@ inline bool batch_weight_gradient<double, double>(const ConvGeometry& g, const d
       for (std::int64_t rg0 = 0; rg0 < row_groups; rg0 += kSlice) {
         const std::int64_t count = std::min(kSlice, row_groups - rg0);
         for (std::int64_t r = 0; r < count; ++r) {
-          const std::int64_t row = (rg0 + r) * kRowGroup;  // (sample, pixel), sample fastest
-          const std::int64_t n0 = row % B, q = row / B;
+          const RowGroupAt at = row_group_at(rg0 + r, B);
+          const std::int64_t n0 = at.n0, q = at.pixel;
           s.coarse_at[static_cast<std::size_t>(r)] = coarse + n0 + B * (it.grp * ccg + cc * q);
           const double* y = fine + n0 + B * it.grp * cfg;
           fine_pixels_of(g, q, [&](std::int64_t t, std::int64_t pixel) {
