@@ -237,18 +237,6 @@ inline std::int64_t row_groups_per_item(std::int64_t row_groups, std::int64_t gr
   return std::max<std::int64_t>(1, std::min<std::int64_t>(128 / kRowGroup, by_threads));
 }
 
-// Where the fine pixel with index `j` among a phase's pixels lies.
-inline std::int64_t phase_fine_pixel(const ConvGeometry& g, const Phase& phase, std::int64_t j,
-                                     std::int64_t* q) {
-  const PhaseAxis* ax = phase.axis;
-  q[0] = j % ax[0].count;
-  q[1] = (j / ax[0].count) % ax[1].count;
-  q[2] = j / (ax[0].count * ax[1].count);
-  return ax[0].first + g.stride[0] * q[0] +
-         g.fine_size[0] * (ax[1].first + g.stride[1] * q[1] +
-                           g.fine_size[1] * (ax[2].first + g.stride[2] * q[2]));
-}
-
 // coarse -> fine on R's layout by stride phase (see phase_gemm.hpp for the
 // phases). `coarse`, `fine`: R arrays (batch fastest); weight and bias in T.
 // Requires batch_in_place(g) and a finite weight (a zero row standing for a
@@ -320,7 +308,6 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
           const GroupBlock& it = items[i];
           for (std::size_t ph = 0; ph < phases.size(); ++ph) {
             const Phase& phase = phases[ph];
-            const PhaseAxis* ax = phase.axis;
             const std::int64_t row_groups = phase.columns * row_groups_per_pixel(B);
             const std::int64_t begin = std::min(it.begin, row_groups);
             const std::int64_t count = std::min(it.end, row_groups) - begin;
@@ -332,21 +319,12 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
               const RowGroupAt at = row_group_at(begin + r, B);
               const std::int64_t n0 = at.n0, j = at.pixel;
               s.lanes[static_cast<std::size_t>(r)] = at.lanes;
-              std::int64_t q[kMaxRank];
-              const std::int64_t fine_pixel = phase_fine_pixel(g, phase, j, q);
-              s.out[static_cast<std::size_t>(r)] = fine + n0 + B * (it.grp * cfg + cf * fine_pixel);
-              std::int64_t ti = 0;  // taps in the order of the packed weight
-              for (std::int64_t o2 : ax[2].offsets)
-                for (std::int64_t o1 : ax[1].offsets)
-                  for (std::int64_t o0 : ax[0].offsets) {
-                    const std::int64_t q0 = q[0] + o0, q1 = q[1] + o1, q2 = q[2] + o2;
-                    const bool inside = q0 >= 0 && q0 < g.coarse_size[0] && q1 >= 0 &&
-                                        q1 < g.coarse_size[1] && q2 >= 0 && q2 < g.coarse_size[2];
-                    const std::int64_t pixel = q0 + g.coarse_size[0] * (q1 + g.coarse_size[1] * q2);
+              const std::int64_t fine_pixel =
+                  phase_pixel_taps(g, phase, j, [&](std::int64_t ti, std::int64_t pixel) {
                     s.in[static_cast<std::size_t>(r * phase.taps + ti)] =
-                        inside ? coarse + n0 + B * (it.grp * ccg + cc * pixel) : nullptr;
-                    ++ti;
-                  }
+                        pixel >= 0 ? coarse + n0 + B * (it.grp * ccg + cc * pixel) : nullptr;
+                  });
+              s.out[static_cast<std::size_t>(r)] = fine + n0 + B * (it.grp * cfg + cf * fine_pixel);
             }
             row_group_product<T, Storage>(
                 count, phase.taps, ccg, B,

@@ -126,6 +126,30 @@ bool phase_gemm_pays(const ConvGeometry& g, const std::vector<Phase>& phases) {
   return phase_work <= column_work;
 }
 
+// For the fine pixel with index j among a phase's pixels (per sample): calls
+// at(ti, pixel) for each of the phase's taps ti, in the order of its
+// tap_index, with the coarse pixel the tap reads, or -1 off the image; returns
+// the fine pixel's index within a sample.
+template <class At>
+inline std::int64_t phase_pixel_taps(const ConvGeometry& g, const Phase& phase, std::int64_t j,
+                                     At at) {
+  const PhaseAxis* ax = phase.axis;
+  const std::int64_t j0 = j % ax[0].count, j1 = (j / ax[0].count) % ax[1].count,
+                     j2 = j / (ax[0].count * ax[1].count);
+  std::int64_t ti = 0;
+  for (std::int64_t o2 : ax[2].offsets)
+    for (std::int64_t o1 : ax[1].offsets)
+      for (std::int64_t o0 : ax[0].offsets) {
+        const std::int64_t q0 = j0 + o0, q1 = j1 + o1, q2 = j2 + o2;
+        const bool inside = q0 >= 0 && q0 < g.coarse_size[0] && q1 >= 0 && q1 < g.coarse_size[1] &&
+                            q2 >= 0 && q2 < g.coarse_size[2];
+        at(ti++, inside ? q0 + g.coarse_size[0] * (q1 + g.coarse_size[1] * q2) : -1);
+      }
+  return ax[0].first + g.stride[0] * j0 +
+         g.fine_size[0] *
+             (ax[1].first + g.stride[1] * j1 + g.fine_size[1] * (ax[2].first + g.stride[2] * j2));
+}
+
 // Calls at(t, pixel) for every tap t (numbered column-major, dimension 0
 // fastest) of coarse pixel q (its index within a sample), with the fine pixel
 // the tap reads, or -1 off the image (where the implicit products read zeros,
@@ -227,31 +251,17 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
             if (width == 0) continue;
             tables.b_cols.resize(static_cast<std::size_t>(phase.taps * width));
             tables.c_cols.resize(static_cast<std::size_t>(width));
-            const PhaseAxis* ax = phase.axis;
             for (std::int64_t jn = begin; jn < end; ++jn) {
               const std::int64_t col = jn - begin;
               const std::int64_t n = jn / phase.columns, j = jn % phase.columns;
               const T* x = coarse + n * coarse_sample + it.grp * ccg;
               T* y = fine + n * fine_sample + it.grp * cfg;
-              const std::int64_t j0 = j % ax[0].count, j1 = (j / ax[0].count) % ax[1].count,
-                                 j2 = j / (ax[0].count * ax[1].count);
               const std::int64_t fine_pixel =
-                  ax[0].first + g.stride[0] * j0 +
-                  g.fine_size[0] * (ax[1].first + g.stride[1] * j1 +
-                                    g.fine_size[1] * (ax[2].first + g.stride[2] * j2));
-              tables.c_cols[static_cast<std::size_t>(col)] = y + fine_pixel * cf;
-              std::int64_t ti = 0;  // taps in the order of the packed weight
-              for (std::int64_t o2 : ax[2].offsets)
-                for (std::int64_t o1 : ax[1].offsets)
-                  for (std::int64_t o0 : ax[0].offsets) {
-                    const std::int64_t q0 = j0 + o0, q1 = j1 + o1, q2 = j2 + o2;
-                    const bool inside = q0 >= 0 && q0 < g.coarse_size[0] && q1 >= 0 &&
-                                        q1 < g.coarse_size[1] && q2 >= 0 && q2 < g.coarse_size[2];
+                  phase_pixel_taps(g, phase, j, [&](std::int64_t ti, std::int64_t pixel) {
                     tables.b_cols[static_cast<std::size_t>(ti * width + col)] =
-                        inside ? x + (q0 + g.coarse_size[0] * (q1 + g.coarse_size[1] * q2)) * cc
-                               : zeros.data();
-                    ++ti;
-                  }
+                        pixel >= 0 ? x + pixel * cc : zeros.data();
+                  });
+              tables.c_cols[static_cast<std::size_t>(col)] = y + fine_pixel * cf;
             }
             gemm_detail::indirect_gemm<T>(
                 cfg, width, phase.taps, ccg,
@@ -267,7 +277,6 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
   return Status::success();
 }
 
-
 // The fine -> coarse direction (a convolution's forward pass, a transposed
 // convolution's input gradient) in the AVX-512 build, as an implicit
 // product: coarse pixel q of a group = W_g (C_coarse/g x taps C_fine/g) times
@@ -276,8 +285,8 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
 // with the bias (or zero) plus the products. Like the column path, taps off
 // the image multiply zeros (as PyTorch's im2col does).
 template <class T>
-Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weight,
-                            const T* bias, T* coarse, const ComputeOptions& options) {
+Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const T* bias,
+                            T* coarse, const ComputeOptions& options) {
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t K = g.kernel_taps, depth = K * cfg;
@@ -291,7 +300,8 @@ Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weigh
       std::vector<T> a = gemm_detail::packed_zeros<T>(ccg, depth);
       for (std::int64_t col = 0; col < depth; ++col) {
         const T* src = weight + grp * ccg + cc * col;
-        for (std::int64_t i = 0; i < ccg; ++i) a[gemm_detail::packed_index<T>(i, col, depth)] = src[i];
+        for (std::int64_t i = 0; i < ccg; ++i)
+          a[gemm_detail::packed_index<T>(i, col, depth)] = src[i];
       }
       lhs[static_cast<std::size_t>(grp)] = std::move(a);
     }
@@ -320,10 +330,9 @@ Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weigh
                   pixel >= 0 ? y + pixel * cf : zeros.data();
             });
           }
-          gemm_detail::indirect_gemm<T>(ccg, width, K, cfg,
-                                        lhs[static_cast<std::size_t>(it.grp)].data(),
-                                        tables.b_cols.data(), tables.c_cols.data(), zeros.data(),
-                                        row_bias + it.grp * ccg);
+          gemm_detail::indirect_gemm<T>(
+              ccg, width, K, cfg, lhs[static_cast<std::size_t>(it.grp)].data(),
+              tables.b_cols.data(), tables.c_cols.data(), zeros.data(), row_bias + it.grp * ccg);
         });
   } catch (const std::bad_alloc&) {
     return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
