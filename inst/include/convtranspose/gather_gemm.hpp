@@ -222,13 +222,14 @@ Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const 
   const std::int64_t cfg = g.fine_channels_per_group, K = g.kernel_taps;
   const std::int64_t Q = g.batch * g.coarse_pixels;
   const int nt = detail::team_for(2.0 * cc * cfg * K * Q, std::max(1, options.num_threads));
+  // One coarse channel per group has its direct kernel (see all_finite).
+  const bool direct =
+      ccg == 1 && detail::all_finite(weight, g.weight_elements, options.num_threads);
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
   // The AVX-512 build reads the fine pixels in place (phase_gemm.hpp) and
   // stores each coarse value with its bias; with very few fine channels per
-  // group the runs it reads are too short, and one coarse channel per group
-  // has its direct kernel.
-  if (Q > 0 && cfg >= 4 &&
-      !(ccg == 1 && detail::all_finite(weight, g.weight_elements, options.num_threads)))
+  // group the runs it reads are too short.
+  if (Q > 0 && cfg >= 4 && !direct)
     return detail::implicit_gather_gemm(g, fine, weight, bias, coarse, options);
 #endif
   fill_with_bias(coarse, Q, cc, bias, std::max(1, options.num_threads));
@@ -241,7 +242,7 @@ Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const 
   const std::int64_t k_tile = std::max<std::int64_t>(1, std::min(K, budget / (cfg * q_tile)));
   try {
     detail::TapTable taps(g);
-    if (ccg == 1 && detail::all_finite(weight, g.weight_elements, options.num_threads)) {
+    if (direct) {
       // One coarse channel per group: direct, pixels shared out among threads
       // in chunks of about 1e7 flops between interrupt checks.
       const std::vector<T> weight_t = detail::weight_by_tap(g, weight);

@@ -87,15 +87,12 @@ class WorkBuffer {
     const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(raw_.get());
     data_ = reinterpret_cast<T*>((start + pad - 1) & ~std::uintptr_t(pad - 1));
     advise_huge_pages(data_, bytes);
-    size_ = n;
   }
   T* data() const { return data_; }
-  std::size_t size() const { return size_; }
 
  private:
   std::unique_ptr<char[]> raw_;
   T* data_ = nullptr;
-  std::size_t size_ = 0;
 };
 
 // A sample-major array of `pixels` vectors of `channels` values set to the
