@@ -39,7 +39,7 @@ void transpose_convert(const Src* src, Dst* dst, std::int64_t rows, std::int64_t
   (void)num_threads;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(num_threads) \
-    schedule(static) if (rows * cols > (std::int64_t(1) << 20))
+    schedule(static) if (rows * cols > (std::int64_t(1) << 16))
 #endif
   for (std::int64_t block = 0; block < row_blocks * col_blocks; ++block) {
     const std::int64_t i0 = (block % row_blocks) * kBlock, i1 = std::min(rows, i0 + kBlock);
