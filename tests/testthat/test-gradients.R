@@ -273,3 +273,52 @@ test_that("every multi-threaded backward path matches finite differences", {
   check(3, array(rnorm(2 * 8 * 6 * 6 * 6), c(2, 8, 6, 6, 6)), array(rnorm(8 * 4 * 27), c(8, 4, 3, 3, 3)),
         rnorm(16), stride = 2, groups = 4)
 })
+
+# Along a dimension with one input position the kernels take the stride as
+# the kernel size (compute_geometry in geometry.hpp): a generator's 1 x 1
+# first layer. Every output and every gradient entry against the reference,
+# the gradients by linearity: d sum(G * y) / d v[i] = sum(G * y(v = unit i)).
+test_that("inputs with one position along some dimensions match the reference everywhere", {
+  set.seed(23)
+  inner <- function(a, b) sum(as.vector(a) * as.vector(b))
+  for (i in 1:12) {
+    rank <- (i - 1) %% 3 + 1
+    single <- if (rank == 1) TRUE else sample(c(TRUE, FALSE), rank, TRUE)
+    single[sample(rank, 1)] <- TRUE
+    size <- ifelse(single, 1L, sample(2:3, rank, TRUE))
+    k <- sample(if (rank == 3) 2:3 else 2:4, rank, TRUE)
+    s <- vapply(k, function(kk) sample(seq_len(kk - 1), 1), 0)
+    p <- vapply(k, function(kk) sample(0:((kk - 1) %/% 2), 1), 0)
+    groups <- sample(1:2, 1)
+    cin <- groups * sample(2:3, 1)
+    cout <- groups * if (rank == 3) 2L else sample(4:5, 1)
+    batch <- c(2L, 8L, 13L, 20L)[(i - 1) %/% 3 + 1]
+    out <- (size - 1) * s - 2 * p + (k - 1) + 1
+    if (any(out < 1)) next
+    x <- array(rnorm(batch * cin * prod(size)), c(batch, cin, size))
+    w <- array(rnorm(cin * cout / groups * prod(k)), c(cin, cout / groups, k))
+    b <- rnorm(cout)
+    args <- list(stride = s, padding = p, groups = groups)
+    ref <- function(x, w, b = NULL) do.call(reference_conv_transpose, c(list(x, w, b), args))
+    y <- do.call(transpose_fn(rank), c(list(x, w, b), args))
+    expect_close(y, ref(x, w, b), 1e-12)
+    expect_close(do.call(transpose_fn(rank), c(list(x, w, b), args, dtype = "float32")),
+                 ref(x, w, b), 1e-5)
+    G <- array(rnorm(length(y)), dim(y))
+    got <- do.call(transpose_backward_fn(rank), c(list(G, x, w), args))
+    unit <- function(v, j) { v[] <- 0; v[j] <- 1; v }
+    want_w <- array(vapply(seq_along(w), function(j) inner(G, ref(x, unit(w, j))), 0), dim(w))
+    expect_close(got$weight, want_w, 1e-12)
+    # the input gradient, sample by sample: one unit input per channel and position
+    per_sample <- cin * prod(size)
+    responses <- lapply(seq_len(per_sample), function(j)
+      ref(array(unit(numeric(per_sample), j), c(1, cin, size)), w))
+    want_x <- array(0, dim(x))
+    for (n in seq_len(batch)) {
+      Gn <- array(asplit(G, 1)[[n]], dim(G)[-1])
+      slots <- n + batch * (seq_len(per_sample) - 1)
+      want_x[slots] <- vapply(responses, function(r) inner(Gn, r), 0)
+    }
+    expect_close(got$input, want_x, 1e-12)
+  }
+})

@@ -180,8 +180,9 @@ bool products_in_place(bool to_fine, const ConvGeometry& g, const Storage* in,
 // coarse: geometry.coarse_elements values; weight (C_coarse, C_fine/g,
 // kernel...); bias: C_fine values or null; fine: overwritten.
 template <class T, class Storage>
-Status coarse_to_fine(const ConvGeometry& g, const Storage* coarse, const Storage* weight,
+Status coarse_to_fine(const ConvGeometry& geometry, const Storage* coarse, const Storage* weight,
                       const Storage* bias, Storage* fine, const ComputeOptions& options) {
+  const ConvGeometry g = compute_geometry(geometry);
   Status status;
   if (detail::products_in_place<T>(true, g, coarse, weight, bias, fine, options, &status))
     return status;
@@ -193,8 +194,9 @@ Status coarse_to_fine(const ConvGeometry& g, const Storage* coarse, const Storag
 // fine: geometry.fine_elements values; bias: C_coarse values or null;
 // coarse: overwritten.
 template <class T, class Storage>
-Status fine_to_coarse(const ConvGeometry& g, const Storage* fine, const Storage* weight,
+Status fine_to_coarse(const ConvGeometry& geometry, const Storage* fine, const Storage* weight,
                       const Storage* bias, Storage* coarse, const ComputeOptions& options) {
+  const ConvGeometry g = compute_geometry(geometry);
   Status status;
   if (detail::products_in_place<T>(false, g, fine, weight, bias, coarse, options, &status))
     return status;
@@ -206,8 +208,9 @@ Status fine_to_coarse(const ConvGeometry& g, const Storage* fine, const Storage*
 // grad_weight (C_coarse, C_fine/g, kernel...): overwritten with the sum over
 // samples and pixels of coarse values times the fine values their taps reach.
 template <class T, class Storage>
-Status weight_gradient(const ConvGeometry& g, const Storage* coarse, const Storage* fine,
+Status weight_gradient(const ConvGeometry& geometry, const Storage* coarse, const Storage* fine,
                        Storage* grad_weight, const ComputeOptions& options) {
+  const ConvGeometry g = compute_geometry(geometry);
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
   // On R's layout itself (batch_gemm.hpp); one coarse channel per group
   // has its direct kernel.

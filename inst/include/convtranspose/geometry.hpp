@@ -265,6 +265,22 @@ inline Status resolve_conv(const ConvSpec& spec, ConvGeometry* geometry) {
   return Status::success();
 }
 
+// The geometry the kernels compute with. Along a dimension with a single
+// coarse position, any stride maps the taps onto the same fine positions
+// (fine = tap * dilation - padding), so there the kernels may take the
+// stride as the kernel size: each stride phase then holds one tap, and a
+// 1 x 1 input (a generator's first layer) becomes one product per output
+// pixel with that pixel's tap, instead of a product over all taps of which
+// one reaches the image. (Dilated kernels and kernels over 64 wide keep
+// their stride: the phases are counted by walking every residue.)
+inline ConvGeometry compute_geometry(ConvGeometry g) {
+  for (int d = 0; d < kMaxRank; ++d)
+    if (g.coarse_size[d] == 1 && g.dilation[d] == 1 && g.kernel_size[d] > g.stride[d] &&
+        g.kernel_size[d] <= 64)
+      g.stride[d] = g.kernel_size[d];
+  return g;
+}
+
 }  // namespace convtranspose
 
 #endif
