@@ -411,8 +411,8 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
 //
 // Double precision in 8 lanes of a 512-bit vector; single precision in the
 // 8 lanes of a 256-bit vector, each row group's doubles rounded to float as
-// they are loaded (the sample-major float path converted copies first, and
-// its packing cost twice this kernel's time: grouped 28-32 ms vs 13-14 ms).
+// they are loaded (the sample-major float path converted copies first and
+// spent most of its time packing them: grouped 17-32 ms against 12-14 ms).
 template <class T>
 struct RowGroupVector;
 
