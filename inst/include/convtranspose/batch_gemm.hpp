@@ -407,7 +407,8 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
 // added up at the end. Work items own blocks of dW and sum the whole batch
 // and image in one fixed order: no partial sums to add up, and results that
 // do not depend on the thread count. Returns false (the caller takes the
-// sample-major path) for short sums and partial row groups.
+// sample-major path) for short sums, partial row groups and arrays other
+// than double (R's).
 //
 // Double precision in 8 lanes of a 512-bit vector; single precision in the
 // 8 lanes of a 256-bit vector, each row group's doubles rounded to float as
