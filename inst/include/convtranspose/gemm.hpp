@@ -15,7 +15,9 @@
 #define CONVTRANSPOSE_GEMM_HPP
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #ifndef EIGEN_DONT_PARALLELIZE
@@ -52,6 +54,34 @@ MatrixView<T> column_major(T* data, std::int64_t m, std::int64_t n, std::int64_t
 
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
 namespace gemm_detail {
+
+// Cache-line (64-byte) aligned storage for the packed operands: a 512-bit
+// load or store at any other offset spans two cache lines, and the
+// micro-kernels load a vector of the packed left operand at every step.
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <class U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(std::size_t n) {
+    void* p = _mm_malloc(n * sizeof(T), 64);
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t) { _mm_free(p); }
+  template <class U>
+  bool operator==(const CacheLineAllocator<U>&) const {
+    return true;
+  }
+  template <class U>
+  bool operator!=(const CacheLineAllocator<U>&) const {
+    return false;
+  }
+};
+
+template <class T>
+using AlignedVector = std::vector<T, CacheLineAllocator<T>>;
 
 template <class T>
 struct Avx512;
@@ -156,9 +186,9 @@ inline std::int64_t packed_index(std::int64_t row, std::int64_t col, std::int64_
 
 // Zeros for an A of `rows` x `depth` packed as above.
 template <class T>
-std::vector<T> packed_zeros(std::int64_t rows, std::int64_t depth) {
+AlignedVector<T> packed_zeros(std::int64_t rows, std::int64_t depth) {
   constexpr int kMr = rows_per_block<T>();
-  return std::vector<T>(static_cast<std::size_t>((rows + kMr - 1) / kMr * kMr * depth), T(0));
+  return AlignedVector<T>(static_cast<std::size_t>((rows + kMr - 1) / kMr * kMr * depth), T(0));
 }
 
 // Packs rows [i0, i0 + mc) x inner [p0, p0 + kc) of a matrix in panels of
@@ -199,7 +229,7 @@ void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,
   // mc x kc of A stays in L2, kc x nc of B in L3: per thread, kept between
   // calls, about 2.6 MB (double)
   const std::int64_t kMc = kMr * 8, kNc = kNr * 100;
-  thread_local std::vector<T> packed_a, packed_b;
+  thread_local AlignedVector<T> packed_a, packed_b;
   packed_a.resize(static_cast<std::size_t>(kMc * kKc));
   packed_b.resize(static_cast<std::size_t>(kNc * kKc));
   alignas(64) T tile[kMr * kNr];
