@@ -58,18 +58,30 @@ namespace gemm_detail {
 // Cache-line (64-byte) aligned storage for the packed operands: a 512-bit
 // load or store at any other offset spans two cache lines, and the
 // micro-kernels load a vector of the packed left operand at every step.
+// Plain operator new with room to align (the block's own address kept just
+// before the aligned one): glibc served posix_memalign (_mm_malloc) from its
+// arenas and kept the per-round scratch resident, up to 4.7 MB against 1.2
+// MB (bench/memory.R, dcgan_g4 x 256), where operator new maps and unmaps it.
 template <class T>
 struct CacheLineAllocator {
   using value_type = T;
   CacheLineAllocator() = default;
   template <class U>
   CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  static constexpr std::size_t kAlign = 64;
   T* allocate(std::size_t n) {
-    void* p = _mm_malloc(n * sizeof(T), 64);
-    if (p == nullptr) throw std::bad_alloc();
-    return static_cast<T*>(p);
+    if (n > (static_cast<std::size_t>(-1) - kAlign) / sizeof(T)) throw std::bad_alloc();
+    // (operator new's blocks are 16-byte aligned, so at least 16 bytes lie
+    // before the aligned address: room for the block's own)
+    char* block = static_cast<char*>(::operator new(n * sizeof(T) + kAlign));
+    char* aligned = reinterpret_cast<char*>(
+        (reinterpret_cast<std::uintptr_t>(block) + kAlign) & ~std::uintptr_t(kAlign - 1));
+    reinterpret_cast<char**>(aligned)[-1] = block;
+    return reinterpret_cast<T*>(aligned);
   }
-  void deallocate(T* p, std::size_t) { _mm_free(p); }
+  void deallocate(T* p, std::size_t) {
+    if (p != nullptr) ::operator delete(reinterpret_cast<char**>(p)[-1]);
+  }
   template <class U>
   bool operator==(const CacheLineAllocator<U>&) const {
     return true;
