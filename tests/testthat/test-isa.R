@@ -127,6 +127,26 @@ test_that("the stride-phase products agree with the baseline build", {
   }
 })
 
+# Single samples with many channels: the stride-phase and implicit products
+# (gemm.hpp's indirect_gemm, which reads the input in place) over several
+# blocks of 128 rows, with a partial last block, in both precisions.
+test_that("single samples with many channels agree with the baseline build", {
+  skip_if(cvt_kernel_isa() == "baseline", "no AVX2 build or CPU here")
+  for (dtype in c("float64", "float32")) {
+    tol <- if (dtype == "float32") 1e-5 else 1e-12
+    run <- function() {
+      x <- array(rnorm(1 * 150 * 5 * 4), c(1, 150, 5, 4))
+      w <- array(rnorm(150 * 270 * 3 * 3), c(150, 270, 3, 3))
+      y <- nnf_conv_transpose2d(x, w, rnorm(270), stride = 2, padding = 1, dtype = dtype)
+      g <- nnf_conv_transpose2d_backward(array(rnorm(length(y)), dim(y)), x, w, stride = 2,
+                                         padding = 1, dtype = dtype)
+      list(y = y, input = g$input, weight = g$weight)
+    }
+    r <- fast_and_baseline(run, 46)
+    for (name in names(r$fast)) expect_close(r$fast[[name]], r$base[[name]], tol)
+  }
+})
+
 # Batches of 8 samples or more, where the AVX-512 build multiplies on R's
 # layout itself, the batch as the vector dimension, in groups of 8 samples
 # with a partial last one (batch_gemm.hpp): every operation of both layers
