@@ -164,10 +164,10 @@ void load_row_group(T* dst, const Storage* src, int lanes) {
 // Per-thread scratch of one work item.
 template <class T, class Storage>
 struct RowGroupScratch {
-  std::vector<const Storage*> in;        // [row group * taps + t]: input pixel, or null
-  std::vector<Storage*> out;             // [row group]: output pixel
-  std::vector<int> lanes;                // [row group]: samples in it
-  gemm_detail::AlignedVector<T> packed;  // the rows of one slice of the inner dimension
+  std::vector<const Storage*> in;  // [row group * taps + t]: input pixel, or null
+  std::vector<Storage*> out;       // [row group]: output pixel
+  std::vector<int> lanes;          // [row group]: samples in it
+  AlignedVector<T> packed;         // the rows of one slice of the inner dimension
 };
 
 // out (+)= rows x W for `row_groups` row groups. Row group r reads tap t's
@@ -485,7 +485,7 @@ bool batch_weight_gradient_on_doubles(const ConvGeometry& g, const double* coars
       for (std::int64_t r0 = 0; r0 < ccg; r0 += block_rows) items.push_back({grp, r0, j0});
   struct Scratch {
     std::vector<const double*> coarse_at, fine_at;  // per row group; per (row group, tap)
-    gemm_detail::AlignedVector<T> acc;              // 24 sums of 8 lanes per register block
+    AlignedVector<T> acc;                           // 24 sums of 8 lanes per register block
   };
   // What a tap off the image reads: zeros for every fine channel's offset.
   const std::vector<double> zeros(static_cast<std::size_t>(B * cfg + kRowGroup), 0.0);

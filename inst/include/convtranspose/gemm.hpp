@@ -15,9 +15,7 @@
 #define CONVTRANSPOSE_GEMM_HPP
 
 #include <algorithm>
-#include <cstddef>
 #include <cstdint>
-#include <new>
 #include <vector>
 
 #ifndef EIGEN_DONT_PARALLELIZE
@@ -25,6 +23,8 @@
 #endif
 
 #include <Eigen/Core>
+
+#include "layout.hpp"
 
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
 #include <immintrin.h>
@@ -54,46 +54,6 @@ MatrixView<T> column_major(T* data, std::int64_t m, std::int64_t n, std::int64_t
 
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
 namespace gemm_detail {
-
-// Cache-line (64-byte) aligned storage for the packed operands: a 512-bit
-// load or store at any other offset spans two cache lines, and the
-// micro-kernels load a vector of the packed left operand at every step.
-// Plain operator new with room to align (the block's own address kept just
-// before the aligned one): glibc served posix_memalign (_mm_malloc) from its
-// arenas and kept the per-round scratch resident, up to 4.7 MB against 1.2
-// MB (bench/memory.R, dcgan_g4 x 256), where operator new maps and unmaps it.
-template <class T>
-struct CacheLineAllocator {
-  using value_type = T;
-  CacheLineAllocator() = default;
-  template <class U>
-  CacheLineAllocator(const CacheLineAllocator<U>&) {}
-  static constexpr std::size_t kAlign = 64;
-  T* allocate(std::size_t n) {
-    if (n > (static_cast<std::size_t>(-1) - kAlign) / sizeof(T)) throw std::bad_alloc();
-    // (operator new's blocks are 16-byte aligned, so at least 16 bytes lie
-    // before the aligned address: room for the block's own)
-    char* block = static_cast<char*>(::operator new(n * sizeof(T) + kAlign));
-    char* aligned = reinterpret_cast<char*>(
-        (reinterpret_cast<std::uintptr_t>(block) + kAlign) & ~std::uintptr_t(kAlign - 1));
-    reinterpret_cast<char**>(aligned)[-1] = block;
-    return reinterpret_cast<T*>(aligned);
-  }
-  void deallocate(T* p, std::size_t) {
-    if (p != nullptr) ::operator delete(reinterpret_cast<char**>(p)[-1]);
-  }
-  template <class U>
-  bool operator==(const CacheLineAllocator<U>&) const {
-    return true;
-  }
-  template <class U>
-  bool operator!=(const CacheLineAllocator<U>&) const {
-    return false;
-  }
-};
-
-template <class T>
-using AlignedVector = std::vector<T, CacheLineAllocator<T>>;
 
 template <class T>
 struct Avx512;

@@ -24,6 +24,7 @@
 
 #include "gemm.hpp"
 #include "geometry.hpp"
+#include "layout.hpp"
 #include "options.hpp"
 #include "parallel.hpp"
 #include "status.hpp"
@@ -207,12 +208,11 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
     // The phase's weight, per group: (C_fine/g x taps C_coarse/g), packed
     // for the product kernel; column ti * C_coarse/g + c is coarse channel c
     // of the phase's tap ti.
-    std::vector<gemm_detail::AlignedVector<T>> lhs(phases.size() *
-                                                   static_cast<std::size_t>(g.groups));
+    std::vector<AlignedVector<T>> lhs(phases.size() * static_cast<std::size_t>(g.groups));
     Status packed = for_each_phase_and_group(
         g, phases, options, [&](std::size_t pair, const Phase& phase, std::int64_t grp) {
           const std::int64_t depth = phase.taps * ccg;  // the product's inner size
-          gemm_detail::AlignedVector<T> a = gemm_detail::packed_zeros<T>(cfg, depth);
+          AlignedVector<T> a = gemm_detail::packed_zeros<T>(cfg, depth);
           for (std::int64_t ti = 0; ti < phase.taps; ++ti) {
             const std::int64_t tap = phase.tap_index[static_cast<std::size_t>(ti)];
             for (std::int64_t f = 0; f < cfg; ++f) {
@@ -296,9 +296,9 @@ Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weigh
     // Each group's weight packed in panels of kMr coarse channels (zeros past
     // C_coarse/g); column t * C_fine/g + c is fine channel c of tap t, which
     // is the weight's own column order: read contiguously, channel fastest.
-    std::vector<gemm_detail::AlignedVector<T>> lhs(static_cast<std::size_t>(g.groups));
+    std::vector<AlignedVector<T>> lhs(static_cast<std::size_t>(g.groups));
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-      gemm_detail::AlignedVector<T> a = gemm_detail::packed_zeros<T>(ccg, depth);
+      AlignedVector<T> a = gemm_detail::packed_zeros<T>(ccg, depth);
       for (std::int64_t col = 0; col < depth; ++col) {
         const T* src = weight + grp * ccg + cc * col;
         for (std::int64_t i = 0; i < ccg; ++i)
