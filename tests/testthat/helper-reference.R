@@ -44,6 +44,46 @@ reference_conv_transpose <- function(input, weight, bias = NULL, stride = 1, pad
   y
 }
 
+# The weight gradient from the same definition: output pixel o of tap k
+# received x[, ci, i] %*% w[ci, co, k], so d sum(G * y) / d w[ci, co, k] sums
+# x[, ci, i] * G[, co, o] over the samples and the input pixels i whose o
+# lies on the output grid.
+reference_weight_gradient <- function(grad_output, input, kernel_size, stride = 1, padding = 0,
+                                      groups = 1, dilation = 1) {
+  rank <- length(kernel_size)
+  n <- dim(input)[1]
+  cin <- dim(input)[2]
+  cout <- dim(grad_output)[2]
+  cig <- cin %/% groups
+  cog <- cout %/% groups
+  fill3 <- function(v, value) c(v, rep(value, 3L - rank))
+  in3 <- fill3(dim(input)[-(1:2)], 1L); out3 <- fill3(dim(grad_output)[-(1:2)], 1L)
+  k3 <- fill3(kernel_size, 1L)
+  s3 <- fill3(rep_len(stride, rank), 1L); p3 <- fill3(rep_len(padding, rank), 0L)
+  d3 <- fill3(rep_len(dilation, rank), 1L)
+  x <- array(input, c(n, cin, in3))
+  G <- array(grad_output, c(n, cout, out3))
+  dw <- array(0, c(cin, cog, k3))
+  for (g in seq_len(groups)) {
+    ci <- (g - 1L) * cig + seq_len(cig)
+    co <- (g - 1L) * cog + seq_len(cog)
+    for (t1 in seq_len(k3[1])) for (t2 in seq_len(k3[2])) for (t3 in seq_len(k3[3])) {
+      # per dimension: the input positions whose output lies on the grid
+      hit <- lapply(1:3, function(j) {
+        i <- seq_len(in3[j])
+        o <- (i - 1) * s3[j] - p3[j] + (c(t1, t2, t3)[j] - 1) * d3[j] + 1
+        list(i = i[o >= 1 & o <= out3[j]], o = o[o >= 1 & o <= out3[j]])
+      })
+      if (any(vapply(hit, function(h) length(h$i) == 0, TRUE))) next
+      xs <- x[, ci, hit[[1]]$i, hit[[2]]$i, hit[[3]]$i, drop = FALSE]
+      gs <- G[, co, hit[[1]]$o, hit[[2]]$o, hit[[3]]$o, drop = FALSE]
+      dw[ci, , t1, t2, t3] <- crossprod(matrix(aperm(xs, c(1, 3, 4, 5, 2)), ncol = cig),
+                                        matrix(aperm(gs, c(1, 3, 4, 5, 2)), ncol = cog))
+    }
+  }
+  array(dw, c(cin, cog, kernel_size))
+}
+
 # Element-wise closeness relative to the result's scale (norm-wise relative
 # error), with identical dims.
 expect_close <- function(actual, expected, tol = 1e-12) {

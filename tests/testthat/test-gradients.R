@@ -274,6 +274,40 @@ test_that("every multi-threaded backward path matches finite differences", {
         rnorm(16), stride = 2, groups = 4)
 })
 
+# The sample-major weight gradient (a batch too small for the in-place
+# kernel) gathers its columns in tiles of at most 1 MB per thread: these
+# layers take several tiles of pixels, of taps, and the private partial sums
+# of a 1 x 1 kernel, on one thread and on two; every entry is checked.
+test_that("tiled weight gradients match the reference everywhere", {
+  set.seed(24)
+  on.exit(cvt_set_num_threads(NULL))
+  cases <- list(
+    list(x = c(1, 8, 40, 40), w = c(8, 16, 4, 4), stride = 2, padding = 1),
+    list(x = c(3, 6, 33, 31), w = c(6, 20, 3, 3), stride = 1, padding = 1, dilation = 2),
+    list(x = c(1, 8, 96, 96), w = c(8, 64, 1, 1)),
+    list(x = c(2, 4, 200), w = c(4, 40, 64), stride = 16, padding = 3),
+    list(x = c(1, 8, 20, 20), w = c(8, 12, 4, 4), stride = 2, groups = 2))
+  for (case in cases) {
+    rank <- length(case$w) - 2
+    x <- array(rnorm(prod(case$x)), case$x)
+    w <- array(rnorm(prod(case$w)), case$w)
+    args <- list(stride = if (is.null(case$stride)) 1 else case$stride,
+                 padding = if (is.null(case$padding)) 0 else case$padding,
+                 groups = if (is.null(case$groups)) 1 else case$groups,
+                 dilation = if (is.null(case$dilation)) 1 else case$dilation)
+    y <- do.call(transpose_fn(rank), c(list(x, w), args))
+    G <- array(rnorm(length(y)), dim(y))
+    expected <- do.call(reference_weight_gradient, c(list(G, x, case$w[-(1:2)]), args))
+    for (threads in 1:2) {
+      cvt_set_num_threads(threads)
+      for (dtype in c("float64", "float32")) {
+        got <- do.call(transpose_backward_fn(rank), c(list(G, x, w), args, dtype = dtype))
+        expect_close(got$weight, expected, if (dtype == "float64") 1e-12 else 1e-5)
+      }
+    }
+  }
+})
+
 # Along a dimension with one input position the kernels take the stride as
 # the kernel size (compute_geometry in geometry.hpp): a generator's 1 x 1
 # first layer. Every output and every gradient entry against the reference,

@@ -310,8 +310,15 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
   // them; otherwise each sums a share of the pixels into a private copy.
   const bool by_taps = K >= nt;
   const std::int64_t taps_per_thread = by_taps ? (K + nt - 1) / nt : K;
+  // Each thread's column tile at most 1 MB, so that it stays in L2 between
+  // gather_columns() writing it and the product packing it (4 MB tiles, 8 MB
+  // on one thread, went out to L3 in between). Medians of the weight
+  // gradient alone: unet_up4 on one thread 26-40 -> 20-21 ms, fcn8_up8 and
+  // waveglow_up on two 60-63 -> 40-48 and 143 -> 111-133 ms; tiles of 256 KB
+  // were slower on waveglow_up (164-196 ms).
+  const std::int64_t tile_bytes = std::min<std::int64_t>(options.tile_bytes / nt, 1 << 20);
   const std::int64_t budget =
-      std::max<std::int64_t>(1, options.tile_bytes / static_cast<std::int64_t>(sizeof(T)) / nt);
+      std::max<std::int64_t>(1, tile_bytes / static_cast<std::int64_t>(sizeof(T)));
   const std::int64_t q_tile = std::max<std::int64_t>(
       1, std::min<std::int64_t>(Q, std::max<std::int64_t>(256, budget / (cfg * taps_per_thread))));
   const std::int64_t k_tile =
