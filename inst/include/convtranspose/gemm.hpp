@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #ifndef EIGEN_DONT_PARALLELIZE
@@ -174,7 +175,13 @@ void pack_panels(const MatrixView<const T>& a, std::int64_t i0, std::int64_t mc,
   for (std::int64_t ir = 0; ir < mc; ir += Width, out += Width * kc) {
     const std::int64_t rows = std::min<std::int64_t>(Width, mc - ir);
     const T* base = a.data + (i0 + ir) * a.row_stride + p0 * a.col_stride;
-    if (a.row_stride == 1) {
+    if (a.row_stride == 1 && rows == Width) {
+      // (a copy of constant size, which the compiler makes a few vector
+      // moves: the loop below ran one element at a time, and packing took
+      // nearly as long as the product in unet_up4's weight gradient)
+      for (std::int64_t p = 0; p < kc; ++p)
+        std::memcpy(out + p * Width, base + p * a.col_stride, Width * sizeof(T));
+    } else if (a.row_stride == 1) {
       for (std::int64_t p = 0; p < kc; ++p) {
         const T* src = base + p * a.col_stride;
         T* dst = out + p * Width;
