@@ -274,11 +274,15 @@ test_that("every multi-threaded backward path matches finite differences", {
         rnorm(16), stride = 2, groups = 4)
 })
 
-# The sample-major weight gradient (a batch too small for the in-place
-# kernel) gathers its columns in tiles of at most 1 MB per thread: these
-# layers take several tiles of pixels, of taps, and the private partial sums
-# of a 1 x 1 kernel, on one thread and on two; every entry is checked.
-test_that("tiled weight gradients match the reference everywhere", {
+# Every entry of weight gradients on both of their paths, on one thread and
+# on two. The sample-major one (batches under 8) gathers its columns in tiles
+# of at most 1 MB per thread: the first five layers take several tiles of
+# pixels, of taps, and the private partial sums of a 1 x 1 kernel. The one on
+# R's layout (batches from 8) packs the input channels in panels of 16
+# (transposed 8 samples x 8 channels at a time): the last five have partial
+# panels, batches that are not a multiple of 8, two row blocks (over 128
+# channels per group), several column blocks, groups and three dimensions.
+test_that("weight gradients match the reference everywhere", {
   set.seed(24)
   on.exit(cvt_set_num_threads(NULL))
   cases <- list(
@@ -286,7 +290,12 @@ test_that("tiled weight gradients match the reference everywhere", {
     list(x = c(3, 6, 33, 31), w = c(6, 20, 3, 3), stride = 1, padding = 1, dilation = 2),
     list(x = c(1, 8, 96, 96), w = c(8, 64, 1, 1)),
     list(x = c(2, 4, 200), w = c(4, 40, 64), stride = 16, padding = 3),
-    list(x = c(1, 8, 20, 20), w = c(8, 12, 4, 4), stride = 2, groups = 2))
+    list(x = c(1, 8, 20, 20), w = c(8, 12, 4, 4), stride = 2, groups = 2),
+    list(x = c(16, 40, 6, 5), w = c(40, 7, 3, 3), stride = 2, padding = 1),
+    list(x = c(12, 16, 9), w = c(16, 5, 4), stride = 3),
+    list(x = c(8, 36, 3, 4, 3), w = c(36, 4, 2, 2, 2), stride = 2, groups = 2),
+    list(x = c(20, 130, 4, 4), w = c(130, 10, 2, 2), stride = 2),
+    list(x = c(8, 24, 5, 5), w = c(24, 50, 3, 3), padding = 1))
   for (case in cases) {
     rank <- length(case$w) - 2
     x <- array(rnorm(prod(case$x)), case$x)
@@ -306,6 +315,17 @@ test_that("tiled weight gradients match the reference everywhere", {
       }
     }
   }
+})
+
+# A weight gradient on R's layout of over 4e9 flops sums its pixels in
+# rounds (an interrupt check between them): here 704 pixels, then 320.
+test_that("a weight gradient summed in several rounds matches the reference", {
+  set.seed(25)
+  x <- array(rnorm(8 * 192 * 32 * 32), c(8, 192, 32, 32))
+  w <- array(rnorm(192 * 192 * 9), c(192, 192, 3, 3))
+  G <- array(rnorm(8 * 192 * 32 * 32), c(8, 192, 32, 32))
+  got <- nnf_conv_transpose2d_backward(G, x, w, padding = 1)
+  expect_close(got$weight, reference_weight_gradient(G, x, c(3, 3), padding = 1), 1e-12)
 })
 
 # Along a dimension with one input position the kernels take the stride as

@@ -16,8 +16,8 @@
 // those of the phase), fine -> coarse as an implicit product (rows: coarse
 // pixels, taps: all of them). A batch that is not a multiple of 8 ends each
 // pixel with a partial row group, whose missing samples are masked lanes.
-// The weight gradient, whose sum runs over the batch, has its own kernel at
-// the end of this file (whole row groups only).
+// The weight gradient, whose sum runs over the batch, has its own kernels at
+// the end of this file.
 #ifndef CONVTRANSPOSE_BATCH_GEMM_HPP
 #define CONVTRANSPOSE_BATCH_GEMM_HPP
 
@@ -397,36 +397,25 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
   }
 }
 
-// The weight gradient on R's layout: per group, dW_g (C_coarse/g x
-// C_fine/g taps, the weight's own layout) = sum over samples and coarse
-// pixels of the coarse channels times the fine channels each tap reaches
-// (zeros off the image, as im2col). The sum runs over the batch, which is
-// contiguous in R's layout: a register block of 4 coarse channels x
+// The weight gradient on R's layout in single precision: per group, dW_g
+// (C_coarse/g x C_fine/g taps, the weight's own layout) = sum over samples
+// and coarse pixels of the coarse channels times the fine channels each tap
+// reaches (zeros off the image, as im2col). The sum runs over the batch,
+// which is contiguous in R's layout: a register block of 4 coarse channels x
 // 6 (tap, fine channel) columns keeps 24 vectors of 8 per-sample partial
-// sums, fed by plain loads, with no packing and no transposes; the lanes are
-// added up at the end. Work items own blocks of dW and sum the whole batch
-// and image in one fixed order: no partial sums to add up, and results that
-// do not depend on the thread count. Returns false (the caller takes the
-// sample-major path) for short sums, partial row groups and arrays other
-// than double (R's).
+// sums (the 8 lanes of a 256-bit vector, each row group's doubles rounded to
+// float as they are loaded), with no packing and no transposes; the lanes
+// are added up at the end. Work items own blocks of dW and sum the whole
+// batch and image in one fixed order: no partial sums to add up, and results
+// that do not depend on the thread count. Returns false (the caller takes the
+// sample-major path) for short sums and partial row groups.
 //
-// Double precision in 8 lanes of a 512-bit vector; single precision in the
-// 8 lanes of a 256-bit vector, each row group's doubles rounded to float as
-// they are loaded (the sample-major float path converted copies first and
-// spent most of its time packing them: grouped 17-32 ms against 12-14 ms).
+// Double precision goes to batch_weight_gradient_gathered() below, a packed
+// product that reads R's doubles in place (this kernel took twice its time
+// on hifigan_up3 and dcgan_g3); in single precision that product would need
+// float copies of both arrays.
 template <class T>
 struct RowGroupVector;
-
-template <>
-struct RowGroupVector<double> {
-  using type = __m512d;
-  static type zero() { return _mm512_setzero_pd(); }
-  static type load(const double* p) { return _mm512_loadu_pd(p); }
-  static type load_sums(const double* p) { return _mm512_loadu_pd(p); }
-  static void store_sums(double* p, type v) { _mm512_storeu_pd(p, v); }
-  static type fmadd(type a, type b, type c) { return _mm512_fmadd_pd(a, b, c); }
-  static double lane_sum(const double* p) { return _mm512_reduce_add_pd(_mm512_loadu_pd(p)); }
-};
 
 template <>
 struct RowGroupVector<float> {
@@ -593,11 +582,168 @@ bool batch_weight_gradient_on_doubles(const ConvGeometry& g, const double* coars
   return true;
 }
 
+// dst[n * dst_stride + a] = src[n + a * src_stride] for an 8 x 8 block
+// (a transpose: eight 512-bit loads, three rounds of two-source shuffles,
+// eight stores; loops unrolled so the arrays stay in registers, as R builds
+// with -O2).
+__attribute__((always_inline)) inline void transpose_8x8(const double* src, std::int64_t src_stride,
+                                                         double* dst, std::int64_t dst_stride) {
+  __m512d r[8], t[8], u[8];
+#pragma GCC unroll 8
+  for (int a = 0; a < 8; ++a) r[a] = _mm512_loadu_pd(src + a * src_stride);
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    // t[2i] = (r2i[0] r2i+1[0] r2i[2] r2i+1[2] ...), t[2i+1] the odd lanes
+    t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+  }
+  // u: four rows' lanes {n, n + 4} for n = 0..3, rows 0-3 then 4-7
+  const __m512i pairs_lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+  const __m512i pairs_hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 2
+    for (int odd = 0; odd < 2; ++odd) {
+      const __m512d x = t[4 * h + odd], y = t[4 * h + 2 + odd];
+      u[4 * h + odd] = _mm512_permutex2var_pd(x, pairs_lo, y);      // lanes odd, odd + 4
+      u[4 * h + 2 + odd] = _mm512_permutex2var_pd(x, pairs_hi, y);  // lanes 2 + odd, 6 + odd
+    }
+  const __m512i halves_lo = _mm512_setr_epi64(0, 1, 2, 3, 8, 9, 10, 11);
+  const __m512i halves_hi = _mm512_setr_epi64(4, 5, 6, 7, 12, 13, 14, 15);
+#pragma GCC unroll 4
+  for (int n = 0; n < 4; ++n) {
+    _mm512_storeu_pd(dst + n * dst_stride, _mm512_permutex2var_pd(u[n], halves_lo, u[4 + n]));
+    _mm512_storeu_pd(dst + (n + 4) * dst_stride, _mm512_permutex2var_pd(u[n], halves_hi, u[4 + n]));
+  }
+}
+
+// The weight gradient on R's layout in double precision, as a product whose
+// inner dimension runs over (coarse pixel, sample): per group,
+//   dW_g[c, (t, c')] = sum over q, n of coarse[n, c, q] * fine[n, c', f(q, t)]
+// with f(q, t) the fine pixel tap t of coarse pixel q reaches (zeros off the
+// image, as im2col). For one pixel the batch is contiguous in both arrays,
+// so indirect_gemm() reads the right operand in place, one run of `batch`
+// values per (pixel, column); only the left one (the coarse channels: each
+// pixel's batch x channels block, transposed) is packed. Work items own
+// blocks of dW and sum every pixel in one fixed order: results that do not
+// depend on the thread count.
+inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double* coarse,
+                                             const double* fine, double* grad_weight,
+                                             const ComputeOptions& options) {
+  using gemm_detail::kNr;
+  constexpr std::int64_t kMr = gemm_detail::rows_per_block<double>();
+  const std::int64_t B = g.batch;
+  const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
+  const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
+  const std::int64_t K = g.kernel_taps, columns = cfg * K, Q = g.coarse_pixels;
+  // Pixels per packed slice: about 512 values of the inner dimension (a
+  // block of 128 rows of it, 512 KB, stays in L2).
+  const std::int64_t slice = std::max<std::int64_t>(1, 512 / B);
+  // Items: blocks of at most 128 rows and 384 columns of each group's dW,
+  // narrower columns only down to one item per thread (each item packs its
+  // rows itself).
+  const std::int64_t row_block = std::min<std::int64_t>(ccg, 8 * kMr);
+  const std::int64_t row_blocks = (ccg + row_block - 1) / row_block;
+  const std::int64_t wanted = std::max<std::int64_t>(
+      1, std::max(1, options.num_threads) / std::max<std::int64_t>(1, g.groups * row_blocks));
+  const std::int64_t col_block = std::max<std::int64_t>(
+      kNr,
+      std::min<std::int64_t>(32 * kNr, ((columns + wanted - 1) / wanted + kNr - 1) / kNr * kNr));
+  struct Item {
+    std::int64_t grp, r0, j0;
+  };
+  std::vector<Item> items;
+  for (std::int64_t grp = 0; grp < g.groups; ++grp)
+    for (std::int64_t j0 = 0; j0 < columns; j0 += col_block)
+      for (std::int64_t r0 = 0; r0 < ccg; r0 += row_block) items.push_back({grp, r0, j0});
+  struct Scratch {
+    AlignedVector<double> packed;           // rows x (slice pixels x batch), panels of kMr rows
+    std::vector<const double*> b_cols;      // [pixel * cols + j]: column j's run at that pixel
+    std::vector<double*> c_cols;            // [j]: the item's rows of dW column j
+    std::vector<std::int64_t> tap, offset;  // [j]: column j's tap and fine channel offset
+    std::vector<std::int64_t> reach;        // [pixel * K + t]: fine pixel, or -1 off the image
+  };
+  const std::vector<double> zeros(static_cast<std::size_t>(B), 0.0);
+  std::fill(grad_weight, grad_weight + g.weight_elements, 0.0);
+  // Pixels per round of items: about 4e9 flops, so that the interrupt check
+  // between rounds comes within a fraction of a second. Every item adds its
+  // rounds in order: the sums still do not depend on the thread count.
+  const double per_pixel = 2.0 * static_cast<double>(ccg * columns * g.groups * B);
+  const std::int64_t round =
+      std::max<std::int64_t>(1, static_cast<std::int64_t>(4e9 / per_pixel / slice)) * slice;
+  try {
+    for (std::int64_t first = 0; first < Q; first += round) {
+      const std::int64_t last = std::min(Q, first + round);
+      const double per_item = 2.0 * static_cast<double>(row_block) *
+                              static_cast<double>(std::min(columns, col_block)) *
+                              static_cast<double>((last - first) * B);
+      Status status =
+          run_items<Scratch>(items.size(), per_item, options, [&](std::size_t i, Scratch& s) {
+            const Item& it = items[i];
+            const std::int64_t rows = std::min(row_block, ccg - it.r0);
+            const std::int64_t cols = std::min(col_block, columns - it.j0);
+            const std::int64_t panels = (rows + kMr - 1) / kMr;
+            s.c_cols.resize(static_cast<std::size_t>(cols));
+            s.tap.resize(static_cast<std::size_t>(cols));
+            s.offset.resize(static_cast<std::size_t>(cols));
+            for (std::int64_t j = 0; j < cols; ++j) {
+              const std::int64_t col = it.j0 + j;
+              s.c_cols[static_cast<std::size_t>(j)] = grad_weight + it.grp * ccg + it.r0 + cc * col;
+              s.tap[static_cast<std::size_t>(j)] = col / cfg;
+              s.offset[static_cast<std::size_t>(j)] = B * (it.grp * cfg + col % cfg);
+            }
+            for (std::int64_t q0 = first; q0 < last; q0 += slice) {
+              const std::int64_t qn = std::min(slice, last - q0), depth = qn * B;
+              s.packed.resize(static_cast<std::size_t>(panels * kMr * depth));
+              for (std::int64_t panel = 0; panel < panels; ++panel)
+                for (std::int64_t q = 0; q < qn; ++q) {
+                  // rows panel * kMr + a at pixel q0 + q: kMr channels of B values
+                  // each, B apart (contiguous for a whole panel)
+                  const std::int64_t first = panel * kMr, here = std::min(kMr, rows - first);
+                  const double* src = coarse + B * (it.grp * ccg + it.r0 + first + cc * (q0 + q));
+                  double* dst = s.packed.data() + panel * kMr * depth + q * B * kMr;
+                  std::int64_t n0 = 0;
+                  if (here == kMr)
+                    for (; n0 + 8 <= B; n0 += 8)
+                      for (std::int64_t a0 = 0; a0 < kMr; a0 += 8)
+                        transpose_8x8(src + n0 + a0 * B, B, dst + n0 * kMr + a0, kMr);
+                  for (std::int64_t n = n0; n < B; ++n)
+                    for (std::int64_t a = 0; a < kMr; ++a)
+                      dst[n * kMr + a] = a < here ? src[n + a * B] : 0.0;
+                }
+              s.reach.resize(static_cast<std::size_t>(qn * K));
+              for (std::int64_t q = 0; q < qn; ++q)
+                fine_pixels_of(g, q0 + q, [&](std::int64_t t, std::int64_t pixel) {
+                  s.reach[static_cast<std::size_t>(q * K + t)] = pixel;
+                });
+              s.b_cols.resize(static_cast<std::size_t>(qn * cols));
+              for (std::int64_t q = 0; q < qn; ++q) {
+                const std::int64_t* reach = s.reach.data() + q * K;
+                const double** b = s.b_cols.data() + q * cols;
+                for (std::int64_t j = 0; j < cols; ++j) {
+                  const std::int64_t pixel = reach[s.tap[static_cast<std::size_t>(j)]];
+                  b[j] = pixel >= 0 ? fine + s.offset[static_cast<std::size_t>(j)] + B * cf * pixel
+                                    : zeros.data();
+                }
+              }
+              gemm_detail::indirect_gemm<double>(rows, cols, qn, B, s.packed.data(),
+                                                 s.b_cols.data(), s.c_cols.data(), zeros.data());
+            }
+          });
+      if (!status.ok()) return status;
+    }
+    return Status::success();
+  } catch (const std::bad_alloc&) {
+    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
+  }
+}
+
 template <>
 inline bool batch_weight_gradient<double, double>(const ConvGeometry& g, const double* coarse,
                                                   const double* fine, double* grad_weight,
                                                   const ComputeOptions& options, Status* status) {
-  return batch_weight_gradient_on_doubles<double>(g, coarse, fine, grad_weight, options, status);
+  *status = batch_weight_gradient_gathered(g, coarse, fine, grad_weight, options);
+  return true;
 }
 
 template <>
