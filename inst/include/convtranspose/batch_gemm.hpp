@@ -438,6 +438,21 @@ bool batch_weight_gradient(const ConvGeometry&, const Storage*, const Storage*, 
   return false;
 }
 
+// Work items of the weight-gradient kernels: blocks of each group's dW
+// (rows: coarse channels, columns: (tap, fine channel) pairs), rows fastest.
+struct WeightBlock {
+  std::int64_t grp, r0, j0;
+};
+inline std::vector<WeightBlock> weight_blocks(std::int64_t groups, std::int64_t rows,
+                                              std::int64_t row_block, std::int64_t columns,
+                                              std::int64_t col_block) {
+  std::vector<WeightBlock> blocks;
+  for (std::int64_t grp = 0; grp < groups; ++grp)
+    for (std::int64_t j0 = 0; j0 < columns; j0 += col_block)
+      for (std::int64_t r0 = 0; r0 < rows; r0 += row_block) blocks.push_back({grp, r0, j0});
+  return blocks;
+}
+
 template <class T>
 bool batch_weight_gradient_on_doubles(const ConvGeometry& g, const double* coarse,
                                       const double* fine, double* grad_weight,
@@ -465,13 +480,8 @@ bool batch_weight_gradient_on_doubles(const ConvGeometry& g, const double* coars
   // Blocks of dW per item: the slice of both operands (32 rows and 48
   // columns of 128 row groups, 640 KB) stays in L2.
   const std::int64_t block_rows = 8 * kRows, block_cols = 8 * kCols;
-  struct Item {
-    std::int64_t grp, r0, j0;
-  };
-  std::vector<Item> items;
-  for (std::int64_t grp = 0; grp < g.groups; ++grp)
-    for (std::int64_t j0 = 0; j0 < columns; j0 += block_cols)
-      for (std::int64_t r0 = 0; r0 < ccg; r0 += block_rows) items.push_back({grp, r0, j0});
+  const std::vector<WeightBlock> items =
+      weight_blocks(g.groups, ccg, block_rows, columns, block_cols);
   struct Scratch {
     std::vector<const double*> coarse_at, fine_at;  // per row group; per (row group, tap)
     AlignedVector<T> acc;                           // 24 sums of 8 lanes per register block
@@ -483,7 +493,7 @@ bool batch_weight_gradient_on_doubles(const ConvGeometry& g, const double* coars
                           static_cast<double>(row_groups * kRowGroup);
   try {
     *status = run_items<Scratch>(items.size(), per_item, options, [&](std::size_t i, Scratch& s) {
-      const Item& it = items[i];
+      const WeightBlock& it = items[i];
       const std::int64_t rows = std::min(block_rows, ccg - it.r0);
       const std::int64_t cols = std::min(block_cols, columns - it.j0);
       const std::int64_t row_blocks = (rows + kRows - 1) / kRows;
@@ -649,13 +659,8 @@ inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double
   const std::int64_t col_block = std::max<std::int64_t>(
       kNr,
       std::min<std::int64_t>(32 * kNr, ((columns + wanted - 1) / wanted + kNr - 1) / kNr * kNr));
-  struct Item {
-    std::int64_t grp, r0, j0;
-  };
-  std::vector<Item> items;
-  for (std::int64_t grp = 0; grp < g.groups; ++grp)
-    for (std::int64_t j0 = 0; j0 < columns; j0 += col_block)
-      for (std::int64_t r0 = 0; r0 < ccg; r0 += row_block) items.push_back({grp, r0, j0});
+  const std::vector<WeightBlock> items =
+      weight_blocks(g.groups, ccg, row_block, columns, col_block);
   struct Scratch {
     AlignedVector<double> packed;           // rows x (slice pixels x batch), panels of kMr rows
     std::vector<const double*> b_cols;      // [pixel * cols + j]: column j's run at that pixel
@@ -679,7 +684,7 @@ inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double
                               static_cast<double>((last - first) * B);
       Status status =
           run_items<Scratch>(items.size(), per_item, options, [&](std::size_t i, Scratch& s) {
-            const Item& it = items[i];
+            const WeightBlock& it = items[i];
             const std::int64_t rows = std::min(row_block, ccg - it.r0);
             const std::int64_t cols = std::min(col_block, columns - it.j0);
             const std::int64_t panels = (rows + kMr - 1) / kMr;
