@@ -704,8 +704,8 @@ inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double
                 for (std::int64_t q = 0; q < qn; ++q) {
                   // rows panel * kMr + a at pixel q0 + q: kMr channels of B values
                   // each, B apart (contiguous for a whole panel)
-                  const std::int64_t first = panel * kMr, here = std::min(kMr, rows - first);
-                  const double* src = coarse + B * (it.grp * ccg + it.r0 + first + cc * (q0 + q));
+                  const std::int64_t row0 = panel * kMr, here = std::min(kMr, rows - row0);
+                  const double* src = coarse + B * (it.grp * ccg + it.r0 + row0 + cc * (q0 + q));
                   double* dst = s.packed.data() + panel * kMr * depth + q * B * kMr;
                   std::int64_t n0 = 0;
                   if (here == kMr)
