@@ -50,15 +50,20 @@ for (i in seq_len(nrow(suite))) {
     t_warm <- Sys.time()
     while (warm < 3 || (as.numeric(difftime(Sys.time(), t_warm, units = "secs")) < 0.1 &&
                         warm < 100)) {
-      invisible(call())
+      out <- call()
       warm <- warm + 1
     }
     # At least `reps` runs and 0.3 s per row (same rule as bench_torch.py),
     # so that sub-millisecond layers get a stable median too.
+    # Each result is kept until the next call replaces it, as in a user's
+    # loop (`y <- layer(x)`) and in bench_torch.py. A result dropped at once
+    # is freed with all the others at R's next collection, glibc then gives
+    # that memory back to the system, and the next call takes a page fault
+    # for every 4 KB of its result (200 for fcn_depthwise's 0.8 MB).
     times <- numeric(0)
     while (length(times) < reps || (sum(times) < 0.3 && length(times) < 500)) {
       t0 <- Sys.time()  # microsecond resolution (proc.time() has only 1 ms)
-      invisible(call())
+      out <- call()
       times <- c(times, as.numeric(difftime(Sys.time(), t0, units = "secs")))
     }
     med <- stats::median(times)
