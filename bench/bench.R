@@ -50,7 +50,7 @@ for (i in seq_len(nrow(suite))) {
     t_warm <- Sys.time()
     while (warm < 3 || (as.numeric(difftime(Sys.time(), t_warm, units = "secs")) < 0.1 &&
                         warm < 100)) {
-      out <- call()
+      result <- call()
       warm <- warm + 1
     }
     # At least `reps` runs and 0.3 s per row (same rule as bench_torch.py),
@@ -63,7 +63,7 @@ for (i in seq_len(nrow(suite))) {
     times <- numeric(0)
     while (length(times) < reps || (sum(times) < 0.3 && length(times) < 500)) {
       t0 <- Sys.time()  # microsecond resolution (proc.time() has only 1 ms)
-      out <- call()
+      result <- call()
       times <- c(times, as.numeric(difftime(Sys.time(), t0, units = "secs")))
     }
     med <- stats::median(times)

@@ -58,13 +58,13 @@ with open(suite) as f:
                 # warm-up: at least 3 calls and 0.1 s (same rule as bench.R)
                 warm, t_warm = 0, time.perf_counter()
                 while warm < 3 or (time.perf_counter() - t_warm < 0.1 and warm < 100):
-                    out = call()
+                    result = call()
                     warm += 1
                 times = []
                 # at least `reps` runs and 0.3 s per row (same rule as bench.R)
                 while len(times) < reps or (sum(times) < 0.3 and len(times) < 500):
                     t0 = time.perf_counter()
-                    out = call()  # kept until the next call, as in bench.R
+                    result = call()  # kept until the next call, as in bench.R
                     times.append(time.perf_counter() - t0)
                 med = statistics.median(times)
                 rows.append((r["name"], direction, name, med, work / med / 1e9))
