@@ -423,12 +423,13 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
       GroupBlock block;
       std::size_t first_phase, last_phase;
     };
-    const std::int64_t step = row_groups_per_item(
-        most * static_cast<std::int64_t>(phase_items), g.groups, options.num_threads);
+    const std::int64_t step = row_groups_per_item(most * static_cast<std::int64_t>(phase_items),
+                                                  g.groups, options.num_threads);
     std::vector<Item> items;
     for (std::size_t p = 0; p < phase_items; ++p)
       for (const GroupBlock& block : group_blocks(g.groups, most, step))
-        items.push_back({block, phase_items == 1 ? 0 : p, phase_items == 1 ? phases.size() : p + 1});
+        items.push_back(
+            {block, phase_items == 1 ? 0 : p, phase_items == 1 ? phases.size() : p + 1});
     return run_items<RowGroupScratch<T, Storage>>(
         items.size(), per_index * static_cast<double>(step) / static_cast<double>(phase_items),
         options, [&](std::size_t i, RowGroupScratch<T, Storage>& s) {
