@@ -416,22 +416,24 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
       most = std::max(most, ph.columns * row_groups_per_pixel(B));
       per_index += 2.0 * kRowGroup * ph.taps * ccg * cfg;
     }
-    const std::size_t phase_items =
-        pair_start[pairs] > B * cc * g.coarse_pixels ? phases.size() : 1;
+    const bool by_phase = pair_start[pairs] > B * cc * g.coarse_pixels;
+    const std::size_t phases_per_item = by_phase ? 1 : phases.size();
+    const std::size_t phase_ranges = by_phase ? phases.size() : 1;
     // (row groups [begin, end) of phases [first_phase, last_phase))
     struct Item {
       GroupBlock block;
       std::size_t first_phase, last_phase;
     };
-    const std::int64_t step = row_groups_per_item(most * static_cast<std::int64_t>(phase_items),
+    const std::int64_t step = row_groups_per_item(most * static_cast<std::int64_t>(phase_ranges),
                                                   g.groups, options.num_threads);
     std::vector<Item> items;
-    for (std::size_t p = 0; p < phase_items; ++p)
-      for (const GroupBlock& block : group_blocks(g.groups, most, step))
-        items.push_back(
-            {block, phase_items == 1 ? 0 : p, phase_items == 1 ? phases.size() : p + 1});
+    for (std::size_t p0 = 0; p0 < phases.size(); p0 += phases_per_item) {
+      const std::int64_t rows = by_phase ? phases[p0].columns * row_groups_per_pixel(B) : most;
+      for (const GroupBlock& block : group_blocks(g.groups, rows, step))
+        items.push_back({block, p0, p0 + phases_per_item});
+    }
     return run_items<RowGroupScratch<T, Storage>>(
-        items.size(), per_index * static_cast<double>(step) / static_cast<double>(phase_items),
+        items.size(), per_index * static_cast<double>(step) / static_cast<double>(phase_ranges),
         options, [&](std::size_t i, RowGroupScratch<T, Storage>& s) {
           const GroupBlock& it = items[i].block;
           for (std::size_t ph = items[i].first_phase; ph < items[i].last_phase; ++ph) {
