@@ -328,7 +328,10 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
       const std::int64_t cols = std::min<std::int64_t>(kNr, columns - j0);
       const T* pw = packed_w + panel_offset(k0, j0 / kNr, depth, weight_panels(columns));
       for (std::int64_t b = 0; b < blocks; ++b) {
-        gemm_detail::micro_kernel<T>(kc, s.packed.data() + b * kMr * kc, pw, targets, false);
+        gemm_detail::with_block_columns(cols, [&](auto width) {
+          gemm_detail::micro_kernel<T, decltype(width)::value>(kc, s.packed.data() + b * kMr * kc,
+                                                               pw, targets, false);
+        });
         for (std::int64_t slot = 0; slot < kSlots; ++slot) {
           const std::int64_t r = b * kSlots + slot;
           if (r >= row_groups) break;

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #ifndef EIGEN_DONT_PARALLELIZE
@@ -92,19 +93,19 @@ constexpr int rows_per_block() {
   return kVecs * Avx512<T>::kLanes;
 }
 
-template <class T, class Vec>
-inline void zero_block(Vec (&acc)[kNr][kVecs]) {
+template <class T, int Cols, class Vec>
+inline void zero_block(Vec (&acc)[Cols][kVecs]) {
 #pragma GCC unroll 12
-  for (int j = 0; j < kNr; ++j)
+  for (int j = 0; j < Cols; ++j)
 #pragma GCC unroll 2
     for (int v = 0; v < kVecs; ++v) acc[j][v] = Avx512<T>::zero();
 }
 
-// The register block's results into kNr columns of C: added to them when
-// `accumulate`, else stored, plus the block's kMr values of `row_bias` when
-// given (a bias per row, the same for every column).
-template <class T, class Vec>
-inline void store_block(Vec (&acc)[kNr][kVecs], T* const* cols, bool accumulate,
+// The register block's results into its Cols columns of C: added to them
+// when `accumulate`, else stored, plus the block's kMr values of `row_bias`
+// when given (a bias per row, the same for every column).
+template <class T, int Cols, class Vec>
+inline void store_block(Vec (&acc)[Cols][kVecs], T* const* cols, bool accumulate,
                         const T* row_bias) {
   using V = Avx512<T>;
   Vec bias[kVecs];
@@ -112,7 +113,7 @@ inline void store_block(Vec (&acc)[kNr][kVecs], T* const* cols, bool accumulate,
   for (int v = 0; v < kVecs; ++v)
     bias[v] = row_bias != nullptr ? V::load(row_bias + v * V::kLanes) : V::zero();
 #pragma GCC unroll 12
-  for (int j = 0; j < kNr; ++j)
+  for (int j = 0; j < Cols; ++j)
 #pragma GCC unroll 2
     for (int v = 0; v < kVecs; ++v) {
       T* out = cols[j] + v * V::kLanes;
@@ -120,24 +121,26 @@ inline void store_block(Vec (&acc)[kNr][kVecs], T* const* cols, bool accumulate,
     }
 }
 
-// The kNr columns of a kMr-row block of C (+)= packed_a (kMr x kc) *
-// packed_b (kc x kNr); column j starts at cols[j]. Stored results get
-// row_bias (kMr values) added when it is given.
-template <class T>
+// The first Cols of the kNr columns of a kMr-row block of C (+)=
+// packed_a (kMr x kc) * packed_b (kc x kNr); column j starts at cols[j].
+// Stored results get row_bias (kMr values) added when it is given. Fewer
+// columns than kNr serve a last, partial panel (64 columns are 5 panels and
+// 4 columns: 11% of the FMAs of a full-width last panel would be wasted).
+template <class T, int Cols = kNr>
 inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* const* cols,
                          bool accumulate, const T* row_bias = nullptr) {
   using V = Avx512<T>;
   constexpr int kMr = rows_per_block<T>();
   // (loops fully unrolled so the accumulators live in registers; R builds
   // with -O2, which would not unroll them)
-  typename V::Vec acc[kNr][kVecs];
-  zero_block<T>(acc);
+  typename V::Vec acc[Cols][kVecs];
+  zero_block<T, Cols>(acc);
   for (std::int64_t p = 0; p < kc; ++p) {
     typename V::Vec av[kVecs];
 #pragma GCC unroll 2
     for (int v = 0; v < kVecs; ++v) av[v] = V::load(a + v * V::kLanes);
 #pragma GCC unroll 12
-    for (int j = 0; j < kNr; ++j) {
+    for (int j = 0; j < Cols; ++j) {
       const typename V::Vec bj = V::broadcast(b[j]);
 #pragma GCC unroll 2
       for (int v = 0; v < kVecs; ++v) acc[j][v] = V::fma(av[v], bj, acc[j][v]);
@@ -145,7 +148,20 @@ inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* const* cols
     a += kMr;
     b += kNr;
   }
-  store_block<T>(acc, cols, accumulate, row_bias);
+  store_block<T, Cols>(acc, cols, accumulate, row_bias);
+}
+
+// Calls f(std::integral_constant<int, Cols>) with the narrowest register
+// block of 4, 8 or 12 columns that covers `columns` (1 to kNr): the
+// micro-kernels' width for a panel of that many columns.
+template <class F>
+inline void with_block_columns(std::int64_t columns, F&& f) {
+  if (columns <= 4)
+    f(std::integral_constant<int, 4>());
+  else if (columns <= 8)
+    f(std::integral_constant<int, 8>());
+  else
+    f(std::integral_constant<int, kNr>());
 }
 
 // Where A(row, col) lies in A packed in panels of kMr rows (zero rows past
@@ -200,6 +216,7 @@ void pack_panels(const MatrixView<const T>& a, std::int64_t i0, std::int64_t mc,
   }
 }
 
+
 template <class T>
 void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,
                  const MatrixView<T>& c, bool accumulate) {
@@ -236,7 +253,9 @@ void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,
             } else {
               // edges (or a C with non-unit row stride): through a full tile
               for (int j = 0; j < kNr; ++j) targets[j] = tile + j * kMr;
-              micro_kernel<T>(kc, pa, pb, targets, false);
+              with_block_columns(cols, [&](auto width) {
+                micro_kernel<T, decltype(width)::value>(kc, pa, pb, targets, false);
+              });
               for (std::int64_t j = 0; j < cols; ++j)
                 for (std::int64_t i = 0; i < rows; ++i) {
                   T& out = cij[i * c.row_stride + j * c.col_stride];
@@ -250,17 +269,17 @@ void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,
   }
 }
 
-// kNr columns of a kMr-row block of C (+)= A panel * B, where B's column j
-// is read in place: `segments` runs of `run` contiguous values, run s of
-// column j at b[s * kNr + j].
-template <class T>
+// Cols (of kNr) columns of a kMr-row block of C (+)= A panel * B, where
+// B's column j is read in place: `segments` runs of `run` contiguous
+// values, run s of column j at b[s * kNr + j].
+template <class T, int Cols = kNr>
 inline void micro_kernel_gather(std::int64_t segments, std::int64_t run, const T* a,
                                 const T* const* b, T* const* cols, bool accumulate,
                                 const T* row_bias = nullptr) {
   using V = Avx512<T>;
   constexpr int kMr = rows_per_block<T>();
-  typename V::Vec acc[kNr][kVecs];
-  zero_block<T>(acc);
+  typename V::Vec acc[Cols][kVecs];
+  zero_block<T, Cols>(acc);
   for (std::int64_t s = 0; s < segments; ++s) {
     const T* const* bs = b + s * kNr;
     for (std::int64_t p = 0; p < run; ++p) {
@@ -268,7 +287,7 @@ inline void micro_kernel_gather(std::int64_t segments, std::int64_t run, const T
 #pragma GCC unroll 2
       for (int v = 0; v < kVecs; ++v) av[v] = V::load(a + v * V::kLanes);
 #pragma GCC unroll 12
-      for (int j = 0; j < kNr; ++j) {
+      for (int j = 0; j < Cols; ++j) {
         const typename V::Vec bj = V::broadcast(bs[j][p]);
 #pragma GCC unroll 2
         for (int v = 0; v < kVecs; ++v) acc[j][v] = V::fma(av[v], bj, acc[j][v]);
@@ -276,7 +295,7 @@ inline void micro_kernel_gather(std::int64_t segments, std::int64_t run, const T
       a += kMr;
     }
   }
-  store_block<T>(acc, cols, accumulate, row_bias);
+  store_block<T, Cols>(acc, cols, accumulate, row_bias);
 }
 
 // C (m x n) += A * B without packing B: A (m x segments * run) comes packed
@@ -325,7 +344,10 @@ void indirect_gemm(std::int64_t m, std::int64_t n, std::int64_t segments, std::i
           const bool overwrite = row_bias != nullptr && s0 == 0;
           const T* bias = overwrite && full ? row_bias + ir : nullptr;
           for (int j = 0; j < kNr; ++j) targets[j] = full ? c_cols[j0 + j] + ir : tile + j * kMr;
-          micro_kernel_gather<T>(segs, run, pa, b.data(), targets, full && !overwrite, bias);
+          with_block_columns(cols, [&](auto width) {
+            micro_kernel_gather<T, decltype(width)::value>(segs, run, pa, b.data(), targets,
+                                                           full && !overwrite, bias);
+          });
           if (!full) {
             for (std::int64_t j = 0; j < cols; ++j) {
               T* dst = c_cols[j0 + j] + ir;
