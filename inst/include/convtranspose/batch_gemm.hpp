@@ -309,17 +309,26 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
       T* dst = s.packed.data() + (r / kSlots) * kMr * kc + (r % kSlots) * kRowGroup;
       // (tap t, channel c) of row k, stepped rather than divided out
       std::int64_t t = k0 / channels, c = k0 % channels;
-      auto tap_row = [&]() -> const Storage* {
-        return r < row_groups && t < taps ? s.in[static_cast<std::size_t>(r * taps + t)] : nullptr;
+      auto tap_row = [&](std::int64_t row) -> const Storage* {
+        return row < row_groups && t < taps ? s.in[static_cast<std::size_t>(row * taps + t)]
+                                            : nullptr;
       };
-      const Storage* src = tap_row();
+      // The next row group reads the same (tap, channel) sequence from its
+      // own pixels: fetched one row group ahead, since its taps' scattered
+      // runs (one per tap, often from memory: grouped's input gradient
+      // reads a 32 MB array) defeat the hardware prefetcher.
+      const Storage* src = tap_row(r);
+      const Storage* ahead = tap_row(r + 1);
       const int lanes = r < row_groups ? s.lanes[static_cast<std::size_t>(r)] : 0;
       for (std::int64_t k = 0; k < kc; ++k, dst += kMr) {
+        if (ahead != nullptr)
+          _mm_prefetch(reinterpret_cast<const char*>(ahead + c * batch), _MM_HINT_T0);
         load_row_group(dst, src != nullptr ? src + c * batch : nullptr, lanes);
         if (++c == channels) {
           c = 0;
           ++t;
-          src = tap_row();
+          src = tap_row(r);
+          ahead = tap_row(r + 1);
         }
       }
     }
