@@ -216,7 +216,6 @@ void pack_panels(const MatrixView<const T>& a, std::int64_t i0, std::int64_t mc,
   }
 }
 
-
 template <class T>
 void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,
                  const MatrixView<T>& c, bool accumulate) {
