@@ -199,20 +199,29 @@ test_that("the products on R's layout (batches of 8 or more) agree with the base
     }
   }
   # A small image under a large weight (5 MB, larger than the caches the
-  # packed slices are sized for), as in dcgan_g2.
-  x <- array(rnorm(8 * 256 * 3 * 2), c(8, 256, 3, 2))
-  w <- array(rnorm(256 * 160 * 16), c(256, 160, 4, 4))
-  b <- rnorm(160)
-  run <- function() {
-    y <- nnf_conv_transpose2d(x, w, b, stride = 2, padding = 1)
-    grad <- array(rnorm(length(y)), dim(y))
-    g <- nnf_conv_transpose2d_backward(grad, x, w, stride = 2, padding = 1)
-    list(y = y, input = g$input, weight = g$weight,
-         y32 = nnf_conv_transpose2d(x, w, b, stride = 2, padding = 1, dtype = "float32"))
+  # packed slices are sized for), as in dcgan_g2; its input gradient packs
+  # the weight a slice of rows at a time (10 slices). Then the same with 2
+  # groups, a partial group of samples and a partial last slice (640 rows).
+  shapes <- list(list(n = 8, cin = 256, cout = 160, groups = 1),
+                 list(n = 12, cin = 128, cout = 80, groups = 2))
+  for (sh in shapes) {
+    x <- array(rnorm(sh$n * sh$cin * 3 * 2), c(sh$n, sh$cin, 3, 2))
+    w <- array(rnorm(sh$cin * sh$cout / sh$groups * 16), c(sh$cin, sh$cout / sh$groups, 4, 4))
+    b <- rnorm(sh$cout)
+    run <- function() {
+      hyper <- list(stride = 2, padding = 1, groups = sh$groups)
+      y <- do.call(nnf_conv_transpose2d, c(list(x, w, b), hyper))
+      grad <- array(rnorm(length(y)), dim(y))
+      g <- do.call(nnf_conv_transpose2d_backward, c(list(grad, x, w), hyper))
+      g32 <- do.call(nnf_conv_transpose2d_backward, c(list(grad, x, w), hyper, dtype = "float32"))
+      list(y = y, input = g$input, weight = g$weight, input32 = g32$input,
+           y32 = do.call(nnf_conv_transpose2d, c(list(x, w, b), hyper, dtype = "float32")))
+    }
+    r <- fast_and_baseline(run, 46)
+    for (name in c("y", "input", "weight")) expect_close(r$fast[[name]], r$base[[name]], 1e-12)
+    expect_close(r$fast$y32, r$base$y, 1e-5)
+    expect_close(r$fast$input32, r$base$input, 1e-5)
   }
-  r <- fast_and_baseline(run, 46)
-  for (name in c("y", "input", "weight")) expect_close(r$fast[[name]], r$base[[name]], 1e-12)
-  expect_close(r$fast$y32, r$base$y, 1e-5)
 })
 
 test_that("a partial group of samples never reads the next channel's values", {

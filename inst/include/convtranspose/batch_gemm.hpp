@@ -287,21 +287,24 @@ struct RowGroupScratch {
 // out (+)= rows x W for `row_groups` row groups. Row group r reads tap t's
 // channel c at s.in[r * taps + t] + c * batch (s.lanes[r] values; zeros for
 // a null pointer) and writes column j at s.out[r] + j * batch. W is packed by
-// pack_weight_panels() (taps * channels x columns). Without `accumulate`
+// pack_weight_panels() (taps * channels x columns), or only its rows
+// [k_begin, k_end) of the inner dimension (a whole number of kKc slices,
+// packed as a W of that depth) when those are given. Without `accumulate`
 // the first slice stores the sums plus bias[j] (or zero).
 template <class T, class Storage>
 void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t channels,
                        std::int64_t batch, const T* packed_w, std::int64_t columns, const T* bias,
-                       bool accumulate, RowGroupScratch<T, Storage>& s) {
+                       bool accumulate, RowGroupScratch<T, Storage>& s, std::int64_t k_begin = 0,
+                       std::int64_t k_end = -1) {
   using gemm_detail::kNr;
   constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
   constexpr std::int64_t kSlots = kMr / kRowGroup;  // row groups per register block
-  const std::int64_t depth = taps * channels;
+  const std::int64_t depth = k_end < 0 ? taps * channels : k_end;
   const std::int64_t blocks = (row_groups + kSlots - 1) / kSlots;
   alignas(64) T tile[kMr * kNr];
   T* targets[kNr];
   for (int j = 0; j < kNr; ++j) targets[j] = tile + j * kMr;
-  for (std::int64_t k0 = 0; k0 < depth; k0 += gemm_detail::kKc) {
+  for (std::int64_t k0 = k_begin; k0 < depth; k0 += gemm_detail::kKc) {
     const std::int64_t kc = std::min(gemm_detail::kKc, depth - k0);
     s.packed.resize(static_cast<std::size_t>(blocks * kMr * kc));
     // Left operand: row group r of block b at slot r % kSlots.
@@ -332,10 +335,11 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
         }
       }
     }
-    const bool add = accumulate || k0 > 0;
+    const bool add = accumulate || k0 > k_begin;
     for (std::int64_t j0 = 0; j0 < columns; j0 += kNr) {
       const std::int64_t cols = std::min<std::int64_t>(kNr, columns - j0);
-      const T* pw = packed_w + panel_offset(k0, j0 / kNr, depth, weight_panels(columns));
+      const T* pw =
+          packed_w + panel_offset(k0 - k_begin, j0 / kNr, depth - k_begin, weight_panels(columns));
       for (std::int64_t b = 0; b < blocks; ++b) {
         gemm_detail::with_block_columns(cols, [&](auto width) {
           gemm_detail::micro_kernel<T, decltype(width)::value>(kc, s.packed.data() + b * kMr * kc,
@@ -492,48 +496,67 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
   const std::int64_t K = g.kernel_taps;
   try {
     // Each group's weight (taps * C_fine/g x C_coarse/g): row t * C_fine/g + c
-    // is fine channel c of tap t, the weight's own order.
-    // (packed on the team, panel by panel: it is as large as the weight)
+    // is fine channel c of tap t, the weight's own order, packed on the team.
     const std::int64_t depth = K * cfg, panels = weight_panels(ccg);
-    const std::int64_t per_group = panels * gemm_detail::kNr * depth;
-    WorkBuffer<T> rhs(static_cast<std::size_t>(g.groups * per_group));
-    std::vector<std::int64_t> row_offset(static_cast<std::size_t>(depth));
-    for (std::int64_t k = 0; k < depth; ++k) row_offset[static_cast<std::size_t>(k)] = cc * k;
-    Status packed = run_items<char>(
-        static_cast<std::size_t>(g.groups * panels), static_cast<double>(gemm_detail::kNr * depth),
-        options,
-        [&](std::size_t i, char&) {
-          const std::int64_t grp = static_cast<std::int64_t>(i) / panels;
-          const std::int64_t panel = static_cast<std::int64_t>(i) % panels;
-          pack_weight_panels(depth, ccg, panel, panel + 1, weight + grp * ccg, row_offset.data(), 1,
-                             rhs.data() + grp * per_group);
-        },
-        /*team_from=*/65536);
-    if (!packed.ok()) return packed;
     const std::int64_t row_groups = g.coarse_pixels * row_groups_per_pixel(B);
     const std::int64_t step = row_groups_per_item(row_groups, g.groups, options.num_threads);
     const std::vector<GroupBlock> items = group_blocks(g.groups, row_groups, step);
-    const double per_item = 2.0 * static_cast<double>(step * kRowGroup) * K * cfg * ccg;
-    return run_items<RowGroupScratch<T, Storage>>(
-        items.size(), per_item, options, [&](std::size_t i, RowGroupScratch<T, Storage>& s) {
-          const GroupBlock& it = items[i];
-          const std::int64_t count = it.end - it.begin;
-          s.in.resize(static_cast<std::size_t>(count * K));
-          s.out.resize(static_cast<std::size_t>(count));
-          s.lanes.resize(static_cast<std::size_t>(count));
-          for (std::int64_t r = 0; r < count; ++r) {
-            const RowGroupAt at = row_group_at(it.begin + r, B);
-            const std::int64_t n0 = at.n0, q = at.pixel;
-            s.lanes[static_cast<std::size_t>(r)] = at.lanes;
-            s.out[static_cast<std::size_t>(r)] = coarse + n0 + B * (it.grp * ccg + cc * q);
-            const Storage* y = fine + n0 + B * it.grp * cfg;
-            fine_pixels_of(g, q, [&](std::int64_t t, std::int64_t pixel) {
-              s.in[static_cast<std::size_t>(r * K + t)] = pixel >= 0 ? y + B * cf * pixel : nullptr;
-            });
-          }
-          row_group_product<T, Storage>(count, K, cfg, B, rhs.data() + it.grp * per_group, ccg,
-                                        bias != nullptr ? bias + it.grp * ccg : nullptr, false, s);
-        });
+    // Items of few rows (too few row groups for full ones: dcgan_g2's 64
+    // rows) use each packed weight value for few flops; where that weight
+    // also outweighs the output (dcgan_g2: 16.8 MB against 1 MB), it is
+    // packed one kKc slice of rows at a time, which every item multiplies
+    // before the next slice is packed: the slice stays in cache for all
+    // items, where the whole packed weight came from memory once per item
+    // (input gradient 9.8-14.9 -> 8.0-12.0 ms). Otherwise all rows at once,
+    // so that each item adds its slices while its own output is still in
+    // cache (slices cost hifigan_up1 and dcgan_g3, whose items are full,
+    // about a tenth).
+    const bool by_slice = step < 128 / kRowGroup &&
+                          g.groups * panels * gemm_detail::kNr * depth > B * cc * g.coarse_pixels;
+    const std::int64_t round_depth = by_slice ? gemm_detail::kKc : depth;
+    const std::int64_t per_group = panels * gemm_detail::kNr * round_depth;
+    WorkBuffer<T> rhs(static_cast<std::size_t>(g.groups * per_group));
+    std::vector<std::int64_t> row_offset(static_cast<std::size_t>(depth));
+    for (std::int64_t k = 0; k < depth; ++k) row_offset[static_cast<std::size_t>(k)] = cc * k;
+    for (std::int64_t k0 = 0; k0 < depth; k0 += round_depth) {
+      const std::int64_t kc = std::min(round_depth, depth - k0);
+      Status packed = run_items<char>(
+          static_cast<std::size_t>(g.groups * panels), static_cast<double>(gemm_detail::kNr * kc),
+          options,
+          [&](std::size_t i, char&) {
+            const std::int64_t grp = static_cast<std::int64_t>(i) / panels;
+            const std::int64_t panel = static_cast<std::int64_t>(i) % panels;
+            pack_weight_panels(kc, ccg, panel, panel + 1, weight + grp * ccg,
+                               row_offset.data() + k0, 1, rhs.data() + grp * per_group);
+          },
+          /*team_from=*/65536);
+      if (!packed.ok()) return packed;
+      const double per_item = 2.0 * static_cast<double>(step * kRowGroup) * kc * ccg;
+      Status done = run_items<RowGroupScratch<T, Storage>>(
+          items.size(), per_item, options, [&](std::size_t i, RowGroupScratch<T, Storage>& s) {
+            const GroupBlock& it = items[i];
+            const std::int64_t count = it.end - it.begin;
+            s.in.resize(static_cast<std::size_t>(count * K));
+            s.out.resize(static_cast<std::size_t>(count));
+            s.lanes.resize(static_cast<std::size_t>(count));
+            for (std::int64_t r = 0; r < count; ++r) {
+              const RowGroupAt at = row_group_at(it.begin + r, B);
+              const std::int64_t n0 = at.n0, q = at.pixel;
+              s.lanes[static_cast<std::size_t>(r)] = at.lanes;
+              s.out[static_cast<std::size_t>(r)] = coarse + n0 + B * (it.grp * ccg + cc * q);
+              const Storage* y = fine + n0 + B * it.grp * cfg;
+              fine_pixels_of(g, q, [&](std::int64_t t, std::int64_t pixel) {
+                s.in[static_cast<std::size_t>(r * K + t)] =
+                    pixel >= 0 ? y + B * cf * pixel : nullptr;
+              });
+            }
+            row_group_product<T, Storage>(count, K, cfg, B, rhs.data() + it.grp * per_group, ccg,
+                                          bias != nullptr ? bias + it.grp * ccg : nullptr,
+                                          /*accumulate=*/k0 > 0, s, k0, k0 + kc);
+          });
+      if (!done.ok()) return done;
+    }
+    return Status::success();
   } catch (const std::bad_alloc&) {
     return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
   }
