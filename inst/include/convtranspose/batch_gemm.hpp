@@ -797,8 +797,11 @@ inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double
     std::vector<double*> c_cols;        // [j]: the item's rows of dW column j
     std::vector<std::int64_t> reach;    // [pixel * K + t]: fine pixel, or -1 off the image
   };
-  const std::vector<double> zeros(static_cast<std::size_t>(B), 0.0);
-  std::fill(grad_weight, grad_weight + g.weight_elements, 0.0);
+  // What a tap off the image reads (B values), and the zero "bias" with
+  // which each item's first slice overwrites its block of dW (row_block
+  // values): every value of dW belongs to one item, so dW needs no filling
+  // with zeros first, a serial pass over a fresh result (dcgan_g2: 16.8 MB).
+  const std::vector<double> zeros(static_cast<std::size_t>(std::max(B, row_block)), 0.0);
   // Pixels per round of items: about 4e9 flops, so that the interrupt check
   // between rounds comes within a fraction of a second. Every item adds its
   // rounds in order: the sums still do not depend on the thread count.
@@ -868,7 +871,8 @@ inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double
                 }
               }
               gemm_detail::indirect_gemm<double>(rows, cols, qn, B, s.packed.data(),
-                                                 s.b_cols.data(), s.c_cols.data(), zeros.data());
+                                                 s.b_cols.data(), s.c_cols.data(), zeros.data(),
+                                                 q0 == 0 ? zeros.data() : nullptr);
             }
           });
       if (!status.ok()) return status;
