@@ -256,6 +256,9 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
   }
   if (in_forked_child()) num_threads = 1;
   start_workers_without_sigint(num_threads);
+  // (a result of 32 MB or more is fresh memory: its faults taken here, by
+  // this thread alone; see layout.hpp)
+  ct::touch_fresh_pages(out, static_cast<std::size_t>(result_elements) * sizeof(double));
   ct::ComputeOptions options;
   options.num_threads = num_threads;
   options.interrupt_check = r_interrupt_pending;

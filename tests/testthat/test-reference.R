@@ -213,3 +213,24 @@ test_that("a non-finite value anywhere in a large weight keeps zero rows off its
     expect_true(all(is.finite(y[, -cout, ])))
   }
 })
+
+test_that("a result of 32 MB or more, touched first by one thread, is computed in full", {
+  # 8 x 2 x 512 x 512 doubles = 32 MiB: the glue writes a byte of each of its
+  # pages before the kernels run (layout.hpp, touch_fresh_pages). Kernel 2,
+  # stride 2: the taps do not overlap, so every output is one sum over the
+  # two input channels, worked out here with whole-array arithmetic.
+  set.seed(48)
+  x <- array(rnorm(8 * 2 * 256 * 256), c(8, 2, 256, 256))
+  w <- array(rnorm(2 * 2 * 2 * 2), c(2, 2, 2, 2))
+  b <- rnorm(2)
+  for (threads in 1:2) {
+    old <- cvt_set_num_threads(threads)
+    y <- nnf_conv_transpose2d(x, w, b, stride = 2)
+    cvt_set_num_threads(old)
+    expect_equal(dim(y), c(8, 2, 512, 512))
+    for (o in 1:2) for (a in 1:2) for (bb in 1:2) {
+      expected <- x[, 1, , ] * w[1, o, a, bb] + x[, 2, , ] * w[2, o, a, bb] + b[o]
+      expect_equal(y[, o, seq(a, 512, 2), seq(bb, 512, 2)], expected, tolerance = 1e-12)
+    }
+  }
+})

@@ -81,6 +81,25 @@ inline void advise_huge_pages(void* data, std::size_t bytes) {
 #endif
 }
 
+// Writes one byte of each 4 KB page of a buffer of at least
+// kAlwaysFreshBytes, on the calling thread, before the parallel kernels
+// write it. glibc maps allocations that large afresh every time (its
+// largest mmap threshold), so each call faults all of a large result in;
+// on this package's test machine (a virtual machine), faults taken by two
+// threads at once in the same huge pages cost far more than the same
+// faults taken by one thread: whole-call medians with results kept, one
+// thread touching first against the kernels' own first touch:
+// hifigan_up3 forward 18-26 vs 40 ms, unet_up4 forward 11-16 vs 16-24 ms.
+// Below that size malloc mostly reuses memory already in place, and the
+// pass was measured as no better (dcgan_g4 forward's 8 MB result).
+constexpr std::size_t kAlwaysFreshBytes = std::size_t(32) << 20;
+inline void touch_fresh_pages(void* data, std::size_t bytes) {
+  if (data == nullptr || bytes < kAlwaysFreshBytes) return;
+  const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(data), end = start + bytes;
+  for (std::uintptr_t page = start; page < end; page = (page & ~std::uintptr_t(4095)) + 4096)
+    *reinterpret_cast<volatile char*>(page) = 0;
+}
+
 // Uninitialised working memory for n values of T (a packed weight, a layout
 // copy), on a cache-line boundary. From 2 MB up it starts on a 2 MB boundary
 // and is advised as huge pages before its first touch, so that all of it
