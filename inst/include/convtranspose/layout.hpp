@@ -89,7 +89,7 @@ inline void advise_huge_pages(void* data, std::size_t bytes) {
 // threads at once in the same huge pages cost far more than the same
 // faults taken by one thread: whole-call medians with results kept, one
 // thread touching first against the kernels' own first touch:
-// hifigan_up3 forward 18-26 vs 40 ms, unet_up4 forward 11-16 vs 16-24 ms.
+// hifigan_up3 forward 18-26 vs 24-42 ms, unet_up4 forward 11-16 vs 16-24.
 // Below that size malloc mostly reuses memory already in place, and the
 // pass was measured as no better (dcgan_g4 forward's 8 MB result).
 constexpr std::size_t kAlwaysFreshBytes = std::size_t(32) << 20;
