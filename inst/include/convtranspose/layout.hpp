@@ -86,9 +86,10 @@ inline void advise_huge_pages(void* data, std::size_t bytes) {
 // write it. glibc maps allocations that large afresh every time (its
 // largest mmap threshold), so each call faults all of a large result in;
 // on this package's test machine (a virtual machine), faults taken by two
-// threads at once in the same huge pages cost far more than the same
-// faults taken by one thread: whole-call medians with results kept, one
-// thread touching first against the kernels' own first touch:
+// threads at once cost far more than the same faults taken by one thread
+// (a parallel touch giving each thread its own 2 MB stretches was no
+// better): whole-call medians with results kept, one thread touching
+// first against the kernels' own first touch:
 // hifigan_up3 forward 18-26 vs 24-42 ms, unet_up4 forward 11-16 vs 16-24.
 // Below that size malloc mostly reuses memory already in place, and the
 // pass was measured as no better (dcgan_g4 forward's 8 MB result).
