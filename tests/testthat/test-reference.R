@@ -223,10 +223,11 @@ test_that("a result of 32 MB or more, touched first by one thread, is computed i
   x <- array(rnorm(8 * 2 * 256 * 256), c(8, 2, 256, 256))
   w <- array(rnorm(2 * 2 * 2 * 2), c(2, 2, 2, 2))
   b <- rnorm(2)
+  old <- cvt_get_num_threads()
+  on.exit(cvt_set_num_threads(old))
   for (threads in 1:2) {
-    old <- cvt_set_num_threads(threads)
+    cvt_set_num_threads(threads)
     y <- nnf_conv_transpose2d(x, w, b, stride = 2)
-    cvt_set_num_threads(old)
     expect_equal(dim(y), c(8, 2, 512, 512))
     for (o in 1:2) for (a in 1:2) for (bb in 1:2) {
       expected <- x[, 1, , ] * w[1, o, a, bb] + x[, 2, , ] * w[2, o, a, bb] + b[o]
