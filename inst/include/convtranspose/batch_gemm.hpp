@@ -507,7 +507,7 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
     // packed one kKc slice of rows at a time, which every item multiplies
     // before the next slice is packed: the slice stays in cache for all
     // items, where the whole packed weight came from memory once per item
-    // (input gradient 9.8-14.9 -> 8.0-12.0 ms). Otherwise all rows at once,
+    // (input gradient 8.4-13.2 -> 7.1-9.6 ms). Otherwise all rows at once,
     // so that each item adds its slices while its own output is still in
     // cache (slices cost hifigan_up1 and dcgan_g3, whose items are full,
     // about a tenth).

@@ -94,10 +94,11 @@ inline void advise_huge_pages(void* data, std::size_t bytes) {
 // Below that size malloc mostly reuses memory already in place, and the
 // pass was measured as no better (dcgan_g4 forward's 8 MB result).
 constexpr std::size_t kAlwaysFreshBytes = std::size_t(32) << 20;
+constexpr std::size_t kPage = 4096;
 inline void touch_fresh_pages(void* data, std::size_t bytes) {
   if (data == nullptr || bytes < kAlwaysFreshBytes) return;
   const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(data), end = start + bytes;
-  for (std::uintptr_t page = start; page < end; page = (page & ~std::uintptr_t(4095)) + 4096)
+  for (std::uintptr_t page = start; page < end; page = align_up(page + 1, kPage))
     *reinterpret_cast<volatile char*>(page) = 0;
 }
 
