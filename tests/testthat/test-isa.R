@@ -242,3 +242,46 @@ test_that("a partial group of samples never reads the next channel's values", {
     expect_true(all(is.finite(g$input[-2, , , ])))
   }
 })
+
+# The weight gradient of batches the sample-major kernels take (fewer than 8
+# samples), where the AVX-512 build multiplies the coarse and fine pixels in
+# place (row_pointer_gemm): rows of the weight past a whole block of 16
+# (double) or 32 (float), column panels of 12, 8 and 4 within a tap, taps off
+# the image, more pixels than one 256-deep slice, groups, and one tap (the
+# threads then sum pixel shares), on one and two threads.
+test_that("the in-place weight gradient of small batches agrees with the baseline build", {
+  skip_if(cvt_kernel_isa() == "baseline", "no AVX2 build or CPU here")
+  old <- cvt_get_num_threads()
+  on.exit(cvt_set_num_threads(old), add = TRUE)
+  cases <- list(
+    list(rank = 2, batch = 1, cin = 21, cout = 20, groups = 1, size = c(20, 19), k = c(3, 3),
+         s = 2, p = 1, d = 1),
+    list(rank = 2, batch = 3, cin = 36, cout = 24, groups = 2, size = c(9, 11), k = c(2, 3),
+         s = 1, p = 2, d = 2),
+    list(rank = 3, batch = 2, cin = 40, cout = 32, groups = 1, size = c(5, 6, 7), k = c(2, 2, 2),
+         s = 2, p = 0, d = 1),
+    list(rank = 1, batch = 1, cin = 33, cout = 16, groups = 1, size = 700, k = 5, s = 3, p = 2,
+         d = 1),
+    list(rank = 2, batch = 2, cin = 17, cout = 8, groups = 1, size = c(30, 30), k = c(1, 1),
+         s = 1, p = 0, d = 1))
+  for (threads in 1:2) {
+    cvt_set_num_threads(threads)
+    for (case in cases) for (dtype in c("float64", "float32")) {
+      run <- function() {
+        x <- array(rnorm(case$batch * case$cin * prod(case$size)),
+                   c(case$batch, case$cin, case$size))
+        w <- array(rnorm(case$cin * case$cout / case$groups * prod(case$k)),
+                   c(case$cin, case$cout / case$groups, case$k))
+        f <- list(nnf_conv_transpose1d, nnf_conv_transpose2d, nnf_conv_transpose3d)[[case$rank]]
+        b <- list(nnf_conv_transpose1d_backward, nnf_conv_transpose2d_backward,
+                  nnf_conv_transpose3d_backward)[[case$rank]]
+        args <- list(stride = case$s, padding = case$p, groups = case$groups, dilation = case$d)
+        y <- do.call(f, c(list(x, w), args))
+        grad <- array(rnorm(length(y)), dim(y))
+        do.call(b, c(list(grad, x, w), args, dtype = dtype))$weight
+      }
+      r <- fast_and_baseline(run, 48)
+      expect_close(r$fast, r$base, if (dtype == "float32") 1e-5 else 1e-12)
+    }
+  }
+})

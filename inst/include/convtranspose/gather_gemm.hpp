@@ -64,6 +64,25 @@ void gather_columns(const ConvGeometry& g, const TapTable& taps, const T* fine, 
       });
 }
 
+// The same columns read in place: rows[(k - k0) * (q1 - q0) + (q - q0)] is
+// where the group's C_fine/g channels of the fine pixel that tap k of coarse
+// pixel q reads begin, or `zeros` (C_fine/g of them) outside the fine grid.
+template <class T>
+void fine_rows(const ConvGeometry& g, const TapTable& taps, const T* fine, std::int64_t q0,
+               std::int64_t q1, std::int64_t k0, std::int64_t k1, std::int64_t group,
+               const T* zeros, const T** rows) {
+  const std::int64_t width = q1 - q0;
+  const T* fine_group = fine + group * g.fine_channels_per_group;
+  for_each_tap(
+      g, taps, q0, q1, k0, k1, 1, 0,
+      [&](std::int64_t q) {
+        for (std::int64_t k = k0; k < k1; ++k) rows[(k - k0) * width + q - q0] = zeros;
+      },
+      [&](std::int64_t q, std::int64_t offset, std::int64_t k) {
+        rows[(k - k0) * width + q - q0] = fine_group + offset;
+      });
+}
+
 // Direct fine -> coarse for a single coarse channel per group (see
 // scatter_direct): coarse[q, grp] += sum over taps and the group's fine
 // channels of fine * weight, all groups of a pixel at once.
@@ -348,8 +367,23 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
                   p[static_cast<std::size_t>(k * g.fine_channels + grp * cfg + c)];
       return Status::success();
     }
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+    // The AVX-512 build multiplies the coarse pixels and the fine pixels in
+    // place (row_pointer_gemm): per thread a table of row pointers instead of
+    // a column tile, and no packing. Its column panels stay within a tap:
+    // other group widths keep the gathered columns, whose panels of 12 span
+    // taps (fcn8_up8's 21 channels: 12 + 9 of 24 columns, and its weight
+    // gradient 20-26 -> 28-31 ms in place).
+    const bool in_place = cfg >= 8 && cfg % 4 == 0;
+#else
+    const bool in_place = false;
+#endif
+    const std::vector<T> zeros(static_cast<std::size_t>(in_place ? cfg : 0), T(0));
     std::vector<std::vector<T>> buffers(static_cast<std::size_t>(nt));
-    for (auto& b : buffers) b.resize(static_cast<std::size_t>(cfg * k_tile * q_tile));
+    std::vector<std::vector<const T*>> row_tables(static_cast<std::size_t>(nt));
+    const std::int64_t tile = k_tile * q_tile;
+    for (auto& b : buffers) b.resize(static_cast<std::size_t>(in_place ? 0 : cfg * tile));
+    for (auto& r : row_tables) r.resize(static_cast<std::size_t>(in_place ? tile : 0));
     std::vector<std::vector<T>> partial(by_taps ? 0 : static_cast<std::size_t>(nt));
     for (auto& p : partial) p.resize(static_cast<std::size_t>(ccg * cfg * K));
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
@@ -382,11 +416,21 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
                                        ccg);
             for (std::int64_t k0 = kb; k0 < ke && q1 > q0; k0 += k_tile) {
               const std::int64_t k1 = std::min(ke, k0 + k_tile);
+              const MatrixView<T> dw_taps = dw.block(0, cfg * k0, ccg, cfg * (k1 - k0));
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+              if (in_place) {
+                const T** rows = row_tables[static_cast<std::size_t>(tid)].data();
+                detail::fine_rows(g, taps, fine, q0, q1, k0, k1, grp, zeros.data(), rows);
+                gemm_detail::row_pointer_gemm<T>(ccg, q1 - q0, k1 - k0, cfg, &x(0, q0), cc, rows,
+                                                 dw_taps.data, dw_taps.col_stride);
+                continue;
+              }
+#endif
               detail::gather_columns(g, taps, fine, q0, q1, k0, k1, grp, buf);
               const std::int64_t rows = cfg * (k1 - k0);
               matmul<T>(x.block(0, q0, ccg, q1 - q0),
                         column_major(static_cast<const T*>(buf), rows, q1 - q0, rows).transposed(),
-                        dw.block(0, cfg * k0, ccg, rows), true);
+                        dw_taps, true);
             }
           } catch (...) {
 #ifdef _OPENMP

@@ -121,16 +121,16 @@ inline void store_block(Vec (&acc)[Cols][kVecs], T* const* cols, bool accumulate
     }
 }
 
-// The first Cols of the kNr columns of a kMr-row block of C (+)=
-// packed_a (kMr x kc) * packed_b (kc x kNr); column j starts at cols[j].
-// Stored results get row_bias (kMr values) added when it is given. Fewer
-// columns than kNr serve a last, partial panel (64 columns are 5 panels and
-// 4 columns: 11% of the FMAs of a full-width last panel would be wasted).
-template <class T, int Cols = kNr>
-inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* const* cols,
-                         bool accumulate, const T* row_bias = nullptr) {
+// The first Cols of the kNr columns of a kMr-row block of C (+)= A * B over
+// kc inner indices: A's column p (kMr values) at a + p * lda, B's row p (Cols
+// values) at row_of_b(p); column j of C starts at cols[j]. Stored results
+// get row_bias (kMr values) added when it is given. Fewer columns than kNr
+// serve a last, partial panel (64 columns are 5 panels and 4 columns: 11% of
+// the FMAs of a full-width last panel would be wasted).
+template <class T, int Cols, class RowOfB>
+inline void micro_kernel_rows(std::int64_t kc, const T* a, std::int64_t lda, RowOfB row_of_b,
+                              T* const* cols, bool accumulate, const T* row_bias = nullptr) {
   using V = Avx512<T>;
-  constexpr int kMr = rows_per_block<T>();
   // (loops fully unrolled so the accumulators live in registers; R builds
   // with -O2, which would not unroll them)
   typename V::Vec acc[Cols][kVecs];
@@ -139,16 +139,25 @@ inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* const* cols
     typename V::Vec av[kVecs];
 #pragma GCC unroll 2
     for (int v = 0; v < kVecs; ++v) av[v] = V::load(a + v * V::kLanes);
+    const T* b = row_of_b(p);
 #pragma GCC unroll 12
     for (int j = 0; j < Cols; ++j) {
       const typename V::Vec bj = V::broadcast(b[j]);
 #pragma GCC unroll 2
       for (int v = 0; v < kVecs; ++v) acc[j][v] = V::fma(av[v], bj, acc[j][v]);
     }
-    a += kMr;
-    b += kNr;
+    a += lda;
   }
   store_block<T, Cols>(acc, cols, accumulate, row_bias);
+}
+
+// The same on packed panels: packed_a (kMr x kc) * packed_b (kc x kNr).
+template <class T, int Cols = kNr>
+inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* const* cols,
+                         bool accumulate, const T* row_bias = nullptr) {
+  micro_kernel_rows<T, Cols>(
+      kc, a, rows_per_block<T>(), [b](std::int64_t p) { return b + p * kNr; }, cols, accumulate,
+      row_bias);
 }
 
 // Calls f(std::integral_constant<int, Cols>) with the narrowest register
@@ -355,6 +364,70 @@ void indirect_gemm(std::int64_t m, std::int64_t n, std::int64_t segments, std::i
             }
           }
         }
+      }
+    }
+  }
+}
+
+// C (m x segments * run) += A (m x k) * B (k x segments * run) with neither
+// operand copied (but A's last rows where m is not a multiple of kMr):
+// column p of A is the m values at a + p * lda; B's columns come in
+// `segments` groups of `run` (a multiple of 4, so that the 4-, 8- and
+// 12-column kernels cover a group exactly and read nothing past it), row p
+// of group s being the run contiguous values at b_rows[s * k + p]. C is
+// column-major with leading dimension ldc. This is the weight gradient's
+// product (gather_gemm.hpp): A the coarse pixels in place, each row of B the
+// fine pixel that a tap reads, so no column is gathered and nothing packed.
+template <class T>
+void row_pointer_gemm(std::int64_t m, std::int64_t k, std::int64_t segments, std::int64_t run,
+                      const T* a, std::int64_t lda, const T* const* b_rows, T* c,
+                      std::int64_t ldc) {
+  constexpr int kMr = rows_per_block<T>();
+  const std::int64_t full_rows = m / kMr * kMr;
+  // (kept between calls, as packed_gemm's panels)
+  thread_local AlignedVector<T> edge_a;
+  thread_local std::vector<const T*> panel_rows;
+  alignas(64) T tile[kMr * kNr];
+  // A kKc-deep slice of A (a few hundred KB at most) stays in cache while
+  // every panel of B's columns passes over it; a panel of B (kKc x kNr)
+  // stays in L1 while the row blocks pass over it.
+  for (std::int64_t p0 = 0; p0 < k; p0 += kKc) {
+    const std::int64_t kc = std::min(kKc, k - p0);
+    if (full_rows < m) {  // the last rows, zero-padded to a whole block
+      edge_a.assign(static_cast<std::size_t>(kMr * kc), T(0));
+      for (std::int64_t p = 0; p < kc; ++p)
+        for (std::int64_t i = full_rows; i < m; ++i)
+          edge_a[static_cast<std::size_t>(p * kMr + i - full_rows)] = a[(p0 + p) * lda + i];
+    }
+    for (std::int64_t s = 0; s < segments; ++s) {
+      const T* const* rows = b_rows + s * k + p0;
+      for (std::int64_t j0 = 0; j0 < run; j0 += kNr) {
+        T* c_panel = c + (s * run + j0) * ldc;
+        with_block_columns(std::min<std::int64_t>(kNr, run - j0), [&](auto width) {
+          constexpr int Cols = decltype(width)::value;
+          // The panel's own row pointers: with one base pointer a row, the
+          // kernel's loads take constant offsets (given the table and an
+          // offset, GCC kept an index register a column and spilled them).
+          panel_rows.resize(static_cast<std::size_t>(kc));
+          for (std::int64_t p = 0; p < kc; ++p)
+            panel_rows[static_cast<std::size_t>(p)] = rows[p] + j0;
+          const T* const* table = panel_rows.data();
+          auto row_of_b = [table](std::int64_t p) { return table[p]; };
+          for (std::int64_t ir = 0; ir < m; ir += kMr) {
+            // (the last rows through a tile, added to C's own rows)
+            const bool whole_rows = ir < full_rows;
+            const T* pa = whole_rows ? a + p0 * lda + ir : edge_a.data();
+            T* targets[Cols];
+            for (int j = 0; j < Cols; ++j)
+              targets[j] = whole_rows ? c_panel + j * ldc + ir : tile + j * kMr;
+            micro_kernel_rows<T, Cols>(kc, pa, whole_rows ? lda : kMr, row_of_b, targets,
+                                       whole_rows);
+            if (!whole_rows)
+              for (int j = 0; j < Cols; ++j)
+                for (std::int64_t i = ir; i < m; ++i)
+                  c_panel[j * ldc + i] += tile[i - ir + j * kMr];
+          }
+        });
       }
     }
   }
