@@ -5,8 +5,8 @@
     .Call(`_convtranspose_ct_run`, layer, pass, a, b, weight, bias, rank, batch, in_channels, out_channels, groups, input_size, kernel_size, stride, padding, padding_right, output_padding, dilation, output_dim, single_precision, num_threads, layout_chunk_bytes, cuda)
 }
 
-.ct_channel_sums <- function(x, batch, channels) {
-    .Call(`_convtranspose_ct_channel_sums`, x, batch, channels)
+.ct_channel_sums <- function(x, batch, channels, num_threads) {
+    .Call(`_convtranspose_ct_channel_sums`, x, batch, channels, num_threads)
 }
 
 .ct_load_isa <- function(libs_dir) {

@@ -425,7 +425,9 @@ layer_backward <- function(plan, grad_output) {
 # summed over the batch and every spatial position, per channel.
 bias_gradient <- function(grad_output, batched) {
   d <- dim(grad_output)
-  if (batched) .ct_channel_sums(grad_output, d[1], d[2]) else .ct_channel_sums(grad_output, 1, d[1])
+  threads <- cvt_get_num_threads()
+  if (batched) .ct_channel_sums(grad_output, d[1], d[2], threads) else
+    .ct_channel_sums(grad_output, 1, d[1], threads)
 }
 
 # grad_output must have exactly the dims of the forward pass's output.

@@ -45,15 +45,16 @@ BEGIN_RCPP
 END_RCPP
 }
 // ct_channel_sums
-Rcpp::NumericVector ct_channel_sums(Rcpp::NumericVector x, double batch, double channels);
-RcppExport SEXP _convtranspose_ct_channel_sums(SEXP xSEXP, SEXP batchSEXP, SEXP channelsSEXP) {
+Rcpp::NumericVector ct_channel_sums(Rcpp::NumericVector x, double batch, double channels, int num_threads);
+RcppExport SEXP _convtranspose_ct_channel_sums(SEXP xSEXP, SEXP batchSEXP, SEXP channelsSEXP, SEXP num_threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
     Rcpp::traits::input_parameter< double >::type batch(batchSEXP);
     Rcpp::traits::input_parameter< double >::type channels(channelsSEXP);
-    rcpp_result_gen = Rcpp::wrap(ct_channel_sums(x, batch, channels));
+    Rcpp::traits::input_parameter< int >::type num_threads(num_threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(ct_channel_sums(x, batch, channels, num_threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -130,7 +131,7 @@ END_RCPP
 
 static const R_CallMethodDef CallEntries[] = {
     {"_convtranspose_ct_run", (DL_FUNC) &_convtranspose_ct_run, 23},
-    {"_convtranspose_ct_channel_sums", (DL_FUNC) &_convtranspose_ct_channel_sums, 3},
+    {"_convtranspose_ct_channel_sums", (DL_FUNC) &_convtranspose_ct_channel_sums, 4},
     {"_convtranspose_ct_load_isa", (DL_FUNC) &_convtranspose_ct_load_isa, 1},
     {"_convtranspose_ct_unload_isa", (DL_FUNC) &_convtranspose_ct_unload_isa, 0},
     {"_convtranspose_ct_kernel_isa", (DL_FUNC) &_convtranspose_ct_kernel_isa, 0},

@@ -283,14 +283,17 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
 // Per-channel sums of an R array with dim c(batch, channels, ...) (or
 // c(channels, ...) with batch = 1): a bias gradient.
 // [[Rcpp::export(.ct_channel_sums)]]
-Rcpp::NumericVector ct_channel_sums(Rcpp::NumericVector x, double batch, double channels) {
+Rcpp::NumericVector ct_channel_sums(Rcpp::NumericVector x, double batch, double channels,
+                                    int num_threads) {
   const std::int64_t n = static_cast<std::int64_t>(batch), c = static_cast<std::int64_t>(channels);
   Rcpp::NumericVector out(Rcpp::no_init(static_cast<R_xlen_t>(c)));
   const std::int64_t per = n * c;
   const std::int64_t pixels = per > 0 ? static_cast<std::int64_t>(x.size()) / per : 0;
   if (per > 0 && pixels * per != static_cast<std::int64_t>(x.size()))
     Rcpp::stop("array length is not a multiple of batch x channels");
-  ct::channel_sums(x.begin(), n, c, pixels, out.begin());
+  if (in_forked_child()) num_threads = 1;
+  start_workers_without_sigint(num_threads);
+  ct::channel_sums(x.begin(), n, c, pixels, out.begin(), num_threads);
   return out;
 }
 
