@@ -196,8 +196,8 @@ void convert(const Src* src, Dst* dst, std::int64_t n) {
 // each channel's samples a value at a time), then the samples of each
 // channel in order. The order of the additions never depends on the number
 // of threads: short pixels are summed in blocks of about 2^16 values, each
-// into its own partial sum (a sixteenth of the array at most), added up in
-// block order; long pixels are split by value.
+// into its own partial sum (together about a sixteenth of the array at
+// most), added up in block order; long pixels are split by value.
 template <class T>
 void channel_sums(const T* data, std::int64_t batch, std::int64_t channels, std::int64_t pixels,
                   T* out, int num_threads) {
