@@ -287,25 +287,25 @@ struct RowGroupScratch {
 // out (+)= rows x W for `row_groups` row groups. Row group r reads tap t's
 // channel c at s.in[r * taps + t] + c * batch (s.lanes[r] values; zeros for
 // a null pointer) and writes column j at s.out[r] + j * batch. W is packed by
-// pack_weight_panels() (taps * channels x columns), or only its rows
-// [k_begin, k_end) of the inner dimension (a whole number of kKc slices,
-// packed as a W of that depth) when those are given. Without `accumulate`
-// the first slice stores the sums plus bias[j] (or zero).
+// pack_weight_panels() (taps * channels x columns); the product covers its
+// rows [k_begin, k_end) of the inner dimension (all of them, 0 to
+// taps * channels, or a whole number of kKc slices packed as a W of that
+// depth). Without `accumulate` the first slice stores the sums plus bias[j]
+// (or zero).
 template <class T, class Storage>
 void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t channels,
                        std::int64_t batch, const T* packed_w, std::int64_t columns, const T* bias,
-                       bool accumulate, RowGroupScratch<T, Storage>& s, std::int64_t k_begin = 0,
-                       std::int64_t k_end = -1) {
+                       bool accumulate, RowGroupScratch<T, Storage>& s, std::int64_t k_begin,
+                       std::int64_t k_end) {
   using gemm_detail::kNr;
   constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
   constexpr std::int64_t kSlots = kMr / kRowGroup;  // row groups per register block
-  const std::int64_t depth = k_end < 0 ? taps * channels : k_end;
   const std::int64_t blocks = (row_groups + kSlots - 1) / kSlots;
   alignas(64) T tile[kMr * kNr];
   T* targets[kNr];
   for (int j = 0; j < kNr; ++j) targets[j] = tile + j * kMr;
-  for (std::int64_t k0 = k_begin; k0 < depth; k0 += gemm_detail::kKc) {
-    const std::int64_t kc = std::min(gemm_detail::kKc, depth - k0);
+  for (std::int64_t k0 = k_begin; k0 < k_end; k0 += gemm_detail::kKc) {
+    const std::int64_t kc = std::min(gemm_detail::kKc, k_end - k0);
     s.packed.resize(static_cast<std::size_t>(blocks * kMr * kc));
     // Left operand: row group r of block b at slot r % kSlots.
     for (std::int64_t r = 0; r < blocks * kSlots; ++r) {
@@ -339,7 +339,7 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
     for (std::int64_t j0 = 0; j0 < columns; j0 += kNr) {
       const std::int64_t cols = std::min<std::int64_t>(kNr, columns - j0);
       const T* pw =
-          packed_w + panel_offset(k0 - k_begin, j0 / kNr, depth - k_begin, weight_panels(columns));
+          packed_w + panel_offset(k0 - k_begin, j0 / kNr, k_end - k_begin, weight_panels(columns));
       for (std::int64_t b = 0; b < blocks; ++b) {
         gemm_detail::with_block_columns(cols, [&](auto width) {
           gemm_detail::micro_kernel<T, decltype(width)::value>(kc, s.packed.data() + b * kMr * kc,
@@ -476,7 +476,8 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
                 count, phase.taps, ccg, B,
                 rhs.data() + pair_start[ph * static_cast<std::size_t>(g.groups) +
                                         static_cast<std::size_t>(it.grp)],
-                cfg, bias != nullptr ? bias + it.grp * cfg : nullptr, prefill, s);
+                cfg, bias != nullptr ? bias + it.grp * cfg : nullptr, prefill, s, 0,
+                phase.taps * ccg);
           }
         });
   } catch (const std::bad_alloc&) {
