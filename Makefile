@@ -48,13 +48,18 @@ document: deps
 clean:
 	rm -rf check src/*.o src/*.so src/core/*.o src/core/*.so src/cuda/*.o src/Makevars
 
-# Times the package and PyTorch CPU (Debian's python3-torch) on the benchmark
-# suite, row by row one side then the other (bench/run.sh), and writes
-# bench/results/.
+# Times the package beside its anchors on the benchmark suite, in one run
+# (bench/run.sh): PyTorch CPU on OpenBLAS (Debian's python3-torch), oneDNN's
+# deconvolution (Debian's libdnnl-dev, float32) and the machine's FMA peak;
+# writes bench/results/ (report.md, compared with the previous run's summary).
 BENCH_SUITE ?= $(firstword $(wildcard ../shared/bench-suite.tsv) bench/bench-suite.tsv)
 bench: install
-	@sh tools/install-deps.sh python3-torch
+	@sh tools/install-deps.sh python3-torch libopenblas0-pthread libdnnl-dev g++
+	@if [ -f ../shared/bench-suite.tsv ] && ! cmp -s ../shared/bench-suite.tsv bench/bench-suite.tsv; then \
+		echo "note: bench/bench-suite.tsv differs from ../shared/bench-suite.tsv; copy it over"; fi
 	mkdir -p bench/results
+	if [ -f bench/results/summary.tsv ]; then \
+		cp bench/results/summary.tsv bench/results/previous-summary.tsv; fi
 	BENCH_THREADS=2 RSCRIPT="$(RSCRIPT)" sh bench/run.sh $(BENCH_SUITE) bench/results
 	BENCH_THREADS=2 $(RSCRIPT) bench/report.R bench/results
 	cp bench/results/speedup.png vignettes/speedup.png  # the vignette's chart

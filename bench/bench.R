@@ -1,6 +1,7 @@
 # Times convtranspose on the benchmark suite (whole R calls: argument checks,
 # layout changes and allocation included). Writes a TSV of medians.
-# Usage: Rscript bench/bench.R [suite.tsv] [out.tsv] [reps]
+# Usage: Rscript bench/bench.R [suite.tsv] [out.tsv] [reps]; writes out.tsv
+# and out-env.tsv (the package's version, kernel build, threads, commit).
 args <- commandArgs(TRUE)
 suite_path <- if (length(args) >= 1) args[1] else "../shared/bench-suite.tsv"
 out_path <- if (length(args) >= 2) args[2] else "bench/results/convtranspose.tsv"
@@ -76,3 +77,9 @@ for (i in seq_len(nrow(suite))) {
   }
 }
 utils::write.table(do.call(rbind, rows), out_path, sep = "\t", quote = FALSE, row.names = FALSE)
+utils::write.table(data.frame(convtranspose = as.character(utils::packageVersion("convtranspose")),
+                              isa = cvt_kernel_isa(), threads = threads,
+                              r = paste(R.version$major, R.version$minor, sep = "."),
+                              commit = Sys.getenv("BENCH_COMMIT", "?")),
+                   sub("\\.tsv$", "-env.tsv", out_path), sep = "\t", quote = FALSE,
+                   row.names = FALSE)

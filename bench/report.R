@@ -1,63 +1,221 @@
-# Joins bench.R's and bench_torch.py's medians into a markdown table and a
-# PNG chart of speedups (PyTorch time / convtranspose time).
+# Joins one run of bench/run.sh into bench/results/report.md (every anchor's
+# medians, our GFLOP/s and share of the measured peak, the speedups, their
+# summary, a plausibility check of the anchors, the run-to-run spread) and
+# the chart bench/results/speedup.png. summary.tsv keeps the summary so that
+# the next run can be compared with this one (previous-summary.tsv).
 # Usage: Rscript bench/report.R [dir]
 dir <- if (length(commandArgs(TRUE))) commandArgs(TRUE)[1] else "bench/results"
-ours <- utils::read.delim(file.path(dir, "convtranspose.tsv"), stringsAsFactors = FALSE)
-theirs <- utils::read.delim(file.path(dir, "pytorch.tsv"), stringsAsFactors = FALSE)
-m <- merge(ours, theirs, by = c("name", "direction", "dtype"), suffixes = c("", "_torch"),
-           sort = FALSE)
-m$speedup <- m$median_s_torch / m$median_s
-order <- unique(ours$name)
-m <- m[order(match(m$name, order), match(m$direction, c("forward", "backward")),
-             -xtfrm(m$dtype)), ]
-geo <- function(v) exp(mean(log(v)))
-lines <- c(
-  sprintf("Benchmark: %s, %s threads each side, medians; speedup = PyTorch time / ours.",
-          format(Sys.time(), "%Y-%m-%d"), Sys.getenv("BENCH_THREADS", "2")),
-  "",
-  "| layer | direction | dtype | convtranspose ms | GFLOP/s | PyTorch ms | GFLOP/s | speedup |",
-  "|---|---|---|---:|---:|---:|---:|---:|",
-  sprintf("| %s | %s | %s | %.2f | %.1f | %.2f | %.1f | %.2f |", m$name, m$direction, m$dtype,
-          1e3 * m$median_s, m$gflops, 1e3 * m$median_s_torch, m$gflops_torch, m$speedup),
-  "")
-for (dir_ in unique(m$direction)) for (dt in unique(m$dtype)) {
-  s <- m$speedup[m$dtype == dt & m$direction == dir_]
-  lines <- c(lines, sprintf("- %s %s: geometric-mean speedup %.2fx, min %.2fx, max %.2fx",
-                            dir_, dt, geo(s), min(s), max(s)))
+read <- function(f) utils::read.delim(file.path(dir, f), stringsAsFactors = FALSE)
+ours <- read("convtranspose.tsv")
+torch <- read("pytorch.tsv")
+onednn <- read("onednn.tsv")
+peak <- read("peak.tsv")
+spread <- read("spread.tsv")
+env_ours <- read("convtranspose-env.tsv")
+env_torch <- read("pytorch-env.tsv")
+env_onednn <- read("onednn-env.tsv")
+
+key <- c("name", "direction", "dtype")
+pick <- function(d, cols, suffix) {
+  d <- d[, c(key, cols)]
+  names(d)[-(1:3)] <- paste0(cols, suffix)
+  d
 }
-# The issue's compute-bound layers, as a share of the machine's double
-# precision peak (PEAK_GFLOPS, default 240: an FMA loop on the two cores).
-peak <- as.numeric(Sys.getenv("PEAK_GFLOPS", "240"))
-bound <- c("dcgan_g2", "dcgan_g3", "dcgan_g4", "unet_up3", "unet_up4", "hifigan_up1",
-           "hifigan_up3", "dilated", "grouped")
-cb <- m[m$name %in% bound & m$dtype == "float64", ]
-if (nrow(cb)) {
-  # The median call against the fastest: what separates them is R's garbage
-  # collections and the page faults of fresh results, not the arithmetic.
-  best <- if (is.null(cb$gflops_best)) NA else cb$gflops_best
-  lines <- c(lines, "", sprintf(paste0("Compute-bound layers, float64, share of the %g GFLOP/s ",
-                                       "double-precision peak (whole R calls; median call and ",
-                                       "fastest call):"), peak), "",
-             "| layer | direction | GFLOP/s | share of peak | fastest call GFLOP/s | share |",
-             "|---|---|---:|---:|---:|---:|",
-             sprintf("| %s | %s | %.1f | %.0f%% | %.1f | %.0f%% |", cb$name, cb$direction,
-                     cb$gflops, 100 * cb$gflops / peak, best, 100 * best / peak))
+m <- merge(ours, pick(torch, c("median_s", "gflops", "aten_op"), "_torch"), by = key,
+           all.x = TRUE, sort = FALSE)
+m <- merge(m, pick(onednn[onednn$layout == "blocked", ], c("median_s", "gflops", "impl"),
+                   "_blocked"), by = key, all.x = TRUE, sort = FALSE)
+m <- merge(m, pick(onednn[onednn$layout == "plain", ], c("median_s", "gflops"), "_plain"),
+           by = key, all.x = TRUE, sort = FALSE)
+layers <- unique(ours$name)
+m <- m[order(match(m$name, layers), match(m$direction, c("forward", "backward")),
+             -xtfrm(m$dtype)), ]
+m$mflop <- m$gflops * m$median_s * 1e3
+# The peak: the higher of the two measurements (start and end of the run),
+# so that shares of it are not flattered by a slow moment.
+peak_of <- function(dt) max(peak$gflops[peak$dtype == dt])
+m$peak <- vapply(m$dtype, peak_of, 0)
+m$share <- m$gflops / m$peak
+m$vs_torch <- m$median_s_torch / m$median_s
+m$median_s_onednn <- pmin(m$median_s_blocked, m$median_s_plain)
+m$vs_onednn <- m$median_s_onednn / m$median_s
+m$vs_plain <- m$median_s_plain / m$median_s
+
+# Plausibility: an anchor far below the machine's peak on a compute-bound
+# layer usually means the anchor was measured wrongly (the reference BLAS,
+# a wrong thread setting, a fallback implementation).
+compute_bound_mflop <- 100
+anchors <- list(PyTorch = "gflops_torch", "oneDNN blocked" = "gflops_blocked",
+                "oneDNN plain" = "gflops_plain")
+low <- character(0)
+m$flags <- ""
+for (a in names(anchors)) {
+  g <- m[[anchors[[a]]]]
+  hit <- !is.na(g) & m$mflop >= compute_bound_mflop & g < 0.1 * m$peak
+  m$flags[hit] <- paste0(m$flags[hit], if (a == "PyTorch") "T" else if (a == "oneDNN blocked") "B" else "P")
+  low <- c(low, sprintf("%s on %s %s %s: %.1f GFLOP/s, %.0f%% of the peak", a, m$name[hit],
+                        m$direction[hit], m$dtype[hit], g[hit], 100 * g[hit] / m$peak[hit]))
+}
+
+geo <- function(v) exp(mean(log(v)))
+fmt_ms <- function(s) ifelse(is.na(s), "", sprintf("%.2f", 1e3 * s))
+fmt_x <- function(v) ifelse(is.na(v), "", sprintf("%.2f", v))
+cpu <- peak$cpu[1]
+date <- format(Sys.time(), "%Y-%m-%d")
+pk <- function(dt, when) peak$gflops[peak$dtype == dt & peak$when == when]
+lines <- c(
+  "# Benchmark report", "",
+  sprintf("Run of %s, commit %s, on %s; %d threads each side.", date, env_ours$commit[1], cpu,
+          env_ours$threads[1]),
+  "",
+  sprintf(paste0("Measured FMA peak (%s, %d threads; start / end of the run): float64 %.1f / ",
+                 "%.1f GFLOP/s, float32 %.1f / %.1f GFLOP/s (one thread: %.1f and %.1f). ",
+                 "Shares below are of the higher of each pair."),
+          peak$isa[1], peak$threads[1], pk("float64", "start"), pk("float64", "end"),
+          pk("float32", "start"), pk("float32", "end"),
+          peak$gflops_one_thread[peak$dtype == "float64" & peak$when == "start"],
+          peak$gflops_one_thread[peak$dtype == "float32" & peak$when == "start"]),
+  "",
+  "Sides, each timed as whole calls: warm-up of at least 3 calls and 0.1 s, then the median",
+  "of at least 7 calls and 0.3 s, each result kept until the next call replaces it.", "",
+  sprintf(paste0("- convtranspose %s (R %s), kernel build `%s`: whole R calls (argument checks, ",
+                 "layout changes, allocation of the result included)."),
+          env_ours$convtranspose[1], env_ours$r[1], env_ours$isa[1]),
+  sprintf(paste0("- PyTorch %s (Debian's python3-torch), CPU, on %s (OpenBLAS kernel %s), ",
+                 "`torch.set_num_threads(%d)`, `OMP_WAIT_POLICY=%s` (its best setting on few ",
+                 "cores). It runs %s: im2col + BLAS GEMM, in both dtypes."),
+          env_torch$torch[1], env_torch$blas[1], env_torch$blas_kernel[1], env_torch$threads[1],
+          env_torch$omp_wait_policy[1],
+          paste(unique(unlist(strsplit(torch$aten_op, "+", fixed = TRUE))), collapse = ", ")),
+  sprintf(paste0("- oneDNN %s's deconvolution (Debian's libdnnl-dev; PyTorch 2.x and R torch ",
+                 "run float32 transposed convolutions through it), float32 only, ",
+                 "implementations %s. *blocked*: the primitive alone on tensors in its preferred ",
+                 "layout (reorders excluded); *plain*: PyTorch's layouts, reorders in and out ",
+                 "included (the job convtranspose does). Backward = backward-data + ",
+                 "backward-weights with the bias gradient. Checked against a naive loop before ",
+                 "timing."),
+          env_onednn$onednn[1], paste(unique(onednn$impl), collapse = ", ")),
+  "",
+  "Speedup = anchor's median / convtranspose's median (above 1: convtranspose is faster);",
+  "against oneDNN, its faster figure. Flags: an anchor below 10% of the peak on a layer of",
+  sprintf(paste0("%d MFLOP or more (T PyTorch, B oneDNN blocked, P oneDNN plain). The ",
+                 "backward pass is all three gradients and counts twice the forward's FLOPs."),
+          compute_bound_mflop),
+  "",
+  paste0("| layer | pass | dtype | MFLOP | convtranspose ms | GFLOP/s | % of peak | PyTorch ms |",
+         " vs PyTorch | oneDNN blocked ms | oneDNN plain ms | vs oneDNN | flags |"),
+  "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+  sprintf("| %s | %s | %s | %.0f | %.2f | %.1f | %.0f%% | %s | %s | %s | %s | %s | %s |", m$name,
+          m$direction, m$dtype, m$mflop, 1e3 * m$median_s, m$gflops, 100 * m$share,
+          fmt_ms(m$median_s_torch), fmt_x(m$vs_torch), fmt_ms(m$median_s_blocked),
+          fmt_ms(m$median_s_plain), fmt_x(m$vs_onednn), m$flags),
+  "", "## Summary", "",
+  "| pass | dtype | anchor | geometric mean | slowest row | rows below 1x |",
+  "|---|---|---|---:|---:|---:|")
+summary <- NULL
+for (d in c("forward", "backward")) for (dt in c("float64", "float32")) {
+  s <- m[m$direction == d & m$dtype == dt, ]
+  for (a in c("PyTorch", "oneDNN", "oneDNN plain")) {
+    v <- switch(a, PyTorch = s$vs_torch, oneDNN = s$vs_onednn, "oneDNN plain" = s$vs_plain)
+    ok <- !is.na(v)
+    if (!any(ok)) next
+    worst <- which.min(ifelse(ok, v, Inf))
+    summary <- rbind(summary, data.frame(direction = d, dtype = dt, anchor = a,
+                                         geomean = geo(v[ok]), min = v[worst],
+                                         slowest = s$name[worst], below = sum(v[ok] < 1),
+                                         rows = sum(ok), cpu = cpu, date = date))
+  }
+}
+lines <- c(lines, sprintf("| %s | %s | %s | %.2fx | %.2fx (%s) | %d of %d |", summary$direction,
+                          summary$dtype, summary$anchor, summary$geomean, summary$min,
+                          summary$slowest, summary$below, summary$rows))
+lines <- c(lines, "", "## Plausibility of the anchors", "",
+           if (length(low)) {
+             c(sprintf(paste0("Anchors below 10%% of the measured peak on rows of %d MFLOP or ",
+                              "more (check how they were measured before quoting a ratio):"),
+                       compute_bound_mflop), "", paste0("- ", low))
+           } else {
+             sprintf(paste0("No anchor ran below 10%% of the measured peak on the %d rows of ",
+                            "%d MFLOP or more."), sum(m$mflop >= compute_bound_mflop),
+                     compute_bound_mflop)
+           })
+
+# Run-to-run spread: the same rows in fresh processes.
+if (nrow(spread)) {
+  side_names <- c(ours = "convtranspose", torch = "PyTorch", onednn_blocked = "oneDNN blocked",
+                  onednn_plain = "oneDNN plain")
+  groups <- split(spread, spread[, c("side", "name", "direction", "dtype")], drop = TRUE)
+  verdict <- function(v) {
+    v <- sort(v)
+    if (max(v) / min(v) <= 1.15) return("steady")
+    gaps <- v[-1] / v[-length(v)]
+    i <- which.max(gaps)
+    if (length(v) >= 4 && gaps[i] > 1.25 && v[i] / v[1] <= 1.15 &&
+        v[length(v)] / v[i + 1] <= 1.15) "bimodal" else "unsteady"
+  }
+  rows <- do.call(rbind, lapply(groups, function(g) {
+    data.frame(side = side_names[[g$side[1]]], name = g$name[1], direction = g$direction[1],
+               dtype = g$dtype[1], ms = paste(sprintf("%.2f", 1e3 * g$median_s), collapse = ", "),
+               spread = max(g$median_s) / min(g$median_s) - 1, verdict = verdict(g$median_s))
+  }))
+  rows <- rows[order(match(rows$name, layers), match(rows$direction, c("forward", "backward")),
+                     -xtfrm(rows$dtype), match(rows$side, side_names)), ]
+  lines <- c(lines, "", "## Run-to-run spread", "",
+             sprintf(paste0("Each row below ran again in %d fresh processes per side, the sides ",
+                            "in turn; medians in ms in run order. Spread = slowest / fastest - 1; ",
+                            "steady within 15%%, bimodal when the runs fall in two tight groups ",
+                            "more than 25%% apart."), max(spread$run)), "",
+             "| layer | pass | dtype | side | medians (ms) | spread | verdict |",
+             "|---|---|---|---|---|---:|---|",
+             sprintf("| %s | %s | %s | %s | %s | %.0f%% | %s |", rows$name, rows$direction,
+                     rows$dtype, rows$side, rows$ms, 100 * rows$spread, rows$verdict))
+}
+
+# Against the previous run, when make bench kept its summary.
+prev_file <- file.path(dir, "previous-summary.tsv")
+if (file.exists(prev_file)) {
+  prev <- utils::read.delim(prev_file, stringsAsFactors = FALSE)
+  both <- merge(summary, prev, by = c("direction", "dtype", "anchor"), suffixes = c("", "_prev"))
+  if (nrow(both)) {
+    both <- both[order(match(both$direction, c("forward", "backward")), -xtfrm(both$dtype)), ]
+    change <- both$geomean / both$geomean_prev - 1
+    lines <- c(lines, "", "## Against the previous run", "",
+               sprintf("Previous run: %s on %s%s.", both$date_prev[1], both$cpu_prev[1],
+                       if (both$cpu_prev[1] != cpu) " (another CPU: not comparable)" else ""), "",
+               "| pass | dtype | anchor | previous geometric mean | this run | change |",
+               "|---|---|---|---:|---:|---:|",
+               sprintf("| %s | %s | %s | %.2fx | %.2fx | %+.0f%% |", both$direction, both$dtype,
+                       both$anchor, both$geomean_prev, both$geomean, 100 * change))
+  }
 }
 writeLines(lines, file.path(dir, "report.md"))
+utils::write.table(summary, file.path(dir, "summary.tsv"), sep = "\t", quote = FALSE,
+                   row.names = FALSE)
 writeLines(lines)
 
-grDevices::png(file.path(dir, "speedup.png"), width = 1000, height = 600, res = 110)
-groups <- split(m, paste(m$direction, m$dtype))
-mat <- do.call(rbind, lapply(groups, function(g) g$speedup[match(order, g$name)]))
-colnames(mat) <- order
-op <- graphics::par(mar = c(8, 4.5, 3, 1))
-graphics::barplot(mat, beside = TRUE, las = 2, log = "y",
-                  ylim = c(min(0.5, mat) * 0.9, max(mat) * 3), col = c("grey35", "grey75",
-                  "steelblue", "lightblue")[seq_len(nrow(mat))],
-                  ylab = "speedup over PyTorch CPU (log scale)",
-                  main = "convtranspose vs PyTorch CPU, same machine, same threads")
-graphics::abline(h = 1, lty = 2)
-graphics::legend("top", horiz = TRUE, bg = "white", legend = rownames(mat), fill = c("grey35", "grey75", "steelblue",
-                 "lightblue")[seq_len(nrow(mat))], bty = "n")
+# The chart: speedups against each anchor, log scale.
+grDevices::png(file.path(dir, "speedup.png"), width = 1100, height = 900, res = 110)
+op <- graphics::par(mfrow = c(2, 1), mar = c(7.5, 4.5, 3, 1), mgp = c(3, 0.7, 0))
+chart <- function(rows, value, fills, title) {
+  groups <- split(rows, paste(rows$direction, rows$dtype))
+  groups <- groups[intersect(c("forward float64", "forward float32", "backward float64",
+                               "backward float32"), names(groups))]
+  mat <- do.call(rbind, lapply(groups, function(g) g[[value]][match(layers, g$name)]))
+  colnames(mat) <- layers
+  rng <- range(mat, na.rm = TRUE)
+  graphics::barplot(mat, beside = TRUE, las = 2, log = "y", cex.names = 0.85,
+                    ylim = c(min(0.5, rng[1]) * 0.8, max(2, rng[2]) * 2.5),
+                    col = fills[seq_len(nrow(mat))], ylab = "speedup (log scale)", main = title,
+                    cex.main = 0.95)
+  graphics::abline(h = 1, lty = 2)
+  graphics::legend("top", horiz = TRUE, bg = "white", legend = rownames(mat),
+                   fill = fills[seq_len(nrow(mat))], bty = "n", cex = 0.85)
+}
+chart(m, "vs_torch", c("grey35", "grey75", "steelblue", "lightblue"),
+      sprintf("convtranspose vs PyTorch %s CPU on OpenBLAS, %s, %d threads", env_torch$torch[1],
+              cpu, env_ours$threads[1]))
+chart(m[m$dtype == "float32", ], "vs_onednn", c("grey75", "lightblue"),
+      sprintf("convtranspose vs oneDNN %s deconvolution (float32; its faster layout)",
+              env_onednn$onednn[1]))
 graphics::par(op)
 invisible(grDevices::dev.off())
