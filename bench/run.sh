@@ -21,7 +21,9 @@ trap 'rm -rf "$tmp"' EXIT
 "$cxx" -O2 -fopenmp bench/onednn_bench.cpp -o "$tmp/onednn_bench" -ldnnl
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
-git diff --quiet HEAD -- 2>/dev/null || commit="$commit+changes"
+# (a tree with changes to what is measured says so; results and charts aside)
+git diff --quiet HEAD -- . ':!bench/results' ':!vignettes/speedup.png' 2>/dev/null ||
+  commit="$commit+changes"
 ours() { BENCH_THREADS=$threads BENCH_COMMIT=$commit "$rscript" bench/bench.R "$1" "$2"; }
 # PyTorch at its best thread setting on few cores: OpenMP threads that sleep
 # instead of spinning while OpenBLAS's own threads run each GEMM. Some
