@@ -22,13 +22,29 @@
 #' returns the gradients of `sum(grad_output * m(input))` with respect to
 #' the input, the module's weight and its bias (see
 #' [nnf_conv_transpose_backward]); the output size is read from
-#' `grad_output`, so it works after a call with `output_size` too. It changes
-#' nothing in the module. `m$to(device = , dtype = )` moves the module to
-#' another device (`"cpu"`, `"cuda"`, `"cuda:N"`) or precision and returns
-#' it, as torch's `$to()`. `weight` and `bias` can be replaced with
-#' `m$weight <- value`, which checks the new value's shape; hyperparameters
-#' are read-only. Like torch modules, a module is a reference: a copy made with
-#' `<-` shares its parameters.
+#' `grad_output`, so it works after a call with `output_size` too (any
+#' output padding the layer allows, below the stride or the dilation). The
+#' bias gradient is `NULL` for a module without bias. It changes nothing in
+#' the module. `m$to(dtype = NULL, device = NULL)` changes the precision
+#' (`"float64"`, `"float32"`) or the device (`"cpu"`, `"cuda"`, `"cuda:N"`)
+#' and returns the module, as torch's `$to()`; a device given first
+#' (`m$to("cuda")`) is taken as the device. `weight` and `bias` can be
+#' replaced with `m$weight <- value`, which checks the new value's shape;
+#' hyperparameters are read-only. Like torch modules, a module is a
+#' reference: a copy made with `<-` shares its parameters.
+#'
+#' Bringing weights from PyTorch: `m$state_dict()` returns the parameters as
+#' a named list (`weight`, and `bias` when the module has one);
+#' `m$load_state_dict(state_dict, strict = TRUE, prefix = "")` sets them from
+#' such a list, for instance one read with [cvt_read_safetensors()] from a
+#' whole model, whose entries for this layer start with `prefix` (`prefix =
+#' "ups.0."` takes `ups.0.weight` and `ups.0.bias`). Names, shapes
+#' (PyTorch's dims) and types are checked before anything changes, with a
+#' classed error naming the entry; with `strict = TRUE` a missing or
+#' unexpected entry is an error too, with `strict = FALSE` they are ignored.
+#' It returns the module, invisibly. `m$reset_parameters()` draws new
+#' parameters as at creation. Modules stay closures over plain R values, so
+#' [saveRDS()] and parallel workers keep working.
 #'
 #' Weights and bias start as independent draws from
 #' \eqn{U(-\sqrt{k}, \sqrt{k})} with `k = groups / (out_channels *
@@ -87,6 +103,14 @@
 #'   up$bias <- up$bias - 0.5 * g$bias
 #' }
 #' loss[100] / loss[1]   # well under 0.1
+#'
+#' # parameters in and out by name, as PyTorch's state dicts
+#' sd <- up$state_dict()
+#' names(sd)                       # "weight" "bias"
+#' fresh <- nn_conv_transpose2d(1, 1, 3, stride = 2, padding = 1)
+#' fresh$load_state_dict(list(decoder.up.weight = sd$weight, decoder.up.bias = sd$bias),
+#'                       prefix = "decoder.up.")
+#' identical(fresh$weight, up$weight)
 #' @name nn_conv_transpose
 NULL
 
@@ -94,7 +118,8 @@ NULL
 module_fields <- function(layer) {
   c("weight", "bias", "in_channels", "out_channels", "kernel_size", "stride", "padding",
     if (layer == "conv_transpose") "output_padding", "groups", "dilation", "padding_mode",
-    "device", "dtype", "parameters", "forward", "backward", "to")
+    "device", "dtype", "parameters", "forward", "backward", "to", "state_dict",
+    "load_state_dict", "reset_parameters")
 }
 
 # The one module base behind nn_conv_transpose*d() and nn_conv*d(): checks
@@ -103,7 +128,9 @@ new_conv_module <- function(layer, rank, in_channels, out_channels, kernel_size,
                             padding, output_padding, groups, bias, dilation, padding_mode,
                             device, dtype, call) {
   transposed <- layer == "conv_transpose"
-  in_channels <- as_count(in_channels, "in_channels", call)
+  # (a convolution may have no input channels, as in PyTorch; a transposed
+  # convolution may not)
+  in_channels <- as_count(in_channels, "in_channels", call, min = if (transposed) 1L else 0L)
   out_channels <- as_count(out_channels, "out_channels", call)
   kernel_size <- as_size_vector(kernel_size, "kernel_size", rank, 1L, call)
   stride <- as_size_vector(stride, "stride", rank, 1L, call)
@@ -145,15 +172,13 @@ new_conv_module <- function(layer, rank, in_channels, out_channels, kernel_size,
   if (prod(as.numeric(weight_dim)) > 2^31 - 1)
     cvt_abort(sprintf("The weight would have dim %s: too many parameters.",
                       dims_text(weight_dim)), "convtranspose_size_error", call)
-  bound <- sqrt(groups / ((if (transposed) out_channels else in_channels) * prod(kernel_size)))
   state <- new.env(parent = emptyenv())
   state$config <- list(layer = layer, rank = rank, in_channels = in_channels,
                        out_channels = out_channels, kernel_size = kernel_size, stride = stride,
                        padding = padding, output_padding = if (transposed) output_padding,
                        groups = groups, dilation = dilation, padding_mode = padding_mode,
                        device = device, dtype = dtype)
-  state$weight <- array(stats::runif(prod(weight_dim), -bound, bound), weight_dim)
-  state$bias <- if (bias) stats::runif(out_channels, -bound, bound) else NULL
+  reset_parameters(state, weight_dim, bias)
 
   # The module is a closure over `.state` alone, so saveRDS() stores just the
   # parameters and configuration, never native pointers.
@@ -171,13 +196,89 @@ new_conv_module <- function(layer, rank, in_channels, out_channels, kernel_size,
 
 module_state <- function(module) get(".state", envir = environment(unclass(module)))
 
+# PyTorch's layouts and default initialisation: U(-sqrt(k), sqrt(k)) with
+# k = groups / (fan-in channels * prod(kernel_size)); with no fan-in (a
+# convolution of zero input channels) the bias starts at zero.
+reset_parameters <- function(state, weight_dim = dim(state$weight),
+                             has_bias = !is.null(state$bias)) {
+  cfg <- state$config
+  fan_in <- (if (cfg$layer == "conv_transpose") cfg$out_channels else cfg$in_channels) *
+    prod(cfg$kernel_size)
+  bound <- if (fan_in > 0) sqrt(cfg$groups / fan_in) else 0
+  state$weight <- array(stats::runif(prod(weight_dim), -bound, bound), weight_dim)
+  state$bias <- if (has_bias) stats::runif(cfg$out_channels, -bound, bound) else NULL
+  invisible(NULL)
+}
+
+# m$state_dict(): the parameters by PyTorch's names.
+module_state_dict <- function(state) {
+  if (is.null(state$bias)) list(weight = state$weight) else
+    list(weight = state$weight, bias = state$bias)
+}
+
+# m$load_state_dict(): every entry checked before any is assigned, so a
+# wrong entry leaves the module as it was.
+module_load_state_dict <- function(module, state, state_dict, strict, prefix, call) {
+  if (!is.list(state_dict) || is.object(state_dict) && !is.list(unclass(state_dict)) ||
+      length(state_dict) && is.null(names(state_dict)))
+    cvt_abort(sprintf("`state_dict` must be a named list of arrays, not %s.",
+                      describe_value(state_dict)), "convtranspose_argument_error", call)
+  strict <- as_flag(strict, "strict", call)
+  if (!is.character(prefix) || length(prefix) != 1L || is.na(prefix))
+    cvt_abort(sprintf("`prefix` must be a single string, not %s.", describe_value(prefix)),
+              "convtranspose_argument_error", call)
+  keys <- names(state_dict)
+  mine <- startsWith(keys, prefix)
+  entries <- state_dict[mine]
+  names(entries) <- substring(keys[mine], nchar(prefix) + 1L)
+  expected <- c("weight", if (!is.null(state$bias)) "bias")
+  missing <- setdiff(expected, names(entries))
+  unexpected <- setdiff(names(entries), expected)
+  if (strict && length(missing))
+    cvt_abort(sprintf("`state_dict` has no entry %s for this %s module%s.",
+                      paste0("\"", prefix, missing, "\"", collapse = " or "), class(module)[1],
+                      if (nzchar(prefix)) "" else " (use `prefix` to pick a layer of a model)"),
+              "convtranspose_shape_error", call)
+  if (strict && length(unexpected))
+    cvt_abort(sprintf(paste0("`state_dict` has unexpected entr%s %s for this %s module%s ",
+                             "(strict = TRUE)."),
+                      if (length(unexpected) > 1L) "ies" else "y",
+                      paste0("\"", prefix, unexpected, "\"", collapse = ", "),
+                      class(module)[1], if (identical(unexpected, "bias")) ", built with bias = FALSE" else ""),
+              "convtranspose_shape_error", call)
+  if (anyDuplicated(names(entries)[names(entries) %in% expected]))
+    cvt_abort(sprintf("`state_dict` has the entry \"%s%s\" twice.", prefix,
+                      names(entries)[anyDuplicated(names(entries))]),
+              "convtranspose_shape_error", call)
+  new_values <- list()
+  for (key in intersect(expected, names(entries))) {
+    value <- entries[[key]]
+    label <- paste0(prefix, key)
+    if (!(is.numeric(value) || is.logical(value)) || is.object(value) && !is.array(value))
+      cvt_abort(sprintf("`state_dict` entry \"%s\" must be a numeric array, not %s.", label,
+                        describe_value(value)), "convtranspose_argument_error", call)
+    want <- if (key == "weight") dim(state$weight) else state$config$out_channels
+    have <- if (is.null(dim(value))) length(value) else dim(value)
+    if (!identical(as.integer(have), as.integer(want)))
+      cvt_abort(sprintf("`state_dict` entry \"%s\" has shape %s, but this module's %s has %s.",
+                        label, dims_text(have), key, dims_text(want)),
+                "convtranspose_shape_error", call)
+    value <- as.double(value)
+    if (key == "weight") dim(value) <- want
+    new_values[[key]] <- value
+  }
+  for (key in names(new_values)) assign(key, new_values[[key]], envir = state)
+  invisible(module)
+}
+
 # The module's plan for an input (and, for a transposed convolution, an
 # optional output_size).
-module_plan <- function(state, input, output_size, call) {
+module_plan <- function(state, input, output_size, call,
+                        output_padding = state$config$output_padding) {
   cfg <- state$config
   if (cfg$layer == "conv_transpose") {
     conv_transpose_plan(cfg$rank, input, state$weight, state$bias, cfg$stride, cfg$padding,
-                        cfg$output_padding, cfg$groups, cfg$dilation, cfg$device, cfg$dtype,
+                        output_padding, cfg$groups, cfg$dilation, cfg$device, cfg$dtype,
                         call, output_size = output_size)
   } else {
     conv_plan(cfg$rank, input, state$weight, state$bias, cfg$stride, cfg$padding,
@@ -186,11 +287,20 @@ module_plan <- function(state, input, output_size, call) {
   }
 }
 
-# m$to(device, dtype): moves the module (parameters stay R arrays; only
-# where later calls compute changes) and returns it, as torch's `$to()`.
-module_to <- function(module, state, device, dtype, call) {
-  if (!is.null(device)) state$config$device <- resolve_device(device, call)
-  if (!is.null(dtype)) state$config$dtype <- resolve_dtype(dtype, call)
+# m$to(dtype, device): moves the module (parameters stay R arrays; only
+# where later calls compute changes) and returns it, as torch's `$to()`. A
+# device given first (m$to("cuda")) is taken as the device, as in PyTorch.
+module_to <- function(module, state, dtype, device, call) {
+  if (is.null(device) && is.character(dtype) && length(dtype) == 1L && !is.na(dtype) &&
+      grepl("^(cpu|cuda(:[0-9]+)?)$", dtype)) {
+    device <- dtype
+    dtype <- NULL
+  }
+  # both checked before either changes
+  new_device <- if (!is.null(device)) resolve_device(device, call)
+  new_dtype <- if (!is.null(dtype)) resolve_dtype(dtype, call)
+  if (!is.null(new_device)) state$config$device <- new_device
+  if (!is.null(new_dtype)) state$config$dtype <- new_dtype
   invisible(module)
 }
 
@@ -200,16 +310,27 @@ module_forward <- function(state, input, output_size, call) {
 }
 
 module_backward <- function(state, grad_output, input, call) {
-  output_size <- NULL
+  plan <- module_plan(state, input, NULL, call)
   if (state$config$layer == "conv_transpose") {
     # The output size (hence output_padding) is read from grad_output, so the
-    # gradient matches a forward call made with output_size.
+    # gradient matches a forward call made with output_size: any output
+    # padding the layer allows (below the stride or the dilation).
     grad_output <- as_numeric_array(grad_output, "grad_output", call)
-    if (is.numeric(input) && length(dim(grad_output)) == length(dim(input)))
-      output_size <- utils::tail(dim(grad_output), state$config$rank)
+    gdim <- dim(grad_output)
+    rank <- plan$rank
+    lead <- length(plan$out_dim) - rank
+    if (length(gdim) == length(plan$out_dim) &&
+        identical(as.integer(gdim[seq_len(lead)]), plan$out_dim[seq_len(lead)])) {
+      implied <- utils::tail(gdim, rank) - (utils::tail(plan$out_dim, rank) - plan$output_padding)
+      if (all(implied >= 0) && all(implied < plan$stride | implied < plan$dilation) &&
+          any(implied != plan$output_padding)) {
+        plan <- module_plan(state, input, NULL, call, output_padding = implied)
+      }
+    }
   }
-  plan <- module_plan(state, input, output_size, call)
-  layer_backward(plan, grad_output)
+  grads <- layer_backward(plan, grad_output)
+  if (is.null(state$bias)) grads["bias"] <- list(NULL)
+  grads
 }
 
 #' @rdname nn_conv_transpose
@@ -249,10 +370,17 @@ nn_conv_transpose3d <- function(in_channels, out_channels, kernel_size, stride =
 #' (PyTorch's `Conv1d/2d/3d`), on plain R arrays: `m(input)` returns the
 #' output, `m$backward(grad_output, input)` the gradients of
 #' `sum(grad_output * m(input))` with respect to the input, weight and bias.
-#' Fields and parameter replacement work as for [nn_conv_transpose]; the
-#' weight has dim `c(out_channels, in_channels / groups, kernel_size)` and
-#' starts as U(-sqrt(k), sqrt(k)) with `k = groups / (in_channels *
-#' prod(kernel_size))`, as in PyTorch.
+#' Fields, parameter replacement and the methods (`state_dict()`,
+#' `load_state_dict()`, `reset_parameters()`, `to()`) work as for
+#' [nn_conv_transpose]; the weight has dim `c(out_channels, in_channels /
+#' groups, kernel_size)` and starts as U(-sqrt(k), sqrt(k)) with `k = groups
+#' / (in_channels * prod(kernel_size))`, as in PyTorch.
+#'
+#' As in PyTorch, `in_channels` may be 0 (the weight then has dim
+#' `c(out_channels, 0, kernel_size)` and the bias starts at 0): every output
+#' is then the bias, or 0 without one, which is what the definition gives
+#' (PyTorch 1.13 itself returns an empty result there), and the input and
+#' weight gradients are empty arrays.
 #'
 #' @inheritParams nn_conv_transpose
 #' @param stride,dilation A single positive integer or one per spatial
@@ -311,8 +439,16 @@ nn_conv3d <- function(in_channels, out_channels, kernel_size, stride = 1, paddin
          backward = function(grad_output, input) {
            module_backward(state, grad_output, input, sys.call())
          },
-         to = function(device = NULL, dtype = NULL) {
-           module_to(x, state, device, dtype, sys.call())
+         to = function(dtype = NULL, device = NULL) {
+           module_to(x, state, dtype, device, sys.call())
+         },
+         state_dict = function() module_state_dict(state),
+         load_state_dict = function(state_dict, strict = TRUE, prefix = "") {
+           module_load_state_dict(x, state, state_dict, strict, prefix, sys.call())
+         },
+         reset_parameters = function() {
+           reset_parameters(state)
+           invisible(x)
          },
          {
            fields <- module_fields(state$config$layer)
@@ -340,6 +476,10 @@ nn_conv3d <- function(in_channels, out_channels, kernel_size, stride = 1, paddin
     dim(value) <- dim(state$weight)
     state$weight <- value
   } else if (identical(name, "bias")) {
+    # (an update m$bias - lr * g$bias of a module without bias gives an
+    # empty vector: it stays without bias)
+    if (is.null(state$bias) && (is.numeric(value) || is.logical(value)) && !length(value))
+      value <- NULL
     if (!is.null(value)) {
       if (!(is.numeric(value) || is.logical(value)) || is.object(value) ||
           length(dim(value)) > 1L || length(value) != cfg$out_channels)

@@ -2,7 +2,7 @@
 # Installs the Debian packages convtranspose needs, if any are missing:
 # with apt-get as root, or through sudo. Extra package names may be given.
 set -eu
-packages="r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-testthat r-cran-knitr \
+packages="r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-jsonlite r-cran-testthat r-cran-knitr \
 r-cran-rmarkdown r-cran-roxygen2 pandoc qpdf devscripts $*"
 
 missing=""
