@@ -186,8 +186,10 @@ check_weight <- function(weight, rank, groups, layer, call) {
                       rank + 2L, sprintf(layout, c("kL", "kH, kW", "kD, kH, kW")[rank]),
                       rank_label(rank), if (transposed) "transposed " else "", dims_text(wdim)),
               "convtranspose_shape_error", call)
-  if (any(wdim == 0L))
-    cvt_abort(sprintf("`weight` must not have an empty dimension, but has dim %s.",
+  # only a convolution's input channels (dim 2) may be zero
+  if (any(wdim[if (transposed) seq_along(wdim) else -2L] == 0L))
+    cvt_abort(sprintf("`weight` must not have an empty dimension%s, but has dim %s.",
+                      if (transposed) "" else " but the input channels",
                       dims_text(wdim)), "convtranspose_shape_error", call)
   if (wdim[1] %% groups != 0L)
     cvt_abort(sprintf("dim(weight)[1] = %d %s channels is not divisible by groups = %d.",
@@ -334,7 +336,8 @@ conv_plan <- function(rank, input, weight, bias, stride, padding, dilation, grou
   # Non-zero modes: the core convolves the explicitly padded input.
   pad_index <- NULL
   original_size <- in_size
-  if (padding_mode != "zeros" && any(c(pad$left, pad$right) > 0L)) {
+  # (no channels: nothing to pad, and the sizes are those of zero padding)
+  if (padding_mode != "zeros" && any(c(pad$left, pad$right) > 0L) && in_channels > 0L) {
     pad_index <- padding_indices(in_size, pad$left, pad$right, padding_mode, call)
     input <- pad_array(input, pad_index)
     in_size <- as.integer(in_size + pad$left + pad$right)
@@ -405,13 +408,32 @@ layout_chunk_bytes <- function(call) {
 
 # Forward pass and gradients of a resolved plan of either layer.
 layer_forward <- function(plan) {
+  if (plan$in_channels == 0L) return(no_input_channels_output(plan))
   run_native(plan, "forward", plan$input, plan$out_dim, bias = plan$bias)
+}
+
+# A convolution of zero input channels: every output is the bias (zero
+# without one), in the call's precision.
+no_input_channels_output <- function(plan) {
+  d <- plan$out_dim
+  pixels <- prod(utils::tail(d, plan$rank))
+  if (is.null(plan$bias)) return(array(0, d))
+  bias <- plan$bias
+  if (plan$dtype == "float32")
+    bias <- readBin(writeBin(bias, raw(), size = 4L), "double", n = length(bias), size = 4L)
+  array(rep(rep(bias, each = if (plan$batched) plan$batch else 1L), times = pixels), d)
 }
 
 # Gradients of sum(grad_output * layer(input)) with respect to the input,
 # the weight and the bias.
 layer_backward <- function(plan, grad_output) {
   grad_output <- check_grad_output(grad_output, plan)
+  if (plan$in_channels == 0L) {
+    # nothing flows back to an input or weight of no channels: empty arrays
+    return(list(input = array(0, plan$input_dim),
+                weight = array(0, dim(plan$weight)),
+                bias = bias_gradient(grad_output, plan$batched)))
+  }
   grad_input <- run_native(plan, "input_grad", grad_output, plan$input_dim)
   if (!is.null(plan$pad_index))
     grad_input <- unpad_gradient(grad_input, plan$pad_index, plan$original_size)

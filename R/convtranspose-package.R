@@ -28,3 +28,7 @@
 
 # Package-level mutable state (thread setting, cached machine facts).
 the <- new.env(parent = emptyenv())
+
+# A module is a closure over `.state`, bound in the closure's own
+# environment when the module is made (module.R).
+utils::globalVariables(".state")

@@ -25,9 +25,17 @@ describe_value <- function(x) {
   if (is.complex(x)) return("a complex vector")
   if (!is.atomic(x)) return(sprintf("an object of class %s", class(x)[1]))
   if (length(x) == 0) return(sprintf("an empty %s vector", typeof(x)))
-  shown <- if (length(x) > 6) x[1:6] else x
-  text <- paste(deparse(unclass(as.vector(shown)), width.cutoff = 200L), collapse = "")
-  if (length(x) > 6) text <- sub("\\)$", ", ...)", text)
+  if (length(x) <= 6) {
+    text <- paste(deparse(unclass(as.vector(x)), width.cutoff = 200L), collapse = "")
+  } else {
+    # the first values one by one (a deparsed head would read as a range that
+    # was never given: 1:10 is not "1:6, ...") and the length
+    first <- vapply(as.vector(x)[1:6], function(v) {
+      paste(deparse(unclass(v), width.cutoff = 200L), collapse = "")
+    }, "")
+    text <- sprintf("c(%s, ...) (length %d)", paste(sub("L$", "", first), collapse = ", "),
+                    length(x))
+  }
   if (nchar(text) > 80) text <- paste0(substr(text, 1, 77), "...")
   text
 }

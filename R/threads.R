@@ -10,11 +10,14 @@
 #'
 #' @param n A positive integer, or `NULL` to go back to the default.
 #' @return `cvt_get_num_threads()`: the number of threads the next call will
-#'   use. `cvt_set_num_threads()`: the previous value, invisibly.
+#'   use. `cvt_set_num_threads()`: the previous setting, invisibly: the
+#'   number last set, or `NULL` if the default was in force, so that
+#'   `cvt_set_num_threads(old)` restores exactly what was there (a count
+#'   read with `cvt_get_num_threads()` would fix the count instead).
 #' @examples
 #' old <- cvt_set_num_threads(1)
 #' cvt_get_num_threads()
-#' cvt_set_num_threads(old)
+#' cvt_set_num_threads(old)   # back to the previous setting (NULL: the default)
 #' @export
 cvt_get_num_threads <- function() {
   info <- .ct_openmp_info()
@@ -35,7 +38,7 @@ cvt_get_num_threads <- function() {
 #' @rdname cvt_get_num_threads
 #' @export
 cvt_set_num_threads <- function(n) {
-  old <- cvt_get_num_threads()
+  old <- the$threads
   if (is.null(n)) {
     the$threads <- NULL
   } else {

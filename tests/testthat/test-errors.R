@@ -198,3 +198,12 @@ test_that("the dtype option is read at each call", {
   expect_false(identical(single, double))
   expect_close(single, double, 1e-5)
 })
+
+test_that("messages show a long value's first entries and its length, not a made-up range", {
+  m <- nn_conv_transpose1d(2, 3, 3)
+  expect_error(m(1:10), "c\\(1, 2, 3, 4, 5, 6, \\.\\.\\.\\) \\(length 10\\)",
+               class = "convtranspose_argument_error")
+  expect_error(nn_conv_transpose2d(2, 3, 3, stride = c(2, 2, 2, 2, 2, 2, 2)),
+               "c\\(2, 2, 2, 2, 2, 2, \\.\\.\\.\\) \\(length 7\\)",
+               class = "convtranspose_argument_error")
+})

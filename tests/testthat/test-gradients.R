@@ -376,3 +376,87 @@ test_that("inputs with one position along some dimensions match the reference ev
     expect_close(got$input, want_x, 1e-12)
   }
 })
+
+test_that("the module's backward takes any output padding the layer allows, as PyTorch does", {
+  # output_padding at or above the stride but below the dilation: PyTorch
+  # accepts it, and the module's backward must take its own output's shape
+  set.seed(41)
+  m <- nn_conv_transpose1d(1, 1, 3, output_padding = 1, dilation = 2)
+  x <- array(rnorm(5), c(1, 1, 5))
+  y <- m(x)
+  G <- array(rnorm(length(y)), dim(y))
+  expect_identical(m$backward(G, x),
+                   nnf_conv_transpose1d_backward(G, x, m$weight, output_padding = 1, dilation = 2))
+  m <- nn_conv_transpose2d(2, 3, 3, stride = c(3, 2), output_padding = c(2, 3), dilation = 4)
+  x <- array(rnorm(2 * 2 * 4 * 5), c(2, 2, 4, 5))
+  y <- m(x)
+  G <- array(rnorm(length(y)), dim(y))
+  expect_identical(m$backward(G, x),
+                   nnf_conv_transpose2d_backward(G, x, m$weight, stride = c(3, 2),
+                                                 output_padding = c(2, 3), dilation = 4))
+  m <- nn_conv_transpose3d(2, 2, 2, stride = c(1, 2, 1), output_padding = c(2, 1, 0),
+                           dilation = c(3, 1, 1))
+  x <- array(rnorm(1 * 2 * 3 * 3 * 2), c(1, 2, 3, 3, 2))
+  y <- m(x)
+  G <- array(rnorm(length(y)), dim(y))
+  expect_identical(m$backward(G, x)$weight,
+                   nnf_conv_transpose3d_backward(G, x, m$weight, stride = c(1, 2, 1),
+                                                 output_padding = c(2, 1, 0),
+                                                 dilation = c(3, 1, 1))$weight)
+  # a gradient shaped like another reachable output is taken too
+  m <- nn_conv_transpose1d(1, 1, 3, dilation = 2)
+  x <- array(rnorm(5), c(1, 1, 5))
+  G <- array(rnorm(10), c(1, 1, 10))
+  expect_identical(m$backward(G, x),
+                   nnf_conv_transpose1d_backward(G, x, m$weight, output_padding = 1, dilation = 2))
+})
+
+test_that("the module's backward blames grad_output, not output_size, for a wrong shape", {
+  m <- nn_conv_transpose1d(2, 3, 3)
+  expect_error(m$backward(array(0, c(1, 3, 8)), array(rnorm(8), c(1, 2, 4))),
+               "`grad_output` must have the dims of the layer's output, c\\(1, 3, 6\\), not c\\(1, 3, 8\\)",
+               class = "convtranspose_shape_error")
+  expect_error(m$backward(array(0, c(1, 3, 6)), array(rnorm(12), c(1, 3, 4))),
+               "`input` has 3 channels", class = "convtranspose_shape_error")
+})
+
+test_that("a module without bias returns NULL for the bias gradient", {
+  m <- nn_conv_transpose2d(2, 3, 3, bias = FALSE)
+  x <- array(rnorm(2 * 2 * 4 * 4), c(2, 2, 4, 4))
+  g <- m$backward(array(1, dim(m(x))), x)
+  expect_identical(names(g), c("input", "weight", "bias"))
+  expect_null(g$bias)
+  # so the documented update works for either kind of module
+  m$weight <- m$weight - 0.5 * g$weight
+  m$bias <- m$bias - 0.5 * g$bias
+  expect_null(m$bias)
+  expect_null(nn_conv1d(2, 3, 2, bias = FALSE)$backward(array(1, c(1, 3, 4)),
+                                                        array(1, c(1, 2, 5)))$bias)
+})
+
+test_that("convolutions of zero input channels give the bias, with gradients of the right shapes", {
+  # PyTorch accepts nn.Conv1d(0, 8, 2, stride = 2); by the definition each
+  # output is the bias (PyTorch 1.13 itself returns an empty 2 x 0 x 7)
+  set.seed(42)
+  m <- nn_conv1d(0, 8, 2, stride = 2)
+  expect_identical(dim(m$weight), c(8L, 0L, 2L))
+  x <- array(0, c(2, 0, 15))
+  y <- m(x)
+  expect_identical(dim(y), c(2L, 8L, 7L))
+  expect_identical(y, array(rep(rep(m$bias, each = 2), times = 7), c(2, 8, 7)))
+  G <- array(rnorm(length(y)), dim(y))
+  g <- m$backward(G, x)
+  expect_identical(dim(g$input), dim(x))
+  expect_identical(dim(g$weight), dim(m$weight))
+  expect_equal(g$bias, apply(G, 2, sum))
+  expect_identical(nn_conv2d(0, 3, 3, bias = FALSE, padding = 1,
+                             padding_mode = "reflect")(array(0, c(0, 5, 4))),
+                   array(0, c(3, 5, 4)))
+  expect_identical(nnf_conv1d(array(0, c(1, 0, 6)), array(0, c(4, 0, 3)), bias = 1:4,
+                              dtype = "float32"),
+                   array(rep(1:4, times = 4) + 0, c(1, 4, 4)))
+  # a transposed convolution of zero input channels stays refused, as in PyTorch
+  expect_error(nn_conv_transpose1d(0, 8, 2), class = "convtranspose_argument_error")
+  expect_error(nnf_conv_transpose1d(array(0, c(1, 0, 6)), array(0, c(0, 2, 3))),
+               "empty dimension", class = "convtranspose_shape_error")
+})

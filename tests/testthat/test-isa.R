@@ -251,7 +251,7 @@ test_that("a partial group of samples never reads the next channel's values", {
 # threads then sum pixel shares), on one and two threads.
 test_that("the in-place weight gradient of small batches agrees with the baseline build", {
   skip_if(cvt_kernel_isa() == "baseline", "no AVX2 build or CPU here")
-  old <- cvt_get_num_threads()
+  old <- cvt_set_num_threads(NULL)
   on.exit(cvt_set_num_threads(old), add = TRUE)
   cases <- list(
     list(rank = 2, batch = 1, cin = 21, cout = 20, groups = 1, size = c(20, 19), k = c(3, 3),

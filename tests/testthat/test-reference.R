@@ -223,7 +223,7 @@ test_that("a result of 32 MB or more, touched first by one thread, is computed i
   x <- array(rnorm(8 * 2 * 256 * 256), c(8, 2, 256, 256))
   w <- array(rnorm(2 * 2 * 2 * 2), c(2, 2, 2, 2))
   b <- rnorm(2)
-  old <- cvt_get_num_threads()
+  old <- cvt_set_num_threads(NULL)
   on.exit(cvt_set_num_threads(old))
   for (threads in 1:2) {
     cvt_set_num_threads(threads)

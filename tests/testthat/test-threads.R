@@ -4,8 +4,17 @@ test_that("thread control respects limits and can be reset", {
   expect_true(default >= 1)
   if (nzchar(Sys.getenv("_R_CHECK_LIMIT_CORES_"))) expect_lte(default, 2)
   old <- cvt_set_num_threads(1)
-  expect_identical(old, default)
+  expect_null(old)  # the previous setting: the default
   expect_identical(cvt_get_num_threads(), 1L)
+  expect_identical(cvt_set_num_threads(old), 1L)
+  expect_identical(cvt_get_num_threads(), default)
+  # a setting restored is the setting, not the count it gave
+  cvt_set_num_threads(2)
+  two <- cvt_get_num_threads()
+  inner <- cvt_set_num_threads(1)
+  expect_identical(inner, 2L)
+  cvt_set_num_threads(inner)
+  expect_identical(cvt_get_num_threads(), two)
   cvt_set_num_threads(NULL)
   expect_identical(cvt_get_num_threads(), default)
   expect_error(cvt_set_num_threads(0), class = "convtranspose_argument_error")
