@@ -10,9 +10,15 @@
 #include <omp.h>
 #endif
 
+// POSIX-only parts (loading the ISA builds, fork detection, the workers'
+// signal mask) fall back to the baseline kernels and no-ops elsewhere;
+// CONVTRANSPOSE_NO_POSIX builds that fallback on a POSIX system, to test it.
+#if (defined(__unix__) || defined(__APPLE__)) && !defined(CONVTRANSPOSE_NO_POSIX)
+#define CONVTRANSPOSE_POSIX 1
 #include <dlfcn.h>
 #include <pthread.h>
 #include <unistd.h>
+#endif
 
 #include <csignal>
 #include <cstdint>
@@ -40,16 +46,20 @@ bool r_interrupt_pending(void*) {
 // survive fork(): a forked child (parallel::mclapply) that enters a parallel
 // region with more than one thread waits forever for threads that do not
 // exist in it. So a child runs single-threaded.
+#ifdef CONVTRANSPOSE_POSIX
 pid_t pool_owner = 0;
 
 bool in_forked_child() { return pool_owner != 0 && getpid() != pool_owner; }
+#else
+bool in_forked_child() { return false; }
+#endif
 
 // SIGINT must reach R's own thread, where the core's interrupt check runs;
 // a signal taken by an OpenMP worker is not seen there. Worker threads
 // inherit the signal mask of the thread that creates them, so the pool is
 // created once with SIGINT blocked, then the mask is restored.
 void start_workers_without_sigint(int threads) {
-#ifdef _OPENMP
+#if defined(_OPENMP) && defined(CONVTRANSPOSE_POSIX)
   static int started = 0;
   if (started >= threads || in_forked_child()) return;
   sigset_t block, previous;
@@ -77,6 +87,7 @@ struct IsaLibrary {
   std::string name = "baseline";
 } isa;
 
+#ifdef CONVTRANSPOSE_POSIX
 bool cpu_has(const char* name) {
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
@@ -91,6 +102,7 @@ bool cpu_has(const char* name) {
 #endif
   return false;
 }
+#endif
 
 bool isa_enabled() {
   const char* forced = std::getenv("CONVTRANSPOSE_ISA");
@@ -301,6 +313,7 @@ Rcpp::NumericVector ct_channel_sums(Rcpp::NumericVector x, double batch, double 
 // directory; returns the instruction set now in use.
 // [[Rcpp::export(.ct_load_isa)]]
 std::string ct_load_isa(std::string libs_dir) {
+#ifdef CONVTRANSPOSE_POSIX
   if (isa.handle != nullptr) return isa.name;
   // CONVTRANSPOSE_ISA=avx2 at load time skips the AVX-512 build
   const char* forced = std::getenv("CONVTRANSPOSE_ISA");
@@ -312,7 +325,11 @@ std::string ct_load_isa(std::string libs_dir) {
     void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) continue;
     IsaRun run = reinterpret_cast<IsaRun>(dlsym(handle, CONVTRANSPOSE_ISA_ENTRY));
-    if (run == nullptr) {
+    // a copy the compiler built for the baseline (clang) is no faster: skip it
+    typedef int (*IsaLevel)();
+    IsaLevel level = reinterpret_cast<IsaLevel>(dlsym(handle, CONVTRANSPOSE_ISA_LEVEL));
+    const int wanted = std::strcmp(name, "avx512") == 0 ? 512 : 2;
+    if (run == nullptr || level == nullptr || level() != wanted) {
       dlclose(handle);
       continue;
     }
@@ -321,12 +338,17 @@ std::string ct_load_isa(std::string libs_dir) {
     isa.name = name;
     break;
   }
+#else
+  (void)libs_dir;
+#endif
   return isa.name;
 }
 
 // [[Rcpp::export(.ct_unload_isa)]]
 void ct_unload_isa() {
+#ifdef CONVTRANSPOSE_POSIX
   if (isa.handle != nullptr) dlclose(isa.handle);
+#endif
   isa = IsaLibrary();
 }
 

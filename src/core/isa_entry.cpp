@@ -5,7 +5,7 @@
 // for AVX2 + FMA (below), every symbol but
 // this one hidden and bound inside the library (-Bsymbolic), so their Eigen
 // and std template code can never be mixed with the baseline copy's. The
-// glue dlopen()s the best one this CPU runs (isa.cpp).
+// glue dlopen()s the best one this CPU runs (ct_load_isa() in glue.cpp).
 // The whole file, the standard library's templates it instantiates included,
 // is compiled for AVX2 + FMA: they stay private to this library. GCC's C++
 // front end does not define the ISA macros under `#pragma GCC target`, and
@@ -38,6 +38,16 @@
 #include "run_operation.hpp"
 
 namespace ct = convtranspose;
+
+extern "C" __attribute__((visibility("default"))) int convtranspose_isa_level() {
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+  return 512;
+#elif defined(__AVX2__) && !defined(CONVTRANSPOSE_ISA_AVX512)
+  return 2;
+#else
+  return 0;
+#endif
+}
 
 extern "C" __attribute__((visibility("default"))) int convtranspose_isa_run(
     int operation, int single_precision, const ct::ConvGeometry* g, const double* a,

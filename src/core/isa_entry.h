@@ -12,5 +12,8 @@ enum {
 };
 
 #define CONVTRANSPOSE_ISA_ENTRY "convtranspose_isa_run"
+/* What a copy was compiled for: 2 (AVX2 + FMA), 512 (AVX-512) or 0 where
+ * the compiler could not be told (clang has no `#pragma GCC target`). */
+#define CONVTRANSPOSE_ISA_LEVEL "convtranspose_isa_level"
 
 #endif
