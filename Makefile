@@ -12,7 +12,7 @@ CHECK_ENV := _R_CHECK_CRAN_INCOMING_REMOTE_=false _R_CHECK_CRAN_INCOMING_=false 
 	_R_CHECK_SYSTEM_CLOCK_=0 _R_CHECK_FUTURE_FILE_TIMESTAMPS_=false \
 	_R_CHECK_LIMIT_CORES_=TRUE OMP_THREAD_LIMIT=2
 
-.PHONY: deps install demo check test fixtures document clean bench fuzz sanitize valgrind reliability
+.PHONY: deps install demo check test fixtures document clean bench fuzz sanitize valgrind reliability site portability
 
 deps:
 	@sh tools/install-deps.sh
@@ -44,6 +44,20 @@ fixtures:
 document: deps
 	$(RSCRIPT) -e 'Rcpp::compileAttributes(".")' \
 		-e 'roxygen2::roxygenise(".", load_code = roxygen2::load_source)'
+
+# The pkgdown site in site/, built offline (Debian's r-cran-pkgdown), then
+# checked in headless Chromium: links, example errors, screenshots in
+# site-check/ (tools/site-check.R).
+site: install
+	@sh tools/install-deps.sh r-cran-pkgdown chromium
+	$(RSCRIPT) -e 'options(pkgdown.internet = FALSE)' \
+		-e 'pkgdown::build_site(".", install = FALSE, new_process = FALSE, preview = FALSE)'
+	$(RSCRIPT) tools/site-check.R site site-check
+
+# The package built with clang++ and without OpenMP (as on macOS), its tests
+# run on that build (tools/portability.sh).
+portability: deps
+	sh tools/portability.sh
 
 clean:
 	rm -rf check src/*.o src/*.so src/core/*.o src/core/*.so src/cuda/*.o src/Makevars
