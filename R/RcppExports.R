@@ -37,3 +37,7 @@
     invisible(.Call(`_convtranspose_ct_cuda_release`))
 }
 
+.ct_cuda_last_paths <- function() {
+    .Call(`_convtranspose_ct_cuda_last_paths`)
+}
+

@@ -27,14 +27,29 @@
 #'   `dtype = "float32"` use TensorFloat-32 tensor cores (about 10 bits of
 #'   mantissa in the products); `FALSE` keeps full float32 precision.
 #'
+#' The choice of cuDNN algorithm is made once per shape, dtype and options
+#' (by cuDNN's heuristics, or by timing with `convtranspose.cudnn_benchmark`)
+#' and kept, as PyTorch does. `cvt_cuda_last_paths()` says what the last CUDA
+#' call of each operation ran: cuDNN's algorithm and math type, or the
+#' package's own kernel and why cuDNN did not run it. cuDNN failing to run on
+#' the machine at all (driver, architecture, a missing sub-library) is an
+#' error, not a fall back.
+#'
 #' Building: `R CMD INSTALL` looks for `nvcc` (`NVCC`, `CUDA_HOME/bin`, the
-#' `PATH`, `/usr/local/cuda/bin`) and cuDNN (`CUDNN_HOME`, or beside the
-#' CUDA headers) and says which build it makes; `CONVTRANSPOSE_CUDA=0` forces
-#' the CPU-only build and `CUDA_ARCHS` (default `"75 80 90"`) picks the GPU
-#' architectures.
+#' `PATH`, `/usr/local/cuda/bin`) and cuDNN (`CUDNN_HOME`, beside the CUDA
+#' headers, PyTorch's `nvidia-cudnn` pip wheel, or the system's, multiarch
+#' layouts included) and says which build it makes; `CONVTRANSPOSE_CUDA=0`
+#' forces the CPU-only build and `CUDA_ARCHS` (default `"75 80 90"`) picks
+#' the GPU architectures.
 #'
 #' @return `cvt_cuda_is_available()`: `TRUE` or `FALSE`.
-#'   `cvt_cuda_device_count()`: an integer.
+#'   `cvt_cuda_device_count()`: an integer. `cvt_cuda_last_paths()`: a data
+#'   frame with one row per operation that has run on CUDA in this process
+#'   (`operation`: `"coarse_to_fine"` (a transposed convolution's forward
+#'   pass, a convolution's input gradient), `"fine_to_coarse"` (the other
+#'   way) or `"weight_gradient"`; `path`: `"cudnn"` or `"direct"`;
+#'   `algorithm`, `math`, `reason`), with no rows before any CUDA call or
+#'   without a CUDA build.
 #' @examples
 #' cvt_cuda_is_available()
 #' cvt_cuda_device_count()
@@ -43,6 +58,16 @@
 #' dim(m(array(rnorm(4 * 5 * 5), c(1, 4, 5, 5))))
 #' @export
 cvt_cuda_is_available <- function() cvt_cuda_device_count() > 0L
+
+#' @rdname cvt_cuda_is_available
+#' @export
+cvt_cuda_last_paths <- function() {
+  p <- .ct_cuda_last_paths()
+  data.frame(operation = c("coarse_to_fine", "fine_to_coarse", "weight_gradient")[p$operation],
+             path = c("cudnn", "direct")[p$path], algorithm = as.character(p$algorithm),
+             math = as.character(p$math), reason = as.character(p$reason),
+             stringsAsFactors = FALSE)
+}
 
 #' @rdname cvt_cuda_is_available
 #' @export

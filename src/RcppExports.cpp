@@ -128,6 +128,16 @@ BEGIN_RCPP
     return R_NilValue;
 END_RCPP
 }
+// ct_cuda_last_paths
+Rcpp::List ct_cuda_last_paths();
+RcppExport SEXP _convtranspose_ct_cuda_last_paths() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(ct_cuda_last_paths());
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_convtranspose_ct_run", (DL_FUNC) &_convtranspose_ct_run, 23},
@@ -139,6 +149,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_convtranspose_ct_cuda_info", (DL_FUNC) &_convtranspose_ct_cuda_info, 0},
     {"_convtranspose_ct_cuda_memory", (DL_FUNC) &_convtranspose_ct_cuda_memory, 1},
     {"_convtranspose_ct_cuda_release", (DL_FUNC) &_convtranspose_ct_cuda_release, 0},
+    {"_convtranspose_ct_cuda_last_paths", (DL_FUNC) &_convtranspose_ct_cuda_last_paths, 0},
     {NULL, NULL, 0}
 };
 

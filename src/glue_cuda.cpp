@@ -77,3 +77,26 @@ void ct_cuda_release() {
   convtranspose_cuda_release();
 #endif
 }
+
+// What the last CUDA call of each operation ran (see cvt_cuda_last_paths()):
+// one row per operation that has run, as columns of a list.
+// [[Rcpp::export(.ct_cuda_last_paths)]]
+Rcpp::List ct_cuda_last_paths() {
+  Rcpp::IntegerVector operation, path;
+  Rcpp::CharacterVector algorithm, math, reason;
+#ifdef CONVTRANSPOSE_WITH_CUDA
+  for (int op = 1; op <= 3; ++op) {
+    int p = 0;
+    char alg[256] = {0}, mt[64] = {0}, why[256] = {0};
+    if (!convtranspose_cuda_last_path(op, &p, alg, mt, why, 256)) continue;
+    operation.push_back(op);
+    path.push_back(p);
+    algorithm.push_back(alg);
+    math.push_back(mt);
+    reason.push_back(why);
+  }
+#endif
+  return Rcpp::List::create(Rcpp::_["operation"] = operation, Rcpp::_["path"] = path,
+                            Rcpp::_["algorithm"] = algorithm, Rcpp::_["math"] = math,
+                            Rcpp::_["reason"] = reason);
+}

@@ -28,6 +28,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <new>
 #include <sstream>
@@ -65,16 +66,24 @@ void check_cuda(cudaError_t error, const char* what) {
 }
 
 // cuDNN's "not supported" is not an error: the caller falls back to the
-// package's own kernels.
-struct NotSupported {};
+// package's own kernels, and records why (`reason`, shown by
+// cvt_cuda_last_paths() and the GPU harness).
+struct NotSupported {
+  std::string reason;
+};
 
-enum class CudnnOutcome { ok, not_supported, bad_param, out_of_memory, other };
+// `environment`: cuDNN cannot run on this machine at all (driver, runtime,
+// architecture, a missing sub-library): an error to report, never a quiet
+// fall back to our kernels.
+enum class CudnnOutcome { ok, not_supported, bad_param, out_of_memory, environment, other };
 
 CudnnOutcome classify(cudnnStatus_t status) {
   if (status == CUDNN_STATUS_SUCCESS) return CudnnOutcome::ok;
 #if CUDNN_MAJOR >= 9
-  // cuDNN 9 groups its codes by thousands.
+  // cuDNN 9 groups its codes by thousands; 3005-3009 and 3013 say the
+  // machine, not the problem, is what cuDNN cannot handle.
   const int code = static_cast<int>(status);
+  if ((code >= 3005 && code <= 3009) || code == 3013) return CudnnOutcome::environment;
   if (code / 1000 == 3) return CudnnOutcome::not_supported;
   if (code / 1000 == 2) return CudnnOutcome::bad_param;
   if (code == 4003 || code == 4004) return CudnnOutcome::out_of_memory;
@@ -93,7 +102,10 @@ void check_cudnn(cudnnStatus_t status, const char* what, bool setup = false) {
   const CudnnOutcome outcome = classify(status);
   if (outcome == CudnnOutcome::ok) return;
   if (outcome == CudnnOutcome::not_supported || (setup && outcome == CudnnOutcome::bad_param))
-    throw NotSupported{};
+    throw NotSupported{std::string(what) + ": " + cudnnGetErrorString(status)};
+  if (outcome == CudnnOutcome::environment)
+    fail(StatusCode::device_error, std::string("cuDNN cannot run on this machine (") + what +
+                                       "): " + cudnnGetErrorString(status));
   if (outcome == CudnnOutcome::out_of_memory)
     fail(StatusCode::out_of_memory, std::string("cuDNN could not allocate memory (") + what + ")");
   fail(StatusCode::device_error, std::string(what) + " failed: " + cudnnGetErrorString(status));
@@ -126,8 +138,35 @@ struct Context {
   // Two pinned host buffers: one fills while the other is in flight.
   void* staging[2] = {nullptr, nullptr};
   cudaEvent_t staging_free[2] = {nullptr, nullptr};
-  // Algorithms chosen by timing (convtranspose.cudnn_benchmark), per shape.
-  std::map<std::string, int> benchmarked;
+  // The algorithm, math type and workspace chosen per (shape, dtype,
+  // options): cuDNN's heuristics or timing run once per key, as PyTorch
+  // caches them. Bounded: the oldest choice goes first.
+  struct Choice {
+    int algo;
+    cudnnMathType_t math;
+    std::size_t workspace;
+  };
+  std::map<std::string, Choice> chosen;
+  std::deque<std::string> chosen_order;
+  static constexpr std::size_t kMaxChoices = 512;
+
+  void remember(const std::string& key, const Choice& choice) {
+    if (chosen.emplace(key, choice).second) {
+      chosen_order.push_back(key);
+      if (chosen_order.size() > kMaxChoices) {
+        chosen.erase(chosen_order.front());
+        chosen_order.pop_front();
+      }
+    } else {
+      chosen[key] = choice;
+    }
+  }
+
+  void forget(const std::string& key) {
+    chosen.erase(key);
+    chosen_order.erase(std::remove(chosen_order.begin(), chosen_order.end(), key),
+                       chosen_order.end());
+  }
 
   std::size_t cached_bytes() const {
     std::size_t n = 0;
@@ -197,7 +236,17 @@ struct Context {
     coarse_desc = fine_desc = nullptr;
     cudnn = nullptr;
     stream = nullptr;
-    benchmarked.clear();
+    chosen.clear();
+    chosen_order.clear();
+  }
+
+  // Buffers larger than this are given back at the end of the call that
+  // needed them, so that one unusually large call does not hold the device
+  // memory until the package unloads.
+  static constexpr std::size_t kKeepBytes = std::size_t(256) << 20;
+  void trim() {
+    for (DeviceBuffer& b : buffers)
+      if (b.bytes > kKeepBytes) b.release();
   }
 };
 
@@ -254,10 +303,10 @@ Context& context_for(int device) {
       check_cuda(cudaEventCreateWithFlags(&ctx->staging_free[i], cudaEventDisableTiming),
                  "cudaEventCreate");
     }
-  } catch (const NotSupported&) {
+  } catch (const NotSupported& e) {
     ctx->release();
     delete ctx;
-    fail(StatusCode::device_error, "cuDNN does not support this GPU");
+    fail(StatusCode::device_error, "cuDNN does not support this GPU (" + e.reason + ")");
   } catch (...) {
     ctx->release();
     delete ctx;
@@ -395,7 +444,8 @@ bool tensor_math(cudnnMathType_t math) {
 std::string shape_key(int operation, const ConvGeometry& g, std::int64_t batch,
                       const convtranspose_cuda_options& o) {
   std::ostringstream key;
-  key << operation << ':' << o.single_precision << o.deterministic << o.allow_tf32 << ':' << batch
+  key << operation << ':' << o.single_precision << o.deterministic << o.allow_tf32 << o.benchmark
+      << ':' << batch
       << ':' << g.rank << ':' << g.groups << ':' << g.coarse_channels << ':' << g.fine_channels;
   for (int d = 0; d < g.rank; ++d)
     key << ':' << g.coarse_size[d] << ',' << g.fine_size[d] << ',' << g.kernel_size[d] << ','
@@ -480,46 +530,127 @@ struct BackwardFilter {  // (coarse, fine) -> weight gradient
   }
 };
 
-// Runs one cuDNN call with the best usable algorithm: cuDNN's heuristics
-// list them best first; with `benchmark`, the first call of a shape times
-// them (cudnnFind*) and later calls start from the winner. A candidate whose
-// workspace does not fit in the device's memory, or that cuDNN declines at
-// run time, gives way to the next. Throws NotSupported when none runs.
+// What the last call of each operation ran, for cvt_cuda_last_paths() and
+// the GPU harness: cuDNN's algorithm and math type, or our kernel and why
+// cuDNN declined.
+struct PathRecord {
+  bool set = false;
+  int path = 0;  // Path below
+  std::string algorithm, math, reason;
+};
+PathRecord last_path[4];  // by operation code (1-3)
+
+const char* math_name(cudnnMathType_t math) {
+  switch (math) {
+    case CUDNN_DEFAULT_MATH:
+      return "default";
+    case CUDNN_TENSOR_OP_MATH:
+      return "tensor_op";
+    case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION:
+      return "tensor_op_allow_conversion";
+    case CUDNN_FMA_MATH:
+      return "fma";
+    default:
+      return "?";
+  }
+}
+
+// Runs one cuDNN call with the best usable algorithm. The choice for a key
+// (shape, dtype, options) is made once and kept: by cuDNN's heuristics,
+// which list candidates best first, or with `benchmark` by timing them
+// (cudnnFind*; when that runs out of memory, the heuristics). A candidate
+// whose workspace does not fit, or that cuDNN declines at run time, gives
+// way to the next. float32 without TF32 runs with FMA math, as PyTorch
+// does (cuDNN's default math may use TF32 tensor cores). Throws
+// NotSupported, with the reason, when none runs.
 template <class Calls>
-void run_best(Context& ctx, const std::string& key, const convtranspose_cuda_options& o,
-              const CudnnCall& call, const void* alpha, const void* a, const void* b,
-              const void* beta, void* out) {
+void run_best(Context& ctx, int operation, const std::string& key,
+              const convtranspose_cuda_options& o, const CudnnCall& call, const void* alpha,
+              const void* a, const void* b, const void* beta, void* out) {
+  using Algo = typename Calls::Algo;
+  auto ran = [&](int algo, cudnnMathType_t math, const std::string& how) {
+    PathRecord& r = last_path[operation];
+    r.set = true;
+    r.path = 1;
+    r.algorithm = std::string(Calls::name) + " algo " + std::to_string(algo) + " (" + how + ")";
+    r.math = math_name(math);
+    r.reason.clear();
+  };
+  const auto cached = ctx.chosen.find(key);
+  if (cached != ctx.chosen.end()) {
+    const Context::Choice c = cached->second;
+    check_cudnn(cudnnSetConvolutionMathType(ctx.conv_desc, c.math), "cudnnSetConvolutionMathType",
+                true);
+    if (ctx.try_grow(kWorkspace, c.workspace)) {
+      const cudnnStatus_t status = Calls::run(ctx, static_cast<Algo>(c.algo),
+                                              ctx.buffers[kWorkspace].data, c.workspace, alpha, a,
+                                              b, beta, out);
+      if (classify(status) != CudnnOutcome::not_supported) {
+        check_cudnn(status, Calls::name);
+        ran(c.algo, c.math, "kept choice");
+        return;
+      }
+    }
+    ctx.forget(key);  // no longer runs (memory, or cuDNN changed its mind): choose again
+  }
   typename Calls::Perf perfs[kCandidates];
   int count = 0;
-  const auto cached = ctx.benchmarked.find(key);
-  if (o.benchmark && cached == ctx.benchmarked.end())
-    check_cudnn(Calls::find(ctx, kCandidates, &count, perfs), "cudnnFind*Algorithm", true);
-  else
-    check_cudnn(Calls::heuristic(ctx, kCandidates, &count, perfs), "cudnnGet*Algorithm_v7", true);
-  if (o.benchmark && cached != ctx.benchmarked.end()) {
-    // the timed winner first, the rest in the heuristics' order
-    std::stable_partition(perfs, perfs + count, [&](const typename Calls::Perf& p) {
-      return static_cast<int>(p.algo) == cached->second;
-    });
+  std::string how = "heuristics";
+  if (o.benchmark) {
+    const cudnnStatus_t status = Calls::find(ctx, kCandidates, &count, perfs);
+    if (classify(status) == CudnnOutcome::out_of_memory) {
+      count = 0;
+      how = "heuristics: timing ran out of memory";
+    } else {
+      check_cudnn(status, "cudnnFind*Algorithm", true);
+      how = "timed";
+    }
   }
+  if (count == 0)
+    check_cudnn(Calls::heuristic(ctx, kCandidates, &count, perfs), "cudnnGet*Algorithm_v7", true);
+  int declined = 0, nondeterministic = 0, tensor = 0, too_large = 0;
   for (int i = 0; i < count; ++i) {
     const typename Calls::Perf& p = perfs[i];
-    if (p.status != CUDNN_STATUS_SUCCESS) continue;
-    if (o.deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
-    if (!call.allow_tensor_math && tensor_math(p.mathType)) continue;
-    check_cudnn(cudnnSetConvolutionMathType(ctx.conv_desc, p.mathType),
-                "cudnnSetConvolutionMathType", true);
+    if (p.status != CUDNN_STATUS_SUCCESS) {
+      ++declined;
+      continue;
+    }
+    if (o.deterministic && p.determinism != CUDNN_DETERMINISTIC) {
+      ++nondeterministic;
+      continue;
+    }
+    if (!call.allow_tensor_math && tensor_math(p.mathType)) {
+      ++tensor;
+      continue;
+    }
+    const cudnnMathType_t math = call.allow_tensor_math ? p.mathType : CUDNN_FMA_MATH;
+    check_cudnn(cudnnSetConvolutionMathType(ctx.conv_desc, math), "cudnnSetConvolutionMathType",
+                true);
     std::size_t bytes = 0;
-    if (classify(Calls::workspace(ctx, p.algo, &bytes)) != CudnnOutcome::ok) continue;
-    if (!ctx.try_grow(kWorkspace, bytes)) continue;
+    if (classify(Calls::workspace(ctx, p.algo, &bytes)) != CudnnOutcome::ok) {
+      ++declined;
+      continue;
+    }
+    if (!ctx.try_grow(kWorkspace, bytes)) {
+      ++too_large;
+      continue;
+    }
     const cudnnStatus_t status = Calls::run(ctx, p.algo, ctx.buffers[kWorkspace].data, bytes,
                                             alpha, a, b, beta, out);
-    if (classify(status) == CudnnOutcome::not_supported) continue;
+    if (classify(status) == CudnnOutcome::not_supported) {
+      ++declined;
+      continue;
+    }
     check_cudnn(status, Calls::name);
-    if (o.benchmark) ctx.benchmarked[key] = static_cast<int>(p.algo);
+    ctx.remember(key, Context::Choice{static_cast<int>(p.algo), math, bytes});
+    ran(static_cast<int>(p.algo), math, how);
     return;
   }
-  throw NotSupported{};
+  std::ostringstream why;
+  why << "no cuDNN algorithm ran (" << count << " candidates: " << declined << " declined, "
+      << nondeterministic << " not deterministic, " << tensor << " tensor-op math without TF32, "
+      << too_large << " workspace too large)";
+  throw NotSupported{why.str()};
 }
 
 // One operation with cuDNN on packed device arrays, in calls of at most
@@ -542,14 +673,14 @@ void run_cudnn(Context& ctx, int operation, const ConvGeometry& g, const T* firs
     describe(ctx, g, batch, call);
     const std::string key = shape_key(operation, g, batch, o);
     if (operation == CONVTRANSPOSE_COARSE_TO_FINE) {
-      run_best<BackwardData>(ctx, key, o, call, &one, first + n0 * coarse_per_sample, second,
+      run_best<BackwardData>(ctx, operation, key, o, call, &one, first + n0 * coarse_per_sample, second,
                              &zero, out + n0 * fine_per_sample);
     } else if (operation == CONVTRANSPOSE_FINE_TO_COARSE) {
-      run_best<Forward>(ctx, key, o, call, &one, first + n0 * fine_per_sample, second, &zero,
+      run_best<Forward>(ctx, operation, key, o, call, &one, first + n0 * fine_per_sample, second, &zero,
                         out + n0 * coarse_per_sample);
     } else {
       // later calls add to the sum of the first
-      run_best<BackwardFilter>(ctx, key, o, call, &one, first + n0 * coarse_per_sample,
+      run_best<BackwardFilter>(ctx, operation, key, o, call, &one, first + n0 * coarse_per_sample,
                                second + n0 * fine_per_sample, n0 == 0 ? &zero : &one, out);
     }
   }
@@ -575,15 +706,28 @@ enum Path { kCudnnPath = 1, kDirectPath = 2 };
 template <class T>
 Path run_packed(Context& ctx, int operation, const ConvGeometry& g, const T* first,
                 const T* second, T* out, const convtranspose_cuda_options& o) {
-  if (cudnn_geometry_fits(g) && samples_per_call(g) >= 1) {
+  std::string reason;
+  if (!cudnn_geometry_fits(g)) {
+    reason = "a shape cuDNN cannot describe (output_padding >= stride, an asymmetric "
+             "padding, or more than 2^31 elements a sample)";
+  } else if (samples_per_call(g) < 1) {
+    reason = "one sample is too large for one cuDNN call";
+  } else {
     try {
       run_cudnn<T>(ctx, operation, g, first, second, out, o);
       return kCudnnPath;
-    } catch (const NotSupported&) {
+    } catch (const NotSupported& e) {
       // falls through: nothing was written that the direct kernel won't overwrite
+      reason = e.reason;
     }
   }
   run_direct<T>(ctx, operation, g, first, second, out);
+  PathRecord& r = last_path[operation];
+  r.set = true;
+  r.path = kDirectPath;
+  r.algorithm = "the package's direct CUDA kernel";
+  r.math = "fma";
+  r.reason = reason;
   return kDirectPath;
 }
 
@@ -671,6 +815,7 @@ void run_from_host(int operation, const ConvGeometry& g, const double* first, co
              "a layout kernel launch");
   download(ctx, raw, out, n_out);
   check_cuda(cudaStreamSynchronize(ctx.stream), "the computation on the GPU");
+  ctx.trim();
 }
 
 template <class T>
@@ -721,9 +866,9 @@ int guarded(char* message, int message_size, Body body) {
     return 0;
   } catch (const Failure& f) {
     return report(f.code, f.message, message, message_size);
-  } catch (const NotSupported&) {
-    return report(StatusCode::device_error, "cuDNN does not support this case", message,
-                  message_size);
+  } catch (const NotSupported& e) {
+    return report(StatusCode::device_error, "cuDNN does not support this case: " + e.reason,
+                  message, message_size);
   } catch (const std::bad_alloc&) {
     return report(StatusCode::out_of_memory, "out of host memory in the CUDA backend", message,
                   message_size);
@@ -805,6 +950,17 @@ extern "C" int convtranspose_cuda_time_operation(int operation,
     else
       ctc::time_packed<double>(operation, *geometry, *options, repeats, milliseconds, path);
   });
+}
+
+extern "C" int convtranspose_cuda_last_path(int operation, int* path, char* algorithm,
+                                            char* math, char* reason, int text_size) {
+  if (operation < 1 || operation > 3 || !ctc::last_path[operation].set) return 0;
+  const ctc::PathRecord& r = ctc::last_path[operation];
+  *path = r.path;
+  ctc::report(convtranspose::StatusCode::ok, r.algorithm, algorithm, text_size);
+  ctc::report(convtranspose::StatusCode::ok, r.math, math, text_size);
+  ctc::report(convtranspose::StatusCode::ok, r.reason, reason, text_size);
+  return 1;
 }
 
 extern "C" const char* convtranspose_cuda_build_info(void) {

@@ -52,6 +52,13 @@ int convtranspose_cuda_time_operation(int operation, const convtranspose::ConvGe
                                       double* milliseconds, int* path, char* message,
                                       int message_size);
 
+/* What the last call of `operation` ran in this process: `*path` 1 (cuDNN:
+ * `algorithm` and `math` name its algorithm and math type) or 2 (the
+ * package's own kernel; `reason` says why cuDNN did not run it). Returns 0
+ * when no such call has run, 1 otherwise. */
+int convtranspose_cuda_last_path(int operation, int* path, char* algorithm, char* math,
+                                 char* reason, int text_size);
+
 /* "CUDA runtime R.r, cuDNN X.Y.Z, built for ..." */
 const char* convtranspose_cuda_build_info(void);
 

@@ -165,3 +165,52 @@ test_that("1000 CUDA calls leave the device memory in use unchanged", {
   expect_identical(after[["cached"]], before[["cached"]])
   expect_identical(after[["in_use"]], before[["in_use"]])
 })
+
+test_that("cvt_cuda_last_paths() has its columns before any CUDA call", {
+  p <- cvt_cuda_last_paths()
+  expect_s3_class(p, "data.frame")
+  expect_identical(names(p), c("operation", "path", "algorithm", "math", "reason"))
+  if (!cvt_cuda_is_available()) expect_identical(nrow(p), 0L)
+})
+
+test_that("ordinary layers of the benchmark suite run on cuDNN, in both dtypes", {
+  skip_without_gpu()
+  old <- options(convtranspose.allow_tf32 = FALSE)
+  on.exit(options(old))
+  suite <- utils::read.delim(test_path("..", "..", "bench", "bench-suite.tsv"),
+                             stringsAsFactors = FALSE)
+  ints <- function(v) as.integer(strsplit(as.character(v), ",")[[1]])
+  fns <- list(nnf_conv_transpose1d, nnf_conv_transpose2d, nnf_conv_transpose3d)
+  backs <- list(nnf_conv_transpose1d_backward, nnf_conv_transpose2d_backward,
+                nnf_conv_transpose3d_backward)
+  for (name in c("dcgan_g3", "unet_up3", "hifigan_up1", "vol_up", "grouped")) {
+    r <- suite[suite$name == name, ]
+    if (!nrow(r)) next
+    size <- ints(r$input_size)
+    k <- ints(r$kernel_size)
+    x <- array(rnorm(2 * r$in_channels * prod(size)), c(2, r$in_channels, size))
+    w <- array(rnorm(r$in_channels * r$out_channels / r$groups * prod(k)),
+               c(r$in_channels, r$out_channels / r$groups, k))
+    args <- list(stride = ints(r$stride), padding = ints(r$padding),
+                 output_padding = ints(r$output_padding), groups = r$groups,
+                 dilation = ints(r$dilation), device = "cuda")
+    for (dtype in c("float64", "float32")) {
+      y <- do.call(fns[[r$nd]], c(list(x, w), args, dtype = dtype))
+      do.call(backs[[r$nd]], c(list(array(rnorm(length(y)), dim(y)), x, w), args, dtype = dtype))
+      p <- cvt_cuda_last_paths()
+      expect_identical(sort(p$operation), c("coarse_to_fine", "fine_to_coarse", "weight_gradient"))
+      expect_true(all(p$path == "cudnn"),
+                  label = paste(name, dtype, paste(p$operation, p$path, p$reason, collapse = "; ")))
+      # float32 without TF32: FMA math, as PyTorch requires there
+      if (dtype == "float32") expect_true(all(p$math == "fma"), label = paste(name, p$math))
+    }
+  }
+  # and what cuDNN cannot describe runs on our kernel, saying why
+  x <- array(rnorm(2 * 3 * 5 * 4), c(2, 3, 5, 4))
+  nnf_conv_transpose2d(x, array(rnorm(3 * 2 * 3 * 2), c(3, 2, 3, 2)), stride = 1, padding = 1,
+                       output_padding = c(2, 1), dilation = 3, device = "cuda")
+  p <- cvt_cuda_last_paths()
+  row <- p[p$operation == "coarse_to_fine", ]
+  expect_identical(row$path, "direct")
+  expect_match(row$reason, "output_padding >= stride")
+})

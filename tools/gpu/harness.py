@@ -86,6 +86,17 @@ class Library:
             raise RuntimeError("CUDA backend (status %d): %s" % (code, message.value.decode()))
         return ms.value, {1: "cuDNN", 2: "own kernel"}[path.value]
 
+    def last_paths(self):
+        """What the last CUDA call of each operation ran: {op: (path, algorithm, math, reason)}."""
+        out = {}
+        for op in (COARSE_TO_FINE, FINE_TO_COARSE, WEIGHT_GRADIENT):
+            path = ctypes.c_int()
+            texts = [ctypes.create_string_buffer(256) for _ in range(3)]
+            if self.lib.convtranspose_cuda_last_path(op, ctypes.byref(path), *texts, 256):
+                out[op] = ({1: "cuDNN", 2: "own kernel"}[path.value],) + tuple(
+                    t.value.decode() for t in texts)
+        return out
+
     def cuda_memory(self, device=0):
         in_use, cached = ctypes.c_double(), ctypes.c_double()
         message = ctypes.create_string_buffer(512)
@@ -162,12 +173,21 @@ def check_against_torch(lib, run, device, checks, rng, nrng):
     return worst
 
 
+OP_NAMES = {COARSE_TO_FINE: "coarse_to_fine", FINE_TO_COARSE: "fine_to_coarse",
+            WEIGHT_GRADIENT: "weight_gradient"}
+
+
 def check_cuda_against_cpu(lib, checks, rng, nrng):
+    """CUDA against the CPU core, both dtypes, in the default, deterministic
+    and benchmark modes; counts which path ran each operation."""
     rows = []
-    for single, tol in ((False, 1e-10), (True, 1e-4)):
-        options = Options(0, int(single), 0, 0, 0)  # TF32 off for the float32 check
+    modes = (("", 0, 0, checks), (", deterministic", 1, 0, max(1, checks // 4)),
+             (", benchmark", 0, 1, max(1, checks // 4)))
+    for (single, tol), (mode, deterministic, benchmark, n_checks) in [
+            (a, b) for b in modes for a in ((False, 1e-10), (True, 1e-4))]:
+        options = Options(0, int(single), deterministic, benchmark, 0)  # TF32 off in float32
         worst, failures, paths = 0.0, [], {}
-        for i in range(checks):
+        for i in range(n_checks):
             cfg = random_config(rng)
             transposed = i % 2 == 0
             if not transposed:
@@ -188,13 +208,48 @@ def check_cuda_against_cpu(lib, checks, rng, nrng):
                 expected, actual = r_empty(shape), r_empty(shape)
                 lib.cpu_run(op, single, geometry, first, second, bias, expected)
                 lib.cuda_run(op, options, geometry, first, second, bias, actual)
+                if deterministic:  # the same bits again
+                    again = r_empty(shape)
+                    lib.cuda_run(op, options, geometry, first, second, bias, again)
+                    if not np.array_equal(again, actual):
+                        failures.append((op, cfg, float("nan")))
+                ran = lib.last_paths().get(op)
+                if ran:
+                    key = (OP_NAMES[op], ran[0], ran[3] if ran[0] != "cuDNN" else "")
+                    paths[key] = paths.get(key, 0) + 1
                 err = rel_error(actual, expected)
                 worst = max(worst, err)
                 if not err <= tol:
                     failures.append((op, cfg, err))
-        rows.append(("float32 (TF32 off)" if single else "float64", checks, tol, worst,
-                     len(failures), failures[:3]))
+        rows.append(("%s%s" % ("float32 (TF32 off)" if single else "float64", mode), n_checks,
+                     tol, worst, len(failures), failures[:3], paths))
     return rows
+
+
+def check_edges(lib, nrng):
+    """A call beyond the 8 MB staging buffers, and batch 0: lines for the
+    report and whether they passed."""
+    lines, ok = [], True
+    cfg = dict(rank=2, batch=6, cin=64, cout=32, groups=1, size=[48, 48], k=[4, 4], s=[2, 2],
+               p=[1, 1], op=[0, 0], d=[1, 1])  # 7 MB in, 28 MB out (doubles)
+    geometry, coarse, fine, weight, bias_fine, _ = operation_arrays(lib, True, cfg, nrng)
+    expected, actual = r_empty(fine.shape), r_empty(fine.shape)
+    lib.cpu_run(COARSE_TO_FINE, False, geometry, coarse, weight, bias_fine, expected)
+    lib.cuda_run(COARSE_TO_FINE, Options(0, 0, 0, 0, 0), geometry, coarse, weight, bias_fine,
+                 actual)
+    err = rel_error(actual, expected)
+    ok = ok and err <= 1e-10
+    lines.append("- a call of %.0f MB out, beyond the 8 MB staging buffers: relative error %.2e"
+                 % (fine.nbytes / 2 ** 20, err))
+    cfg0 = dict(cfg, batch=0)
+    geometry, coarse, fine, weight, bias_fine, _ = operation_arrays(lib, True, cfg0, nrng)
+    out = r_empty(weight.shape)
+    out.fill(np.nan)
+    lib.cuda_run(WEIGHT_GRADIENT, Options(0, 0, 0, 0, 0), geometry, coarse, fine, None, out)
+    zero = bool(np.all(out == 0))
+    ok = ok and zero
+    lines.append("- batch 0: the weight gradient is %s" % ("all zeros (ok)" if zero else "NOT ZERO"))
+    return lines, ok
 
 
 def ints(text):
@@ -243,6 +298,10 @@ def time_suite(lib, suite, batch_scale, repeats, nrng):
             dtype = torch.float32 if single else torch.float64
             options = Options(0, int(single), 0, 0, 1)
             ours_ms, path = lib.cuda_time(COARSE_TO_FINE, options, geometry, repeats)
+            ran = lib.last_paths().get(COARSE_TO_FINE)
+            if ran:
+                path = "%s: %s, %s math" % (ran[0], ran[1], ran[2]) if ran[0] == "cuDNN" else \
+                    "%s (%s)" % (ran[0], ran[3])
             x = torch.randn(cfg["batch"], cfg["cin"], *cfg["size"], dtype=dtype, device="cuda")
             w = torch.randn(cfg["cin"], cfg["cout"] // cfg["groups"], *cfg["k"], dtype=dtype,
                             device="cuda")
@@ -299,61 +358,79 @@ def main():
               "CPU core vs PyTorch CPU, transposed forward, 50 random configurations: worst "
               "relative error %.2e (%s)." % (cpu_err, "ok" if cpu_err < 1e-10 else "FAIL")]
     ok = cpu_err < 1e-10
-    if not args.cpu_only:
-        count = ctypes.c_int()
-        message = ctypes.create_string_buffer(512)
-        lib.lib.convtranspose_cuda_device_count(ctypes.byref(count), message, 512)
-        if count.value == 0:
-            sys.exit("no CUDA device: " + message.value.decode())
-        lines.insert(3, "- GPU: %s (%d device(s)), driver CUDA %s" % (
-            torch.cuda.get_device_name(0), count.value, torch.version.cuda))
-        lines += ["", "## CUDA vs the CPU core", "",
-                  "Random configurations (rank 1-3, groups, dilation, output_padding, asymmetric "
-                  "conv padding), each run as the three operations (transposed forward = "
-                  "backward-data, conv forward, weight gradient).", "",
-                  "| precision | configurations | tolerance | worst relative error | failures |",
-                  "|---|---|---|---|---|"]
-        for name, n, tol, worst, nfail, examples in check_cuda_against_cpu(lib, args.checks, rng, nrng):
-            lines.append("| %s | %d | %.0e | %.2e | %d |" % (name, n, tol, worst, nfail))
-            for ex in examples:
-                lines.append("  - failure: operation %d, %s, error %.3g" % ex)
-            ok = ok and nfail == 0
-        torch_err = check_against_torch(
-            lib, lambda *a: lib.cuda_run(COARSE_TO_FINE, Options(0, 0, 0, 0, 1), *a), "cuda", 50,
-            rng, nrng)
-        lines += ["", "CUDA transposed forward vs PyTorch on the GPU (float64), 50 random "
-                  "configurations: worst relative error %.2e." % torch_err]
-        ok = ok and torch_err < 1e-10
-        before = lib.cuda_memory()
-        geometry, coarse, fine, weight, bias_fine, _ = operation_arrays(
-            lib, True, random_config(rng, 2), nrng)
-        out = r_empty(fine.shape)
-        for _ in range(1000):
-            lib.cuda_run(COARSE_TO_FINE, Options(0, 0, 0, 0, 1), geometry, coarse, weight,
-                         bias_fine, out)
-        after = lib.cuda_memory()
-        lines.append("Device memory in use before / after 1000 calls: %.0f / %.0f bytes." %
-                     (before[0], after[0]))
-        rows = time_suite(lib, args.suite, args.batch_scale, args.repeats, nrng)
-        lines += ["", "## Timing: transposed forward, batch x %d, against PyTorch on this GPU" %
-                  args.batch_scale, "",
-                  "Kernel: data already on the GPU in cuDNN's layout, mean of %d runs after a "
-                  "warm-up, CUDA events, cudnn.benchmark off, TF32 allowed for float32 (both "
-                  "sides). Whole call: host arrays in, host arrays out (ours from R's layout "
-                  "through pinned staging; PyTorch's from C-order NumPy), median." % args.repeats, "",
-                  "| layer | dtype | batch | path | ours ms | PyTorch ms | ours / PyTorch | "
-                  "TFLOP/s | whole call ours ms | whole call PyTorch ms |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in rows:
-            lines.append("| %s | %s | %d | %s | %.3f | %.3f | %.2f | %.1f | %.1f | %.1f |" % (
-                r["name"], r["dtype"], r["batch"], r["path"], r["ours"], r["torch"], r["ratio"],
-                r["tflops"], r["ours_whole"], r["torch_whole"]))
-        for dtype in ("float32", "float64"):
-            ratios = [r["ratio"] for r in rows if r["dtype"] == dtype]
-            within = sum(1 for v in ratios if v <= 1.2)
-            lines.append("")
-            lines.append("%s: geometric mean ours / PyTorch %.2f, %d of %d layers within 1.2x." % (
-                dtype, math.exp(sum(math.log(v) for v in ratios) / len(ratios)), within, len(ratios)))
+    # (whatever happens, the report is written with what was found so far)
+    try:
+        if not args.cpu_only:
+            count = ctypes.c_int()
+            message = ctypes.create_string_buffer(512)
+            lib.lib.convtranspose_cuda_device_count(ctypes.byref(count), message, 512)
+            if count.value == 0:
+                sys.exit("no CUDA device: " + message.value.decode())
+            lines.insert(3, "- GPU: %s (%d device(s)), driver CUDA %s" % (
+                torch.cuda.get_device_name(0), count.value, torch.version.cuda))
+            lines += ["", "## CUDA vs the CPU core", "",
+                      "Random configurations (rank 1-3, groups, dilation, output_padding, asymmetric "
+                      "conv padding), each run as the three operations (transposed forward = "
+                      "backward-data, conv forward, weight gradient).", "",
+                      "| precision | configurations | tolerance | worst relative error | failures |",
+                      "|---|---|---|---|---|"]
+            all_paths = {}
+            for name, n, tol, worst, nfail, examples, paths in check_cuda_against_cpu(
+                    lib, args.checks, rng, nrng):
+                lines.append("| %s | %d | %.0e | %.2e | %d |" % (name, n, tol, worst, nfail))
+                for ex in examples:
+                    lines.append("  - failure: operation %d, %s, error %.3g" % ex)
+                ok = ok and nfail == 0
+                for key, count in paths.items():
+                    all_paths[key] = all_paths.get(key, 0) + count
+            lines += ["", "Which code ran (all modes; for our kernels, why cuDNN did not):", ""]
+            for (op, path, reason), count in sorted(all_paths.items()):
+                lines.append("- %s: %s, %d calls%s" % (op, path, count,
+                                                      " (%s)" % reason if reason else ""))
+            edge_lines, edges_ok = check_edges(lib, nrng)
+            lines += ["", "Edges:", ""] + edge_lines
+            ok = ok and edges_ok
+            torch_err = check_against_torch(
+                lib, lambda *a: lib.cuda_run(COARSE_TO_FINE, Options(0, 0, 0, 0, 1), *a), "cuda", 50,
+                rng, nrng)
+            lines += ["", "CUDA transposed forward vs PyTorch on the GPU (float64), 50 random "
+                      "configurations: worst relative error %.2e." % torch_err]
+            ok = ok and torch_err < 1e-10
+            before = lib.cuda_memory()
+            geometry, coarse, fine, weight, bias_fine, _ = operation_arrays(
+                lib, True, random_config(rng, 2), nrng)
+            out = r_empty(fine.shape)
+            for _ in range(1000):
+                lib.cuda_run(COARSE_TO_FINE, Options(0, 0, 0, 0, 1), geometry, coarse, weight,
+                             bias_fine, out)
+            after = lib.cuda_memory()
+            lines.append("Device memory in use before / after 1000 calls: %.0f / %.0f bytes." %
+                         (before[0], after[0]))
+            rows = time_suite(lib, args.suite, args.batch_scale, args.repeats, nrng)
+            lines += ["", "## Timing: transposed forward, batch x %d, against PyTorch on this GPU" %
+                      args.batch_scale, "",
+                      "Kernel: data already on the GPU in cuDNN's layout, mean of %d runs after a "
+                      "warm-up, CUDA events, cudnn.benchmark off, TF32 allowed for float32 (both "
+                      "sides). Whole call: host arrays in, host arrays out (ours from R's layout "
+                      "through pinned staging; PyTorch's from C-order NumPy), median." % args.repeats, "",
+                      "| layer | dtype | batch | path | ours ms | PyTorch ms | ours / PyTorch | "
+                      "TFLOP/s | whole call ours ms | whole call PyTorch ms |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
+            for r in rows:
+                lines.append("| %s | %s | %d | %s | %.3f | %.3f | %.2f | %.1f | %.1f | %.1f |" % (
+                    r["name"], r["dtype"], r["batch"], r["path"], r["ours"], r["torch"], r["ratio"],
+                    r["tflops"], r["ours_whole"], r["torch_whole"]))
+            for dtype in ("float32", "float64"):
+                ratios = [r["ratio"] for r in rows if r["dtype"] == dtype]
+                if not ratios:  # a trimmed suite
+                    continue
+                within = sum(1 for v in ratios if v <= 1.2)
+                lines.append("")
+                lines.append("%s: geometric mean ours / PyTorch %.2f, %d of %d layers within 1.2x." % (
+                    dtype, math.exp(sum(math.log(v) for v in ratios) / len(ratios)), within, len(ratios)))
+    except Exception as e:  # noqa: BLE001 - reported, then the run fails
+        ok = False
+        lines += ["", "ABORTED: %s: %s" % (type(e).__name__, e)]
     lines += ["", "Result: %s" % ("all checks passed" if ok else "CHECKS FAILED")]
     with open(args.out, "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -30,5 +30,7 @@ else
   gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 | tr -c 'A-Za-z0-9\n' '-')
   report="tools/gpu/results/$(date -u +%Y-%m-%d)-${gpu:-gpu}.md"
 fi
+# (the report's folder made first: the harness writes it after all the work)
+mkdir -p "$(dirname "$report")"
 PYTHONUNBUFFERED=1 python3 tools/gpu/harness.py --lib "$build/libconvtranspose_harness.so" \
   --suite bench/bench-suite.tsv --out "$report" "$@"
