@@ -1,5 +1,6 @@
-# Loads the fastest copy of the native core this CPU runs (the AVX2 build in
-# kernels/, where it was built), and lets it go when the package unloads.
+# Loads the fastest copy of the native core this CPU runs (the AVX-512 or
+# AVX2 build in kernels/, where it was built), and lets it go when the
+# package unloads.
 .onLoad <- function(libname, pkgname) {
   arch <- .Platform$r_arch  # Makevars installs to kernels$(R_ARCH), R_ARCH = "/<arch>"
   .ct_load_isa(if (nzchar(arch)) file.path(libname, pkgname, "kernels", arch) else

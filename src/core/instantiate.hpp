@@ -1,6 +1,7 @@
-// The kernels are templates in inst/include; they are instantiated once per
-// compute type in their own translation units (compiled in parallel, and the
-// place where per-ISA variants will live) and only declared elsewhere.
+// The kernels are templates in inst/include; the baseline build instantiates
+// them once per compute type in their own translation units (kernels_f64.cpp,
+// kernels_f32.cpp, compiled in parallel) and only declares them elsewhere.
+// The AVX2 and AVX-512 copies are separate libraries (isa_entry.cpp).
 #ifndef CONVTRANSPOSE_SRC_INSTANTIATE_HPP
 #define CONVTRANSPOSE_SRC_INSTANTIATE_HPP
 
