@@ -246,10 +246,10 @@ module_load_state_dict <- function(module, state, state_dict, strict, prefix, ca
                       paste0("\"", prefix, unexpected, "\"", collapse = ", "),
                       class(module)[1], if (identical(unexpected, "bias")) ", built with bias = FALSE" else ""),
               "convtranspose_shape_error", call)
-  if (anyDuplicated(names(entries)[names(entries) %in% expected]))
+  known <- names(entries)[names(entries) %in% expected]
+  if (anyDuplicated(known))
     cvt_abort(sprintf("`state_dict` has the entry \"%s%s\" twice.", prefix,
-                      names(entries)[anyDuplicated(names(entries))]),
-              "convtranspose_shape_error", call)
+                      known[anyDuplicated(known)]), "convtranspose_shape_error", call)
   new_values <- list()
   for (key in intersect(expected, names(entries))) {
     value <- entries[[key]]

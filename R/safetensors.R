@@ -20,7 +20,8 @@
 #'
 #' @param path Path of the file.
 #' @param tensors A named list of numeric, integer or logical arrays (or
-#'   vectors, written as 1-d tensors).
+#'   vectors, written as 1-d tensors). Logical arrays may not hold `NA`; an
+#'   integer `NA` is stored as its bits, -2147483648.
 #' @param dtype How double values are stored: `"F64"` (default) or `"F32"`,
 #'   for every tensor, or a named vector giving it per tensor (the others
 #'   `"F64"`). Integer arrays are stored as `I32`, logical ones as `BOOL`.
@@ -253,6 +254,9 @@ cvt_write_safetensors <- function(tensors, path, dtype = "F64", metadata = NULL)
     if (!(is.numeric(x) || is.logical(x)) || is.object(x) && !is.array(x))
       cvt_abort(sprintf("`tensors$%s` must be a numeric or logical array, not %s.", name,
                         describe_value(x)), "convtranspose_argument_error", call)
+    if (is.logical(x) && anyNA(x))
+      cvt_abort(sprintf("`tensors$%s` has NA values, which a BOOL tensor cannot hold.", name),
+                "convtranspose_argument_error", call)
     shape <- if (is.null(dim(x))) length(x) else dim(x)
     # row-major: the last index fastest
     values <- if (length(shape) > 1L) as.vector(aperm(x, rev(seq_along(shape)))) else
@@ -260,7 +264,7 @@ cvt_write_safetensors <- function(tensors, path, dtype = "F64", metadata = NULL)
     kind <- if (is.logical(x)) "BOOL" else if (is.integer(x)) "I32" else dtype_of(name)
     con <- rawConnection(raw(0), "wb")
     switch(kind,
-           BOOL = writeBin(as.integer(!is.na(values) & values), con, size = 1L),
+           BOOL = writeBin(as.integer(values), con, size = 1L),
            I32 = writeBin(values, con, size = 4L, endian = "little"),
            F64 = writeBin(as.double(values), con, size = 8L, endian = "little"),
            F32 = writeBin(as.double(values), con, size = 4L, endian = "little"))

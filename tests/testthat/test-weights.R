@@ -57,6 +57,8 @@ test_that("the writer makes the bytes PyTorch's side was checked against, and ro
   expect_error(cvt_write_safetensors(list(a = "x"), path), class = "convtranspose_argument_error")
   expect_error(cvt_write_safetensors(list(a = 1), path, dtype = "F16"),
                class = "convtranspose_argument_error")
+  expect_error(cvt_write_safetensors(list(a = c(TRUE, NA)), path), "NA values",
+               class = "convtranspose_argument_error")
 })
 
 # A file from raw pieces: the 8-byte header length, the header text, data.
@@ -84,35 +86,29 @@ test_that("hostile or broken safetensors files give a classed error and read not
   bad("shorter than the 8-byte header size")
   write_raw_safetensors(path, ok, eight, declared = 2^40)  # header length past the file
   bad("the header declares")
-  write_raw_safetensors(path, '{"x": {"dtype": "F64", ', eight)
-  bad("not valid JSON")
-  write_raw_safetensors(path, '[1, 2, 3]', eight)
-  bad("not a JSON object")
-  write_raw_safetensors(path, '{"x":{"dtype":"Q7","shape":[2,4],"data_offsets":[0,64]}}', eight)
-  bad("unknown or unsupported dtype \"Q7\"")
-  write_raw_safetensors(path, '{"x":{"dtype":"F64","shape":[2,4],"data_offsets":[0,72]}}', eight)
-  bad("go past the end")
-  write_raw_safetensors(path, '{"x":{"dtype":"F64","shape":[2,5],"data_offsets":[0,64]}}', eight)
-  bad("needs 80 bytes")
-  write_raw_safetensors(path, paste0('{"x":{"dtype":"F64","shape":[4],"data_offsets":[0,32]},',
-                                     '"y":{"dtype":"F64","shape":[4],"data_offsets":[24,56]}}'),
-                        eight)
-  bad("tensors 'x' and 'y' overlap")
-  # huge declared sizes are refused from the header alone, before any allocation
-  write_raw_safetensors(path, paste0('{"x":{"dtype":"F64","shape":[100000000000,100000000000],',
-                                     '"data_offsets":[0,64]}}'), eight)
-  bad("needs")
-  write_raw_safetensors(path, paste0('{"x":{"dtype":"F64","shape":[8000000000000],',
-                                     '"data_offsets":[0,64000000000000]}}'), eight)
-  bad("go past the end")
-  write_raw_safetensors(path, '{"x":{"dtype":"F64","shape":[-1],"data_offsets":[0,8]}}', eight)
-  bad("shape is not a list of non-negative integers")
-  write_raw_safetensors(path, '{"x":{"dtype":"F64","shape":[1],"data_offsets":[8,0]}}', eight)
-  bad("end before they begin")
-  write_raw_safetensors(path, paste0('{"x":{"dtype":"F64","shape":[1],"data_offsets":[0,8]},',
-                                     '"x":{"dtype":"F64","shape":[1],"data_offsets":[8,16]}}'),
-                        eight)
-  bad("appears twice")
+  entry <- function(name, dtype, shape, begin, end) {
+    sprintf('"%s":{"dtype":"%s","shape":[%s],"data_offsets":[%s,%s]}', name, dtype, shape,
+            begin, end)
+  }
+  object <- function(...) paste0("{", paste(..., sep = ","), "}")
+  hostile <- list(
+    c('{"x": {"dtype": "F64", ', "not valid JSON"),
+    c("[1, 2, 3]", "not a JSON object"),
+    c(object(entry("x", "Q7", "2,4", 0, 64)), "unknown or unsupported dtype \"Q7\""),
+    c(object(entry("x", "F64", "2,4", 0, 72)), "go past the end"),
+    c(object(entry("x", "F64", "2,5", 0, 64)), "needs 80 bytes"),
+    c(object(entry("x", "F64", "4", 0, 32), entry("y", "F64", "4", 24, 56)),
+      "tensors 'x' and 'y' overlap"),
+    # huge declared sizes are refused from the header alone, before any allocation
+    c(object(entry("x", "F64", "100000000000,100000000000", 0, 64)), "needs"),
+    c(object(entry("x", "F64", "8000000000000", 0, "64000000000000")), "go past the end"),
+    c(object(entry("x", "F64", "-1", 0, 8)), "shape is not a list of non-negative integers"),
+    c(object(entry("x", "F64", "1", 8, 0)), "end before they begin"),
+    c(object(entry("x", "F64", "1", 0, 8), entry("x", "F64", "1", 8, 16)), "appears twice"))
+  for (case in hostile) {
+    write_raw_safetensors(path, case[1], eight)
+    bad(case[2])
+  }
   expect_error(cvt_read_safetensors(tempfile()), class = "convtranspose_argument_error")
 })
 
@@ -157,6 +153,9 @@ test_that("state_dict() and load_state_dict() move parameters by PyTorch's names
   expect_error(n$load_state_dict(list(weight = "a", bias = sd$bias)),
                "\"weight\" must be a numeric array", class = "convtranspose_argument_error")
   expect_error(n$load_state_dict(sd$weight), class = "convtranspose_argument_error")
+  expect_error(n$load_state_dict(list(weight = sd$weight, bias = sd$bias, extra = 1, extra = 2,
+                                      weight = sd$weight), strict = FALSE),
+               "entry \"weight\" twice", class = "convtranspose_shape_error")
   expect_identical(n$state_dict(), before)
   # strict = FALSE: what matches is taken, the rest ignored
   n$load_state_dict(list(weight = sd$weight * 2, extra = 1), strict = FALSE)

@@ -46,7 +46,6 @@ main() {
     step "R: test-cuda.R (and the module and weight tests)" 150 "$rrun" --vanilla -e '
       library(testthat); library(convtranspose)
       stopifnot(cvt_cuda_is_available())
-      for (f in c("helper-reference.R")) source(file.path("tests/testthat", f))
       r <- as.data.frame(test_dir("tests/testthat", filter = "cuda|module|weights",
                                   reporter = "summary", stop_on_failure = FALSE,
                                   load_package = "installed"))
@@ -60,7 +59,8 @@ main() {
   fi
 
   echo "== 2. the native harness"
-  OUT=$out step "harness (run.sh)" 330 sh tools/gpu/run.sh --checks 120 --batch-scale 8 --repeats 10 \
+  export OUT="$out"
+  step "harness (run.sh)" 330 sh tools/gpu/run.sh --checks 120 --batch-scale 8 --repeats 10 \
     > "$out/harness.log" 2>&1
   tail -n 12 "$out/harness.log"
 
