@@ -179,8 +179,10 @@ if (nrow(spread)) {
     if (max(v) / min(v) <= 1.15) return("steady")
     gaps <- v[-1] / v[-length(v)]
     i <- which.max(gaps)
-    if (length(v) >= 4 && gaps[i] > 1.25 && v[i] / v[1] <= 1.15 &&
-        v[length(v)] / v[i + 1] <= 1.15) "bimodal" else "unsteady"
+    two_groups <- gaps[i] > 1.25 && v[i] / v[1] <= 1.15 && v[length(v)] / v[i + 1] <= 1.15
+    if (!two_groups) return("unsteady")
+    # a group of one run is an outlier, two groups of two or more a bimodal row
+    if (i == 1 || i == length(v) - 1) "one outlier" else "bimodal"
   }
   rows <- do.call(rbind, lapply(groups, function(g) {
     data.frame(side = side_names[[g$side[1]]], name = g$name[1], direction = g$direction[1],
@@ -192,8 +194,9 @@ if (nrow(spread)) {
   lines <- c(lines, "", "## Run-to-run spread", "",
              sprintf(paste0("Each row below ran again in %d fresh processes per side, the sides ",
                             "in turn; medians in ms in run order. Spread = slowest / fastest - 1; ",
-                            "steady within 15%%, bimodal when the runs fall in two tight groups ",
-                            "more than 25%% apart."), max(spread$run)), "",
+                            "steady within 15%%; bimodal when the runs fall in two tight groups of ",
+                            "two or more, more than 25%% apart; one outlier when one run stands ",
+                            "that far from the others."), max(spread$run)), "",
              "| layer | pass | dtype | side | medians (ms) | spread | verdict |",
              "|---|---|---|---|---|---:|---|",
              sprintf("| %s | %s | %s | %s | %s | %.0f%% | %s |", rows$name, rows$direction,
