@@ -228,7 +228,7 @@ module_load_state_dict <- function(module, state, state_dict, strict, prefix, ca
     cvt_abort(sprintf("`prefix` must be a single string, not %s.", describe_value(prefix)),
               "convtranspose_argument_error", call)
   keys <- names(state_dict)
-  mine <- startsWith(keys, prefix)
+  mine <- !is.na(keys) & startsWith(keys, prefix)
   entries <- state_dict[mine]
   names(entries) <- substring(keys[mine], nchar(prefix) + 1L)
   expected <- c("weight", if (!is.null(state$bias)) "bias")
