@@ -188,8 +188,8 @@ check_weight <- function(weight, rank, groups, layer, call) {
               "convtranspose_shape_error", call)
   # only a convolution's input channels (dim 2) may be zero
   if (any(wdim[if (transposed) seq_along(wdim) else -2L] == 0L))
-    cvt_abort(sprintf("`weight` must not have an empty dimension%s, but has dim %s.",
-                      if (transposed) "" else " but the input channels",
+    cvt_abort(sprintf("`weight` must not have an empty dimension%s; it has dim %s.",
+                      if (transposed) "" else " other than the input channels (dim 2)",
                       dims_text(wdim)), "convtranspose_shape_error", call)
   if (wdim[1] %% groups != 0L)
     cvt_abort(sprintf("dim(weight)[1] = %d %s channels is not divisible by groups = %d.",
