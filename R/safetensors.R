@@ -131,7 +131,7 @@ safetensors_entry <- function(entry, name, buffer_size, path, call) {
   bad <- function(what) format_abort(path, sprintf("tensor '%s': %s", name, what), call)
   if (!is.list(entry) || is.null(names(entry)))
     bad("its entry is not an object with dtype, shape and data_offsets")
-  dtype <- entry$dtype
+  dtype <- entry[["dtype"]]  # (exact names: `$` would take "dtypes" for "dtype")
   if (!is.character(dtype) || length(dtype) != 1L)
     bad("no dtype")
   if (is.null(safetensors_dtypes[[dtype]]))
@@ -141,11 +141,11 @@ safetensors_entry <- function(entry, name, buffer_size, path, call) {
     is.list(v) && all(vapply(v, function(x) is.numeric(x) && length(x) == 1L && !is.na(x) &&
                                x >= 0 && x == floor(x) && x < 2^53, TRUE))
   }
-  if (!whole(entry$shape)) bad("shape is not a list of non-negative integers")
-  offsets <- entry$data_offsets
+  if (!whole(entry[["shape"]])) bad("shape is not a list of non-negative integers")
+  offsets <- entry[["data_offsets"]]
   if (!whole(offsets) || length(offsets) != 2L)
     bad("data_offsets is not two non-negative integers")
-  shape <- as.numeric(unlist(entry$shape))
+  shape <- as.numeric(unlist(entry[["shape"]]))
   begin <- offsets[[1]]
   end <- offsets[[2]]
   if (end < begin) bad("data_offsets end before they begin")
