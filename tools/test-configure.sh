@@ -37,11 +37,14 @@ mkdir -p "$tmp/wheel/nvidia/cudnn/include" "$tmp/wheel/nvidia/cudnn/lib"
 touch "$tmp/wheel/nvidia/cudnn/include/cudnn.h" "$tmp/wheel/nvidia/cudnn/lib/libcudnn.so.9"
 probe "pip wheel, given as CUDNN_HOME" "$tmp/wheel/nvidia/cudnn/include" \
   "$tmp/wheel/nvidia/cudnn/lib/libcudnn.so.9" CUDNN_HOME="$tmp/wheel/nvidia/cudnn"
-# ... and found through Python (a fake nvidia.cudnn package on PYTHONPATH)
-touch "$tmp/wheel/nvidia/__init__.py"
-probe "pip wheel, found by importing nvidia.cudnn" "$tmp/wheel/nvidia/cudnn/include" \
-  "$tmp/wheel/nvidia/cudnn/lib/libcudnn.so.9" PYTHONPATH="$tmp/wheel"
-rm "$tmp/wheel/nvidia/__init__.py"
+# ... and found through Python (a fake nvidia.cudnn package on PYTHONPATH),
+# where the machine has a Python
+if PATH=/usr/bin:/bin command -v python3 >/dev/null 2>&1; then
+  touch "$tmp/wheel/nvidia/__init__.py"
+  probe "pip wheel, found by importing nvidia.cudnn" "$tmp/wheel/nvidia/cudnn/include" \
+    "$tmp/wheel/nvidia/cudnn/lib/libcudnn.so.9" PYTHONPATH="$tmp/wheel"
+  rm "$tmp/wheel/nvidia/__init__.py"
+fi
 # multiarch: include/x86_64-linux-gnu/cudnn.h + lib/x86_64-linux-gnu/libcudnn.so.9
 mkdir -p "$tmp/multi/include/x86_64-linux-gnu" "$tmp/multi/lib/x86_64-linux-gnu"
 touch "$tmp/multi/include/x86_64-linux-gnu/cudnn.h" "$tmp/multi/lib/x86_64-linux-gnu/libcudnn.so.9"
