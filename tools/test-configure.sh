@@ -54,7 +54,8 @@ if [ "$(uname -m)" = x86_64 ]; then
 fi
 # none: the search ends empty (configure then builds for the CPU and says why)
 if [ ! -f /usr/include/cudnn.h ] && [ ! -f /usr/local/include/cudnn.h ] &&
-   [ ! -f /usr/include/x86_64-linux-gnu/cudnn.h ]; then
+   [ ! -f /usr/include/x86_64-linux-gnu/cudnn.h ] &&
+   ! PATH=/usr/bin:/bin python3 -c 'import nvidia.cudnn' >/dev/null 2>&1; then
   probe "no cuDNN" "" "" CUDNN_HOME="$tmp/nothing"
 fi
 [ "$failures" -eq 0 ] || exit 1
