@@ -44,12 +44,9 @@
 #' @name safetensors
 NULL
 
-# dtype: bytes per element, how readBin() reads it, what R gets
-safetensors_dtypes <- list(
-  F64 = list(size = 8L), F32 = list(size = 4L), F16 = list(size = 2L),
-  BF16 = list(size = 2L), I64 = list(size = 8L), U32 = list(size = 4L),
-  I32 = list(size = 4L), I16 = list(size = 2L), I8 = list(size = 1L), U8 = list(size = 1L),
-  BOOL = list(size = 1L))
+# Bytes per element of each dtype the reader knows.
+safetensors_sizes <- c(F64 = 8L, F32 = 4L, F16 = 2L, BF16 = 2L, I64 = 8L, U32 = 4L, I32 = 4L,
+                       I16 = 2L, I8 = 1L, U8 = 1L, BOOL = 1L)
 
 format_abort <- function(path, what, call) {
   cvt_abort(sprintf("'%s' is not a readable safetensors file: %s.", path, what),
@@ -134,9 +131,9 @@ safetensors_entry <- function(entry, name, buffer_size, path, call) {
   dtype <- entry[["dtype"]]  # (exact names: `$` would take "dtypes" for "dtype")
   if (!is.character(dtype) || length(dtype) != 1L)
     bad("no dtype")
-  if (is.null(safetensors_dtypes[[dtype]]))
+  if (!dtype %in% names(safetensors_sizes))
     bad(sprintf("unknown or unsupported dtype \"%s\" (known: %s)", dtype,
-                paste(names(safetensors_dtypes), collapse = ", ")))
+                paste(names(safetensors_sizes), collapse = ", ")))
   whole <- function(v) {
     is.list(v) && all(vapply(v, function(x) is.numeric(x) && length(x) == 1L && !is.na(x) &&
                                x >= 0 && x == floor(x) && x < 2^53, TRUE))
@@ -154,7 +151,7 @@ safetensors_entry <- function(entry, name, buffer_size, path, call) {
                 format(begin, scientific = FALSE), format(end, scientific = FALSE),
                 format(buffer_size, scientific = FALSE)))
   n <- prod(shape)
-  bytes <- n * safetensors_dtypes[[dtype]]$size
+  bytes <- n * safetensors_sizes[[dtype]]
   if (bytes != end - begin)
     bad(sprintf("shape %s of %s needs %s bytes, but data_offsets span %s",
                 dims_text(shape), dtype, format(bytes, scientific = FALSE),

@@ -342,25 +342,6 @@ bool self_check(const Layer& l, std::string& why) {
   return true;
 }
 
-Layer make_layer(const char* name, int nd, long n, long cin, long cout, long g,
-                 std::vector<long> size, std::vector<long> k, std::vector<long> s,
-                 std::vector<long> p, std::vector<long> op, std::vector<long> d) {
-  Layer l;
-  l.name = name;
-  l.nd = nd;
-  l.batch = n;
-  l.in_channels = cin;
-  l.out_channels = cout;
-  l.groups = g;
-  l.size = size;
-  l.kernel = k;
-  l.stride = s;
-  l.padding = p;
-  l.output_padding = op;
-  l.dilation = d;
-  return l;
-}
-
 struct Timing {
   double median, fastest;
 };
@@ -398,18 +379,20 @@ int main(int argc, char** argv) {
   const dnnl_version_t* v = dnnl_version();
   std::fprintf(stderr, "oneDNN %d.%d.%d, %d threads\n", v->major, v->minor, v->patch, threads);
 
-  // Geometries that exercise every index rule the layers use.
+  // Geometries that exercise every index rule the layers use (Layer's fields
+  // in order: name, rank, batch, channels in/out, groups, size, kernel, stride,
+  // padding, output_padding, dilation).
   const Layer checks[] = {
-      make_layer("check_2d_groups_dilation_outpad", 2, 3, 6, 4, 2, {5, 4}, {3, 2}, {2, 3},
-                 {2, 1}, {1, 2}, {2, 1}),
-      make_layer("check_1d", 1, 2, 5, 3, 1, {7}, {4}, {3}, {1}, {0}, {1}),
-      make_layer("check_1d_outpad_dilation", 1, 2, 4, 6, 2, {6}, {3}, {2}, {2}, {1}, {3}),
-      make_layer("check_3d", 3, 2, 4, 3, 1, {3, 4, 2}, {2, 3, 2}, {2, 1, 2}, {0, 1, 1},
-                 {1, 0, 1}, {1, 2, 1}),
-      make_layer("check_2d_16_channels", 2, 2, 32, 16, 1, {6, 5}, {4, 4}, {2, 2}, {1, 1},
-                 {0, 0}, {1, 1}),
-      make_layer("check_2d_3_outputs", 2, 16, 64, 3, 1, {8, 8}, {4, 4}, {2, 2}, {1, 1}, {0, 0},
-                 {1, 1}),
+      Layer{"check_2d_groups_dilation_outpad", 2, 3, 6, 4, 2, {5, 4}, {3, 2}, {2, 3},
+            {2, 1}, {1, 2}, {2, 1}},
+      Layer{"check_1d", 1, 2, 5, 3, 1, {7}, {4}, {3}, {1}, {0}, {1}},
+      Layer{"check_1d_outpad_dilation", 1, 2, 4, 6, 2, {6}, {3}, {2}, {2}, {1}, {3}},
+      Layer{"check_3d", 3, 2, 4, 3, 1, {3, 4, 2}, {2, 3, 2}, {2, 1, 2}, {0, 1, 1},
+            {1, 0, 1}, {1, 2, 1}},
+      Layer{"check_2d_16_channels", 2, 2, 32, 16, 1, {6, 5}, {4, 4}, {2, 2}, {1, 1},
+            {0, 0}, {1, 1}},
+      Layer{"check_2d_3_outputs", 2, 16, 64, 3, 1, {8, 8}, {4, 4}, {2, 2}, {1, 1}, {0, 0},
+            {1, 1}},
   };
   for (const Layer& l : checks) {
     std::string why;
