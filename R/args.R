@@ -369,16 +369,19 @@ conv_plan <- function(rank, input, weight, bias, stride, padding, dilation, grou
 run_native <- function(plan, pass, a, out_dim, b = NULL, weight = plan$weight, bias = NULL) {
   settings <- device_settings(plan$device, plan$call)
   chunk_bytes <- layout_chunk_bytes(plan$call)
+  on_cpu <- identical(plan$device, "cpu")
+  forced <- if (on_cpu) forced_path_id(plan$call) else -1L
   result <- tryCatch(
     .ct_run(plan$layer, pass, a, b, weight, bias, plan$rank, plan$batch,
             plan$in_channels, plan$out_channels, plan$groups, plan$in_size, plan$kernel_size,
             plan$stride, plan$padding, plan$padding_right, plan$output_padding,
             plan$dilation, as.integer(out_dim), plan$dtype == "float32",
-            cvt_get_num_threads(), chunk_bytes, settings),
+            cvt_get_num_threads(), chunk_bytes, settings, forced),
     error = function(e) {
       cvt_abort(paste("Native code failed:", conditionMessage(e)),
                 "convtranspose_native_error", plan$call)
     })
+  if (on_cpu && verbose_paths()) report_path()
   if (is.character(result)) {
     status <- attr(result, "status")
     class <- switch(status,

@@ -53,10 +53,10 @@ cvt_set_num_threads <- function(n) {
 #' Linux x86-64 the package also builds its kernels for AVX2 + FMA and for
 #' AVX-512 (with its own AVX-512 matrix-product kernel), as separate
 #' libraries; when the package loads it takes the best one the CPU runs.
-#' Results agree with the baseline build to rounding. Setting the
-#' environment variable `CONVTRANSPOSE_ISA=baseline` makes the next calls use
-#' the baseline build; `CONVTRANSPOSE_ISA=avx2` before the package loads
-#' skips the AVX-512 build.
+#' Results agree with the baseline build to rounding. The environment
+#' variable `CONVTRANSPOSE_ISA`, read at every call, makes the next calls
+#' use a lower build than the best: `"avx2"` or `"baseline"`. Which kernel
+#' path each call runs in that build: [cvt_paths()].
 #'
 #' @return `"avx512"`, `"avx2"` or `"baseline"`.
 #' @examples

@@ -12,8 +12,8 @@ Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
 // ct_run
-SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a, Rcpp::Nullable<Rcpp::NumericVector> b, Rcpp::Nullable<Rcpp::NumericVector> weight, Rcpp::Nullable<Rcpp::NumericVector> bias, int rank, double batch, int in_channels, int out_channels, int groups, Rcpp::IntegerVector input_size, Rcpp::IntegerVector kernel_size, Rcpp::IntegerVector stride, Rcpp::IntegerVector padding, Rcpp::IntegerVector padding_right, Rcpp::IntegerVector output_padding, Rcpp::IntegerVector dilation, Rcpp::IntegerVector output_dim, bool single_precision, int num_threads, double layout_chunk_bytes, Rcpp::IntegerVector cuda);
-RcppExport SEXP _convtranspose_ct_run(SEXP layerSEXP, SEXP passSEXP, SEXP aSEXP, SEXP bSEXP, SEXP weightSEXP, SEXP biasSEXP, SEXP rankSEXP, SEXP batchSEXP, SEXP in_channelsSEXP, SEXP out_channelsSEXP, SEXP groupsSEXP, SEXP input_sizeSEXP, SEXP kernel_sizeSEXP, SEXP strideSEXP, SEXP paddingSEXP, SEXP padding_rightSEXP, SEXP output_paddingSEXP, SEXP dilationSEXP, SEXP output_dimSEXP, SEXP single_precisionSEXP, SEXP num_threadsSEXP, SEXP layout_chunk_bytesSEXP, SEXP cudaSEXP) {
+SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a, Rcpp::Nullable<Rcpp::NumericVector> b, Rcpp::Nullable<Rcpp::NumericVector> weight, Rcpp::Nullable<Rcpp::NumericVector> bias, int rank, double batch, int in_channels, int out_channels, int groups, Rcpp::IntegerVector input_size, Rcpp::IntegerVector kernel_size, Rcpp::IntegerVector stride, Rcpp::IntegerVector padding, Rcpp::IntegerVector padding_right, Rcpp::IntegerVector output_padding, Rcpp::IntegerVector dilation, Rcpp::IntegerVector output_dim, bool single_precision, int num_threads, double layout_chunk_bytes, Rcpp::IntegerVector cuda, int forced_path);
+RcppExport SEXP _convtranspose_ct_run(SEXP layerSEXP, SEXP passSEXP, SEXP aSEXP, SEXP bSEXP, SEXP weightSEXP, SEXP biasSEXP, SEXP rankSEXP, SEXP batchSEXP, SEXP in_channelsSEXP, SEXP out_channelsSEXP, SEXP groupsSEXP, SEXP input_sizeSEXP, SEXP kernel_sizeSEXP, SEXP strideSEXP, SEXP paddingSEXP, SEXP padding_rightSEXP, SEXP output_paddingSEXP, SEXP dilationSEXP, SEXP output_dimSEXP, SEXP single_precisionSEXP, SEXP num_threadsSEXP, SEXP layout_chunk_bytesSEXP, SEXP cudaSEXP, SEXP forced_pathSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -40,7 +40,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type num_threads(num_threadsSEXP);
     Rcpp::traits::input_parameter< double >::type layout_chunk_bytes(layout_chunk_bytesSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type cuda(cudaSEXP);
-    rcpp_result_gen = Rcpp::wrap(ct_run(layer, pass, a, b, weight, bias, rank, batch, in_channels, out_channels, groups, input_size, kernel_size, stride, padding, padding_right, output_padding, dilation, output_dim, single_precision, num_threads, layout_chunk_bytes, cuda));
+    Rcpp::traits::input_parameter< int >::type forced_path(forced_pathSEXP);
+    rcpp_result_gen = Rcpp::wrap(ct_run(layer, pass, a, b, weight, bias, rank, batch, in_channels, out_channels, groups, input_size, kernel_size, stride, padding, padding_right, output_padding, dilation, output_dim, single_precision, num_threads, layout_chunk_bytes, cuda, forced_path));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -85,6 +86,27 @@ BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     rcpp_result_gen = Rcpp::wrap(ct_kernel_isa());
+    return rcpp_result_gen;
+END_RCPP
+}
+// ct_path_table
+Rcpp::List ct_path_table();
+RcppExport SEXP _convtranspose_ct_path_table() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(ct_path_table());
+    return rcpp_result_gen;
+END_RCPP
+}
+// ct_last_path
+SEXP ct_last_path(int operation);
+RcppExport SEXP _convtranspose_ct_last_path(SEXP operationSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< int >::type operation(operationSEXP);
+    rcpp_result_gen = Rcpp::wrap(ct_last_path(operation));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -140,11 +162,13 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
-    {"_convtranspose_ct_run", (DL_FUNC) &_convtranspose_ct_run, 23},
+    {"_convtranspose_ct_run", (DL_FUNC) &_convtranspose_ct_run, 24},
     {"_convtranspose_ct_channel_sums", (DL_FUNC) &_convtranspose_ct_channel_sums, 4},
     {"_convtranspose_ct_load_isa", (DL_FUNC) &_convtranspose_ct_load_isa, 1},
     {"_convtranspose_ct_unload_isa", (DL_FUNC) &_convtranspose_ct_unload_isa, 0},
     {"_convtranspose_ct_kernel_isa", (DL_FUNC) &_convtranspose_ct_kernel_isa, 0},
+    {"_convtranspose_ct_path_table", (DL_FUNC) &_convtranspose_ct_path_table, 0},
+    {"_convtranspose_ct_last_path", (DL_FUNC) &_convtranspose_ct_last_path, 1},
     {"_convtranspose_ct_openmp_info", (DL_FUNC) &_convtranspose_ct_openmp_info, 0},
     {"_convtranspose_ct_cuda_info", (DL_FUNC) &_convtranspose_ct_cuda_info, 0},
     {"_convtranspose_ct_cuda_memory", (DL_FUNC) &_convtranspose_ct_cuda_memory, 1},

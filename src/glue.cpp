@@ -9,27 +9,19 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-// POSIX-only parts (loading the ISA builds, fork detection, the workers'
-// signal mask) fall back to the baseline kernels and no-ops elsewhere;
-// CONVTRANSPOSE_NO_POSIX builds that fallback on a POSIX system, to test it.
 #if (defined(__unix__) || defined(__APPLE__)) && !defined(CONVTRANSPOSE_NO_POSIX)
-#define CONVTRANSPOSE_POSIX 1
-#include <dlfcn.h>
-#include <pthread.h>
 #include <unistd.h>
 #endif
 
-#include <csignal>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
-#include "core/instantiate.hpp"
+#include <convtranspose/convtranspose.hpp>
+
 #include "core/isa_entry.h"
-#include "core/run_operation.hpp"
 #include "glue_cuda.h"
+#include "isa_loader.h"
+#include "workers.h"
 
 namespace {
 
@@ -42,72 +34,24 @@ bool r_interrupt_pending(void*) {
   return R_ToplevelExec(check_interrupt_unprotected, nullptr) == FALSE;
 }
 
-// The process that created the OpenMP thread pool. libgomp's pool does not
-// survive fork(): a forked child (parallel::mclapply) that enters a parallel
-// region with more than one thread waits forever for threads that do not
-// exist in it. So a child runs single-threaded.
-#ifdef CONVTRANSPOSE_POSIX
-pid_t pool_owner = 0;
-
-bool in_forked_child() { return pool_owner != 0 && getpid() != pool_owner; }
-#else
-bool in_forked_child() { return false; }
+// The per-core L2 cache the blocking is sized from (1 MB where the system
+// does not say).
+std::int64_t l2_cache_bytes() {
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+  static const long bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (bytes >= (64 << 10) && bytes <= (64l << 20)) return bytes;
 #endif
-
-// SIGINT must reach R's own thread, where the core's interrupt check runs;
-// a signal taken by an OpenMP worker is not seen there. Worker threads
-// inherit the signal mask of the thread that creates them, so the pool is
-// created once with SIGINT blocked, then the mask is restored.
-void start_workers_without_sigint(int threads) {
-#if defined(_OPENMP) && defined(CONVTRANSPOSE_POSIX)
-  static int started = 0;
-  if (started >= threads || in_forked_child()) return;
-  sigset_t block, previous;
-  sigemptyset(&block);
-  sigaddset(&block, SIGINT);
-  if (pthread_sigmask(SIG_BLOCK, &block, &previous) != 0) return;
-#pragma omp parallel num_threads(threads)
-  { (void)0; }
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  started = threads;
-  pool_owner = getpid();
-#else
-  (void)threads;
-#endif
+  return std::int64_t(1) << 20;
 }
 
-// The copy of the core for this CPU's instruction set (core/isa_entry.cpp),
-// loaded by .ct_load_isa() when the package loads; absent, or with
-// CONVTRANSPOSE_ISA=baseline in the environment, the built-in copy runs.
-typedef int (*IsaRun)(int, int, const ct::ConvGeometry*, const double*, const double*,
-                      const double*, double*, const ct::ComputeOptions*, char*, int);
-struct IsaLibrary {
-  void* handle = nullptr;
-  IsaRun run = nullptr;
-  std::string name = "baseline";
-} isa;
-
-#ifdef CONVTRANSPOSE_POSIX
-bool cpu_has(const char* name) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (std::strcmp(name, "avx2") == 0)
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (std::strcmp(name, "avx512") == 0)  // (libgcc also checks the OS saves zmm state)
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-           cpu_has("avx2");
-#else
-  (void)name;
-#endif
-  return false;
-}
-#endif
-
-bool isa_enabled() {
-  const char* forced = std::getenv("CONVTRANSPOSE_ISA");
-  return isa.run != nullptr && !(forced != nullptr && std::strcmp(forced, "baseline") == 0);
-}
+// What the last CPU operation ran (for convtranspose.verbose), and the last
+// of each operation (for the tests of forced paths).
+struct LastPath {
+  int operation = 0;
+  ct::PathReport report;
+  std::string isa, dtype;
+};
+LastPath last_path, last_of_operation[4];
 
 const char* status_name(ct::StatusCode code) {
   switch (code) {
@@ -148,7 +92,7 @@ void fill(std::int64_t* dst, const Rcpp::IntegerVector& src, int rank) {
 // "conv_transpose", `output_padding` applies. The result has dim `output_dim`.
 // `layout_chunk_bytes` bounds the sample-major copies of a batched call;
 // `cuda` is c(device, deterministic, benchmark, allow_tf32), device -1 for
-// the CPU.
+// the CPU; `forced_path` a CPU path's number (paths.hpp) or -1.
 // [[Rcpp::export(.ct_run)]]
 SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
             Rcpp::Nullable<Rcpp::NumericVector> b, Rcpp::Nullable<Rcpp::NumericVector> weight,
@@ -158,7 +102,7 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
             Rcpp::IntegerVector padding, Rcpp::IntegerVector padding_right,
             Rcpp::IntegerVector output_padding, Rcpp::IntegerVector dilation,
             Rcpp::IntegerVector output_dim, bool single_precision, int num_threads,
-            double layout_chunk_bytes, Rcpp::IntegerVector cuda) {
+            double layout_chunk_bytes, Rcpp::IntegerVector cuda, int forced_path) {
   auto fail = [](ct::StatusCode code, const char* message) {
     return status_to_r(ct::Status::error(code, message));
   };
@@ -255,6 +199,8 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
   const double* first = weight_pass ? (transposed ? x : b_ptr) : x;
   const double* second = weight_pass ? (transposed ? b_ptr : x) : w_ptr;
   double* out = result.begin();
+  last_path = LastPath();
+  last_of_operation[operation] = LastPath();
   if (cuda[0] >= 0) {
     CudaCallSettings settings;
     settings.device = cuda[0];
@@ -266,7 +212,7 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
     if (!status.ok()) return status_to_r(status);
     return result;
   }
-  if (in_forked_child()) num_threads = 1;
+  num_threads = usable_threads(num_threads);
   start_workers_without_sigint(num_threads);
   // (a result of 32 MB or more is fresh memory: its faults taken here, by
   // this thread alone; see layout.hpp)
@@ -274,18 +220,17 @@ SEXP ct_run(std::string layer, std::string pass, Rcpp::NumericVector a,
   ct::ComputeOptions options;
   options.num_threads = num_threads;
   options.interrupt_check = r_interrupt_pending;
-  if (layout_chunk_bytes >= 1) options.layout_chunk_bytes = static_cast<std::int64_t>(layout_chunk_bytes);
-  // Run by the AVX2 library when it is loaded, else by the built-in copy.
-  if (isa_enabled()) {
-    char message[512] = {0};
-    const int code = isa.run(operation, single_precision, &g, first, second, bias_ptr, out,
-                             &options, message, sizeof message);
-    status = code == 0 ? ct::Status::success()
-                       : ct::Status::error(static_cast<ct::StatusCode>(code), message);
-  } else {
-    status =
-        ct::run_operation(operation, single_precision, g, first, second, bias_ptr, out, options);
-  }
+  if (layout_chunk_bytes >= 1)
+    options.layout_chunk_bytes = static_cast<std::int64_t>(layout_chunk_bytes);
+  options.l2_bytes = l2_cache_bytes();
+  options.forced_path = forced_path;
+  options.report = &last_path.report;
+  last_path.operation = operation;
+  last_path.isa = current_isa();
+  last_path.dtype = single_precision ? "float32" : "float64";
+  status = run_on_current_isa(operation, single_precision, g, first, second, bias_ptr, out,
+                              options);
+  last_of_operation[operation] = last_path;
   if (status.code == ct::StatusCode::interrupted)
     throw Rcpp::internal::InterruptedException();  // Rcpp re-raises R's interrupt
   if (!status.ok()) return status_to_r(status);
@@ -303,58 +248,59 @@ Rcpp::NumericVector ct_channel_sums(Rcpp::NumericVector x, double batch, double 
   const std::int64_t pixels = per > 0 ? static_cast<std::int64_t>(x.size()) / per : 0;
   if (per > 0 && pixels * per != static_cast<std::int64_t>(x.size()))
     Rcpp::stop("array length is not a multiple of batch x channels");
-  if (in_forked_child()) num_threads = 1;
+  num_threads = usable_threads(num_threads);
   start_workers_without_sigint(num_threads);
   ct::channel_sums(x.begin(), n, c, pixels, out.begin(), num_threads);
   return out;
 }
 
-// Loads the best copy of the core for this CPU from the package's libs
+// Loads the copies of the core this CPU runs from the package's kernels
 // directory; returns the instruction set now in use.
 // [[Rcpp::export(.ct_load_isa)]]
-std::string ct_load_isa(std::string libs_dir) {
-#ifdef CONVTRANSPOSE_POSIX
-  if (isa.handle != nullptr) return isa.name;
-  // CONVTRANSPOSE_ISA=avx2 at load time skips the AVX-512 build
-  const char* forced = std::getenv("CONVTRANSPOSE_ISA");
-  for (const char* name : {"avx512", "avx2"}) {
-    if (!cpu_has(name)) continue;
-    if (forced != nullptr && std::strcmp(forced, "avx2") == 0 && std::strcmp(name, "avx2") != 0)
-      continue;
-    const std::string path = libs_dir + "/convtranspose_" + name + ".so";
-    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle == nullptr) continue;
-    IsaRun run = reinterpret_cast<IsaRun>(dlsym(handle, CONVTRANSPOSE_ISA_ENTRY));
-    // a copy the compiler built for the baseline (clang) is no faster: skip it
-    typedef int (*IsaLevel)();
-    IsaLevel level = reinterpret_cast<IsaLevel>(dlsym(handle, CONVTRANSPOSE_ISA_LEVEL));
-    const int wanted = std::strcmp(name, "avx512") == 0 ? 512 : 2;
-    if (run == nullptr || level == nullptr || level() != wanted) {
-      dlclose(handle);
-      continue;
-    }
-    isa.handle = handle;
-    isa.run = run;
-    isa.name = name;
-    break;
-  }
-#else
-  (void)libs_dir;
-#endif
-  return isa.name;
-}
+std::string ct_load_isa(std::string libs_dir) { return load_isa_libraries(libs_dir); }
 
 // [[Rcpp::export(.ct_unload_isa)]]
-void ct_unload_isa() {
-#ifdef CONVTRANSPOSE_POSIX
-  if (isa.handle != nullptr) dlclose(isa.handle);
-#endif
-  isa = IsaLibrary();
-}
+void ct_unload_isa() { unload_isa_libraries(); }
 
 // The instruction set the kernels run with now.
 // [[Rcpp::export(.ct_kernel_isa)]]
-std::string ct_kernel_isa() { return isa_enabled() ? isa.name : "baseline"; }
+std::string ct_kernel_isa() { return current_isa(); }
+
+// The CPU kernel paths (paths.hpp), one element per column.
+// [[Rcpp::export(.ct_path_table)]]
+Rcpp::List ct_path_table() {
+  const int n = static_cast<int>(ct::Path::count);
+  Rcpp::CharacterVector operation(n), path(n), isas(n), dtypes(n), description(n);
+  Rcpp::IntegerVector id(n);
+  for (int i = 0; i < n; ++i) {
+    const ct::PathInfo& info = ct::path_table()[i];
+    id[i] = static_cast<int>(info.path);
+    operation[i] = ct::operation_name(info.operation);
+    path[i] = info.name;
+    isas[i] = (info.traits & ct::kAvx512Only) ? "avx512" : "baseline,avx2,avx512";
+    const bool f64 = (info.traits & ct::kFloat64) != 0, f32 = (info.traits & ct::kFloat32) != 0;
+    dtypes[i] = f64 && f32 ? "float64,float32" : f64 ? "float64" : "float32";
+    description[i] = info.description;
+  }
+  return Rcpp::List::create(Rcpp::_["operation"] = operation, Rcpp::_["path"] = path,
+                            Rcpp::_["isas"] = isas, Rcpp::_["dtypes"] = dtypes,
+                            Rcpp::_["description"] = description, Rcpp::_["id"] = id);
+}
+
+// The path the last CPU operation took (`operation` 0), or the last one of
+// operation 1, 2 or 3 (isa_entry.h); NULL if there was none.
+// [[Rcpp::export(.ct_last_path)]]
+SEXP ct_last_path(int operation = 0) {
+  if (operation < 0 || operation > 3) Rcpp::stop("no such operation");
+  const LastPath& last = operation == 0 ? last_path : last_of_operation[operation];
+  if (last.operation == 0) return R_NilValue;
+  const int path = last.report.path;
+  return Rcpp::List::create(
+      Rcpp::_["operation"] = ct::operation_name(static_cast<ct::Operation>(last.operation)),
+      Rcpp::_["path"] = path >= 0 ? ct::path_table()[path].name : "none",
+      Rcpp::_["isa"] = last.isa, Rcpp::_["dtype"] = last.dtype,
+      Rcpp::_["reason"] = std::string(last.report.reason));
+}
 
 // Facts the R layer needs to pick a default thread count.
 // [[Rcpp::export(.ct_openmp_info)]]

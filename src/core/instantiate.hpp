@@ -1,7 +1,7 @@
 // The kernels are templates in inst/include; the baseline build instantiates
 // them once per compute type in their own translation units (kernels_f64.cpp,
 // kernels_f32.cpp, compiled in parallel) and only declares them elsewhere.
-// The AVX2 and AVX-512 copies are separate libraries (isa_entry.cpp).
+// (isa_entry.cpp instantiates its own copy for each ISA library.)
 #ifndef CONVTRANSPOSE_SRC_INSTANTIATE_HPP
 #define CONVTRANSPOSE_SRC_INSTANTIATE_HPP
 

@@ -1,18 +1,13 @@
 // The C entry point of the core compiled for one instruction set into its
 // own shared library (convtranspose_avx2.so, convtranspose_avx512.so; see
-// Makevars). R compiles
-// packages for the baseline ISA only (SSE2 on x86-64); this copy is built
-// for AVX2 + FMA (below), every symbol but
-// this one hidden and bound inside the library (-Bsymbolic), so their Eigen
-// and std template code can never be mixed with the baseline copy's. The
-// glue dlopen()s the best one this CPU runs (ct_load_isa() in glue.cpp).
-// The whole file, the standard library's templates it instantiates included,
-// is compiled for AVX2 + FMA: they stay private to this library. GCC's C++
-// front end does not define the ISA macros under `#pragma GCC target`, and
-// Eigen reads them to choose its vector code, so they are defined here.
-// Built twice (Makevars): as is for AVX2 + FMA, and with
-// CONVTRANSPOSE_ISA_AVX512 for AVX-512, where the matrix products use the
-// package's own AVX-512 kernel (gemm.hpp) and Eigen keeps its AVX2 code
+// Makevars), which isa_loader.cpp dlopen()s when the CPU runs it. The whole
+// file, with the standard library's and Eigen's templates it instantiates,
+// is compiled for that ISA; every symbol but the two below is hidden and
+// bound inside the library (-Bsymbolic), so none mixes with the baseline
+// copy's. GCC's C++ front end does not define the ISA macros under `#pragma
+// GCC target`, and Eigen reads them to choose its vector code, so they are
+// defined here. With CONVTRANSPOSE_ISA_AVX512 the products use the
+// package's own AVX-512 kernels (gemm.hpp) and Eigen keeps its AVX2 code
 // (its AVX-512 code crashed in our products).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__)
 #if defined(CONVTRANSPOSE_ISA_AVX512)

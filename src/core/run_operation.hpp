@@ -1,7 +1,8 @@
 // One operation of isa_entry.h on the core (the copy compiled into the
-// including library): shared by the glue (baseline build) and isa_entry.cpp
-// (the AVX2 and AVX-512 builds). `first`, `second`: coarse and weight, fine and weight, or
-// coarse and fine, in the order of the operation's name.
+// including library): shared by the baseline build (isa_loader.cpp) and
+// isa_entry.cpp (the AVX2 and AVX-512 builds). `first`, `second`: coarse and
+// weight, fine and weight, or coarse and fine, in the order of the
+// operation's name.
 #ifndef CONVTRANSPOSE_SRC_RUN_OPERATION_HPP
 #define CONVTRANSPOSE_SRC_RUN_OPERATION_HPP
 

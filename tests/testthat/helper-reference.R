@@ -125,3 +125,37 @@ config_data <- function(cfg) {
                       c(cfg$cin, cfg$cout / cfg$groups, cfg$k)),
        bias = if (cfg$bias) rnorm(cfg$cout) else NULL)
 }
+
+# The input gradient from the same definition: input pixel i of channel ci
+# sent x[, ci, i] * w[ci, co, k] to output pixel o(i, k), so
+# d sum(G * y) / d x[, ci, i] sums G[, co, o(i, k)] * w[ci, co, k] over the
+# taps k whose o lies on the output grid and the group's channels co.
+reference_input_gradient <- function(grad_output, weight, input_size, stride = 1, padding = 0,
+                                     groups = 1, dilation = 1) {
+  rank <- length(dim(weight)) - 2L
+  n <- dim(grad_output)[1]
+  cin <- dim(weight)[1]
+  cog <- dim(weight)[2]
+  cig <- cin %/% groups
+  fill3 <- function(v, value) c(v, rep(value, 3L - rank))
+  in3 <- fill3(input_size, 1L); out3 <- fill3(dim(grad_output)[-(1:2)], 1L)
+  k3 <- fill3(dim(weight)[-(1:2)], 1L)
+  s3 <- fill3(rep_len(stride, rank), 1L); p3 <- fill3(rep_len(padding, rank), 0L)
+  d3 <- fill3(rep_len(dilation, rank), 1L)
+  G <- array(grad_output, c(n, cog * groups, out3))
+  w <- array(weight, c(cin, cog, k3))
+  dx <- array(0, c(n, cin, in3))
+  for (g in seq_len(groups)) {
+    ci <- (g - 1L) * cig + seq_len(cig)
+    co <- (g - 1L) * cog + seq_len(cog)
+    for (i1 in seq_len(in3[1])) for (i2 in seq_len(in3[2])) for (i3 in seq_len(in3[3])) {
+      for (t1 in seq_len(k3[1])) for (t2 in seq_len(k3[2])) for (t3 in seq_len(k3[3])) {
+        o <- (c(i1, i2, i3) - 1) * s3 - p3 + (c(t1, t2, t3) - 1) * d3 + 1
+        if (any(o < 1 | o > out3)) next
+        dx[, ci, i1, i2, i3] <- dx[, ci, i1, i2, i3] +
+          matrix(G[, co, o[1], o[2], o[3]], n, cog) %*% t(matrix(w[ci, , t1, t2, t3], cig, cog))
+      }
+    }
+  }
+  array(dx, c(n, cin, input_size))
+}

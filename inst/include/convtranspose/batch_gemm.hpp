@@ -36,26 +36,13 @@
 #include "options.hpp"
 #include "parallel.hpp"
 #include "phase_gemm.hpp"
+#include "plan.hpp"
 #include "status.hpp"
 
 namespace convtranspose {
 namespace detail {
 
-constexpr std::int64_t kRowGroup = 8;  // samples per row group
-
-// Row groups per pixel: the batch in groups of 8, the last one partial
-// when the batch is not a multiple of 8 (its missing samples are lanes
-// masked off in every load and store).
-inline std::int64_t row_groups_per_pixel(std::int64_t batch) {
-  return (batch + kRowGroup - 1) / kRowGroup;
-}
-
-// Whether the products can run on R's layout: 8 samples or more, with at
-// least three quarters of the row groups' lanes in use (every batch from 8
-// but 9 to 11 and 17, which go the sample-major way).
-inline bool batch_in_place(const ConvGeometry& g) {
-  return g.batch >= kRowGroup && 4 * g.batch >= 3 * kRowGroup * row_groups_per_pixel(g.batch);
-}
+using tuning::kRowGroup;
 
 // Where row group `rg` lies: its pixel, its first sample n0 and its number
 // of samples (8 but in a partial last group). Row groups run sample-group
@@ -359,22 +346,15 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
   }
 }
 
-// Row groups per work item: 16 (128 rows: the packed rows of a slice stay in
-// L2 while every weight panel passes over them), fewer where that would
-// leave less than two items per thread over the `groups` groups.
-inline std::int64_t row_groups_per_item(std::int64_t row_groups, std::int64_t groups, int threads) {
-  const std::int64_t by_threads = row_groups * groups / (2 * std::max(1, threads));
-  return std::max<std::int64_t>(1, std::min<std::int64_t>(128 / kRowGroup, by_threads));
-}
-
 // coarse -> fine on R's layout by stride phase (see phase_gemm.hpp for the
 // phases). `coarse`, `fine`: R arrays (batch fastest); weight and bias in T.
 // Requires batch_in_place(g) and a finite weight (a zero row standing for a
 // coarse pixel off the image must contribute nothing).
 template <class T, class Storage>
-Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
-                        const Storage* coarse, const T* weight, const T* bias, Storage* fine,
+Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const Storage* coarse,
+                        const T* weight, const T* bias, Storage* fine,
                         const ComputeOptions& options) {
+  const std::vector<Phase>& phases = plan.phases;
   const std::int64_t B = g.batch;
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
@@ -393,7 +373,7 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
               for (std::int64_t n = 0; n < B; ++n)
                 dst[n + B * c] = static_cast<Storage>(bias != nullptr ? bias[c] : T(0));
           },
-          /*team_from=*/1e6);
+          tuning::kFillTeamFromValues);
       if (!filled.ok()) return filled;
     }
     // Each phase's weight per group, (taps * C_coarse/g x C_fine/g): row
@@ -432,7 +412,7 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
       most = std::max(most, ph.columns * row_groups_per_pixel(B));
       per_index += 2.0 * kRowGroup * ph.taps * ccg * cfg;
     }
-    const bool by_phase = pair_start[pairs] > B * cc * g.coarse_pixels;
+    const bool by_phase = plan.by_phase;
     const std::size_t phases_per_item = by_phase ? 1 : phases.size();
     const std::size_t phase_ranges = by_phase ? phases.size() : 1;
     // (row groups [begin, end) of phases [first_phase, last_phase))
@@ -489,8 +469,9 @@ Status batch_phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases,
 // group = the fine rows its taps read (a zero row off the image, as
 // PyTorch's im2col) times the group's weight. Requires batch_in_place(g).
 template <class T, class Storage>
-Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* weight, const T* bias,
-                         Storage* coarse, const ComputeOptions& options) {
+Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const Storage* fine,
+                         const T* weight, const T* bias, Storage* coarse,
+                         const ComputeOptions& options) {
   const std::int64_t B = g.batch;
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
@@ -512,8 +493,7 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
     // so that each item adds its slices while its own output is still in
     // cache (slices cost hifigan_up1 and dcgan_g3, whose items are full,
     // about a tenth).
-    const bool by_slice = step < 128 / kRowGroup &&
-                          g.groups * panels * gemm_detail::kNr * depth > B * cc * g.coarse_pixels;
+    const bool by_slice = plan.by_slice;
     const std::int64_t round_depth = by_slice ? gemm_detail::kKc : depth;
     const std::int64_t per_group = panels * gemm_detail::kNr * round_depth;
     WorkBuffer<T> rhs(static_cast<std::size_t>(g.groups * per_group));
@@ -530,7 +510,7 @@ Status batch_gather_gemm(const ConvGeometry& g, const Storage* fine, const T* we
             pack_weight_panels(kc, ccg, panel, panel + 1, weight + grp * ccg,
                                row_offset.data() + k0, 1, rhs.data() + grp * per_group);
           },
-          /*team_from=*/65536);
+          tuning::kPackTeamFromValues);
       if (!packed.ok()) return packed;
       const double per_item = 2.0 * static_cast<double>(step * kRowGroup) * kc * ccg;
       Status done = run_items<RowGroupScratch<T, Storage>>(
@@ -598,12 +578,6 @@ struct RowGroupVector<float> {
   }
 };
 
-template <class T, class Storage>
-bool batch_weight_gradient(const ConvGeometry&, const Storage*, const Storage*, Storage*,
-                           const ComputeOptions&, Status*) {
-  return false;
-}
-
 // Work items of the weight-gradient kernels: blocks of each group's dW
 // (rows: coarse channels, columns: (tap, fine channel) pairs), rows fastest.
 struct WeightBlock {
@@ -619,10 +593,13 @@ inline std::vector<WeightBlock> weight_blocks(std::int64_t groups, std::int64_t 
   return blocks;
 }
 
-template <class T>
-bool batch_weight_gradient_on_doubles(const ConvGeometry& g, const double* coarse,
-                                      const double* fine, double* grad_weight,
-                                      const ComputeOptions& options, Status* status) {
+// Path::weight_in_place_registers (float). Requires whole row groups (the
+// batch a multiple of 8: masked loads in the inner loop cost a quarter of
+// its speed).
+inline Status batch_weight_gradient_registers(const ConvGeometry& g, const double* coarse,
+                                              const double* fine, double* grad_weight,
+                                              const ComputeOptions& options) {
+  using T = float;
   using V = RowGroupVector<T>;
   using Vec = typename V::type;
   constexpr std::int64_t kRows = 4, kCols = 6;  // register block: 24 accumulators
@@ -632,17 +609,6 @@ bool batch_weight_gradient_on_doubles(const ConvGeometry& g, const double* coars
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t K = g.kernel_taps, columns = cfg * K;
   const std::int64_t row_groups = g.coarse_pixels * row_groups_per_pixel(B);
-  // Each weight value costs a few instructions beyond its sum (spills, the
-  // lanes' final addition): only sums of at least 128 row groups (1024
-  // terms) pay for them; shorter ones go the sample-major way (measured:
-  // dcgan_g3's 128 row groups 25 -> 16 ms, while dcgan_g2's 32 and
-  // hifigan_up1's 64 were no faster than im2col + GEMM).
-  if (row_groups < 128) return false;
-  // Whole row groups only: masked loads in its inner loop cost a quarter of
-  // its speed (dcgan_g4 11-14 -> 15-27 ms), and with a partial group the
-  // sample-major way was faster anyway (seed_example, batch 20: 33-36 vs
-  // 45-53 ms).
-  if (B % kRowGroup != 0) return false;
   // Blocks of dW per item: the slice of both operands (32 rows and 48
   // columns of 128 row groups, 640 KB) stays in L2.
   const std::int64_t block_rows = 8 * kRows, block_cols = 8 * kCols;
@@ -658,7 +624,7 @@ bool batch_weight_gradient_on_doubles(const ConvGeometry& g, const double* coars
                           static_cast<double>(std::min(columns, block_cols)) *
                           static_cast<double>(row_groups * kRowGroup);
   try {
-    *status = run_items<Scratch>(items.size(), per_item, options, [&](std::size_t i, Scratch& s) {
+    return run_items<Scratch>(items.size(), per_item, options, [&](std::size_t i, Scratch& s) {
       const WeightBlock& it = items[i];
       const std::int64_t rows = std::min(block_rows, ccg - it.r0);
       const std::int64_t cols = std::min(block_cols, columns - it.j0);
@@ -753,9 +719,8 @@ bool batch_weight_gradient_on_doubles(const ConvGeometry& g, const double* coars
             }
     });
   } catch (const std::bad_alloc&) {
-    *status = Status::error(StatusCode::out_of_memory, "could not allocate working memory");
+    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
   }
-  return true;
 }
 
 // The weight gradient on R's layout in double precision, as a product whose
@@ -803,12 +768,12 @@ inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double
   // values): every value of dW belongs to one item, so dW needs no filling
   // with zeros first, a serial pass over a fresh result (dcgan_g2: 16.8 MB).
   const std::vector<double> zeros(static_cast<std::size_t>(std::max(B, row_block)), 0.0);
-  // Pixels per round of items: about 4e9 flops, so that the interrupt check
+  // Pixels per round of items: about kWeightRoundFlops, so that the interrupt check
   // between rounds comes within a fraction of a second. Every item adds its
   // rounds in order: the sums still do not depend on the thread count.
   const double per_pixel = 2.0 * static_cast<double>(ccg * columns * g.groups * B);
   const std::int64_t round =
-      std::max<std::int64_t>(1, static_cast<std::int64_t>(4e9 / per_pixel / slice)) * slice;
+      std::max<std::int64_t>(1, static_cast<std::int64_t>(tuning::kWeightRoundFlops / per_pixel / slice)) * slice;
   try {
     for (std::int64_t first = 0; first < Q; first += round) {
       const std::int64_t last = std::min(Q, first + round);
@@ -882,21 +847,6 @@ inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double
   } catch (const std::bad_alloc&) {
     return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
   }
-}
-
-template <>
-inline bool batch_weight_gradient<double, double>(const ConvGeometry& g, const double* coarse,
-                                                  const double* fine, double* grad_weight,
-                                                  const ComputeOptions& options, Status* status) {
-  *status = batch_weight_gradient_gathered(g, coarse, fine, grad_weight, options);
-  return true;
-}
-
-template <>
-inline bool batch_weight_gradient<float, double>(const ConvGeometry& g, const double* coarse,
-                                                 const double* fine, double* grad_weight,
-                                                 const ComputeOptions& options, Status* status) {
-  return batch_weight_gradient_on_doubles<float>(g, coarse, fine, grad_weight, options, status);
 }
 
 }  // namespace detail

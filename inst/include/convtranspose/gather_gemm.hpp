@@ -34,7 +34,7 @@
 #include "layout.hpp"
 #include "options.hpp"
 #include "parallel.hpp"
-#include "phase_gemm.hpp"
+#include "plan.hpp"
 #include "status.hpp"
 #include "taps.hpp"
 
@@ -151,233 +151,168 @@ std::vector<T> weight_by_tap(const ConvGeometry& g, const T* weight) {
   return out;
 }
 
-// Threads only pay off above some work (see scatter_gemm).
-inline int team_for(double flops, int threads) { return flops < 4e6 ? 1 : threads; }
-
-inline int thread_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
-// Pixels per block for the direct kernels: about 1e7 flops between
+// Pixels per block for the direct kernels: about kDirectBlockFlops between
 // interrupt checks.
 inline std::int64_t direct_block(const ConvGeometry& g, int nt) {
-  return std::max<std::int64_t>(
-      nt, static_cast<std::int64_t>(1e7 / (2.0 * g.fine_channels * g.kernel_taps)));
+  return std::max<std::int64_t>(nt, static_cast<std::int64_t>(tuning::kDirectBlockFlops /
+                                                              (2.0 * g.fine_channels * g.kernel_taps)));
 }
 
 // The direct kernels skip taps that fall outside the fine grid, where the
 // GEMM paths multiply by explicit zeros; the two agree unless the factor is
 // NaN or infinite (0 * Inf = NaN). So the direct path is taken only when
 // every value that would meet such a zero is finite.
-// (Branch-free in blocks, x - x being NaN exactly for NaN and +-Inf, so
+// Checked in T, the type the kernel computes in (a double beyond float's
+// range is Inf in float). (Branch-free in blocks, x - x being NaN exactly for NaN and +-Inf, so
 // that it vectorises: a layer's weight can be tens of megabytes.)
-template <class T>
-bool all_finite(const T* values, std::int64_t n, int num_threads = 1) {
+template <class T, class V>
+bool all_finite_as(const V* values, std::int64_t n, int num_threads = 1) {
   constexpr std::int64_t kBlock = 4096;
   const std::int64_t blocks = (n + kBlock - 1) / kBlock;
   bool finite = true;
   (void)num_threads;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(num_threads) schedule(static) \
-    reduction(&& : finite) if (n >= (std::int64_t(1) << 20))
+    reduction(&& : finite) if (n >= tuning::kFiniteParallelFrom)
 #endif
   for (std::int64_t b = 0; b < blocks; ++b) {
-    const T* v = values + b * kBlock;
+    const V* v = values + b * kBlock;
     const std::int64_t len = std::min(kBlock, n - b * kBlock);
     T sum = 0;
     CONVTRANSPOSE_SIMD_SUM(sum)
-    for (std::int64_t i = 0; i < len; ++i) sum += v[i] - v[i];
+    for (std::int64_t i = 0; i < len; ++i) sum += static_cast<T>(v[i]) - static_cast<T>(v[i]);
     finite = finite && sum == sum;
   }
   return finite;
 }
 
-inline int team_size() {
-#ifdef _OPENMP
-  return omp_get_num_threads();
-#else
-  return 1;
-#endif
-}
-
-// Runs body(b0, b1, tid, team) over blocks [b0, b1) of the coarse pixels
-// [0, Q), each block on a team of `nt` threads, polling the interrupt
-// callback on the calling thread between blocks.
-template <class Body>
-Status parallel_pixel_blocks(std::int64_t Q, std::int64_t block, int nt,
-                             const ComputeOptions& options, Body&& body) {
-  for (std::int64_t b0 = 0; b0 < Q; b0 += block) {
-    if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
-    const std::int64_t b1 = std::min(Q, b0 + block);
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-    body(b0, b1, thread_id(), team_size());
-  }
-  return Status::success();
-}
-
-// The share [q0, q1) of [b0, b1) that thread `tid` of `team` takes.
-inline void share(std::int64_t b0, std::int64_t b1, int tid, int team, std::int64_t* q0,
-                  std::int64_t* q1) {
-  const std::int64_t per = (b1 - b0 + team - 1) / team;
-  *q0 = std::min(b1, b0 + tid * per);
-  *q1 = std::min(b1, *q0 + per);
-}
-
 }  // namespace detail
 
-// fine: sample-major (c + C_fine * (pixel + P_fine * n)); weight (C_coarse,
-// C_fine/g, taps) column-major; bias: C_coarse values or null; coarse:
-// sample-major output, fully overwritten.
+// The sample-major fine -> coarse kernels. fine: sample-major (c + C_fine *
+// (pixel + P_fine * n)); weight (C_coarse, C_fine/g, taps) column-major;
+// bias: C_coarse values or null; coarse: sample-major output, fully
+// overwritten. `g` is the chunk's geometry.
+
+// Path::direct_gather: pixels shared out among the threads in blocks
+// between interrupt checks.
 template <class T>
-Status gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const T* bias, T* coarse,
-                   const ComputeOptions& options) {
+Status direct_gather(const ConvGeometry& g, const Plan& plan, const T* fine, const T* weight,
+                     const T* bias, T* coarse, const ComputeOptions& options) {
+  const std::int64_t Q = g.batch * g.coarse_pixels;
+  fill_with_bias(coarse, Q, g.coarse_channels, bias, std::max(1, options.num_threads));
+  if (Q == 0) return Status::success();
+  return detail::guarded([&]() {
+    const detail::TapTable taps(g);
+    const std::vector<T> weight_t = detail::weight_by_tap(g, weight);
+    return detail::parallel_pixel_blocks(
+        Q, detail::direct_block(g, plan.team), plan.team, options,
+        [&](std::int64_t b0, std::int64_t b1, int tid, int team) {
+          std::int64_t q0, q1;
+          detail::share(b0, b1, tid, team, &q0, &q1);
+          detail::gather_direct(g, taps, fine, weight_t.data(), q0, q1, coarse);
+        });
+  });
+}
+
+// Path::im2col_gemm: each thread gathers the columns of its tile of coarse
+// pixels (the plan's tile_taps taps at a time) and multiplies them into its
+// own coarse pixels.
+template <class T>
+Status im2col_gemm(const ConvGeometry& g, const Plan& plan, const T* fine, const T* weight,
+                   const T* bias, T* coarse, const ComputeOptions& options) {
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cfg = g.fine_channels_per_group, K = g.kernel_taps;
   const std::int64_t Q = g.batch * g.coarse_pixels;
-  const int nt = detail::team_for(2.0 * cc * cfg * K * Q, std::max(1, options.num_threads));
-  // One coarse channel per group has its direct kernel (see all_finite).
-  const bool direct =
-      ccg == 1 && detail::all_finite(weight, g.weight_elements, options.num_threads);
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
-  // The AVX-512 build reads the fine pixels in place (phase_gemm.hpp) and
-  // stores each coarse value with its bias; with very few fine channels per
-  // group the runs it reads are too short.
-  if (Q > 0 && cfg >= 4 && !direct)
-    return detail::implicit_gather_gemm(g, fine, weight, bias, coarse, options);
-#endif
   fill_with_bias(coarse, Q, cc, bias, std::max(1, options.num_threads));
   if (Q == 0) return Status::success();
-  // Per-thread tile: columns of `q_tile` pixels, `k_tile` taps at a time.
-  const std::int64_t budget =
-      std::max<std::int64_t>(1, options.tile_bytes / static_cast<std::int64_t>(sizeof(T)) / nt);
-  const std::int64_t q_tile = std::max<std::int64_t>(
-      1, std::min<std::int64_t>((Q + nt - 1) / nt, std::max<std::int64_t>(64, budget / (cfg * K))));
-  const std::int64_t k_tile = std::max<std::int64_t>(1, std::min(K, budget / (cfg * q_tile)));
-  try {
-    detail::TapTable taps(g);
-    if (direct) {
-      // One coarse channel per group: direct, pixels shared out among threads
-      // in chunks of about 1e7 flops between interrupt checks.
-      const std::vector<T> weight_t = detail::weight_by_tap(g, weight);
-      return detail::parallel_pixel_blocks(
-          Q, detail::direct_block(g, nt), nt, options,
-          [&](std::int64_t b0, std::int64_t b1, int tid, int team) {
-            std::int64_t q0, q1;
-            detail::share(b0, b1, tid, team, &q0, &q1);
-            detail::gather_direct(g, taps, fine, weight_t.data(), q0, q1, coarse);
-          });
-    }
+  const int nt = plan.team;
+  const std::int64_t q_tile = plan.tile_pixels, k_tile = plan.tile_taps;
+  return detail::guarded([&]() -> Status {
+    const detail::TapTable taps(g);
     std::vector<std::vector<T>> buffers(static_cast<std::size_t>(nt));
     for (auto& b : buffers) b.resize(static_cast<std::size_t>(cfg * k_tile * q_tile));
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
       const MatrixView<const T> w = column_major(weight + grp * ccg, ccg, cfg * K, cc);
       for (std::int64_t block = 0; block < Q; block += q_tile * nt) {
         if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
-        bool failed = false;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-        {
-          const std::int64_t q0 = std::min(Q, block + detail::thread_id() * q_tile);
+        Status done = detail::run_team(nt, [&](int tid, int) {
+          const std::int64_t q0 = std::min(Q, block + tid * q_tile);
           const std::int64_t q1 = std::min(Q, q0 + q_tile);
-          T* buf = buffers[static_cast<std::size_t>(detail::thread_id())].data();
-          try {
-            const MatrixView<T> out = column_major(coarse + q0 * cc + grp * ccg, ccg, q1 - q0, cc);
-            for (std::int64_t k0 = 0; k0 < K && q1 > q0; k0 += k_tile) {
-              const std::int64_t k1 = std::min(K, k0 + k_tile);
-              detail::gather_columns(g, taps, fine, q0, q1, k0, k1, grp, buf);
-              const std::int64_t rows = cfg * (k1 - k0);
-              matmul<T>(w.block(0, cfg * k0, ccg, rows),
-                        column_major(static_cast<const T*>(buf), rows, q1 - q0, rows), out, true);
-            }
-          } catch (...) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            failed = true;
+          T* buf = buffers[static_cast<std::size_t>(tid)].data();
+          const MatrixView<T> out = column_major(coarse + q0 * cc + grp * ccg, ccg, q1 - q0, cc);
+          for (std::int64_t k0 = 0; k0 < K && q1 > q0; k0 += k_tile) {
+            const std::int64_t k1 = std::min(K, k0 + k_tile);
+            detail::gather_columns(g, taps, fine, q0, q1, k0, k1, grp, buf);
+            const std::int64_t rows = cfg * (k1 - k0);
+            matmul<T>(w.block(0, cfg * k0, ccg, rows),
+                      column_major(static_cast<const T*>(buf), rows, q1 - q0, rows), out, true);
           }
-        }
-        if (failed) return Status::error(StatusCode::out_of_memory, "out of memory in GEMM");
+        });
+        if (!done.ok()) return done;
       }
     }
-  } catch (const std::bad_alloc&) {
-    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
-  } catch (const std::exception& e) {
-    return Status::error(StatusCode::internal, e.what());
-  }
-  return Status::success();
+    return Status::success();
+  });
 }
 
-// coarse, fine: sample-major; grad_weight: (C_coarse, C_fine/g, taps)
-// column-major, fully overwritten with sum_{n, pixels} coarse x fine-columns.
+// The sample-major weight-gradient kernels. coarse, fine: sample-major;
+// grad_weight: (C_coarse, C_fine/g, taps) column-major, fully overwritten
+// with sum_{n, pixels} coarse x fine-columns.
+
+// Path::direct_weight: each thread sums a share of the pixels into its own
+// (fine channel, tap) copy, added up at the end.
 template <class T>
-Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fine, T* grad_weight,
-                            const ComputeOptions& options) {
+Status direct_weight(const ConvGeometry& g, const Plan& plan, const T* coarse, const T* fine,
+                     T* grad_weight, const ComputeOptions& options) {
+  const std::int64_t cc = g.coarse_channels, cfg = g.fine_channels_per_group;
+  const std::int64_t K = g.kernel_taps, Q = g.batch * g.coarse_pixels;
+  std::fill(grad_weight, grad_weight + g.weight_elements, T(0));
+  if (Q == 0) return Status::success();
+  const int nt = plan.team;
+  return detail::guarded([&]() -> Status {
+    const detail::TapTable taps(g);
+    const std::int64_t size = g.fine_channels * K;
+    std::vector<std::vector<T>> grad_t(static_cast<std::size_t>(nt));
+    for (auto& p : grad_t) p.assign(static_cast<std::size_t>(size), T(0));
+    Status status = detail::parallel_pixel_blocks(
+        Q, detail::direct_block(g, nt), nt, options,
+        [&](std::int64_t b0, std::int64_t b1, int tid, int team) {
+          std::int64_t q0, q1;
+          detail::share(b0, b1, tid, team, &q0, &q1);
+          detail::weight_direct(g, taps, coarse, fine, q0, q1,
+                                grad_t[static_cast<std::size_t>(tid)].data());
+        });
+    if (!status.ok()) return status;
+    for (const auto& p : grad_t)
+      for (std::int64_t grp = 0; grp < g.groups; ++grp)
+        for (std::int64_t k = 0; k < K; ++k)
+          for (std::int64_t c = 0; c < cfg; ++c)
+            grad_weight[grp + cc * (c + cfg * k)] +=
+                p[static_cast<std::size_t>(k * g.fine_channels + grp * cfg + c)];
+    return Status::success();
+  });
+}
+
+// Path::weight_im2col and Path::weight_row_pointers: per group, dW_g = X_g *
+// columns^T over tiles of the plan's size; threads own taps (disjoint
+// columns of dW) or a share of the pixels summed into private copies. The
+// row-pointer path (AVX-512 build) reads the fine rows in place through a
+// table of pointers instead of gathering the columns.
+template <class T>
+Status weight_columns(const ConvGeometry& g, const Plan& plan, const T* coarse, const T* fine,
+                      T* grad_weight, const ComputeOptions& options) {
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cfg = g.fine_channels_per_group, K = g.kernel_taps;
   const std::int64_t Q = g.batch * g.coarse_pixels;
   std::fill(grad_weight, grad_weight + g.weight_elements, T(0));
   if (Q == 0) return Status::success();
-  const int nt = detail::team_for(2.0 * cc * cfg * K * Q, std::max(1, options.num_threads));
-  // Threads split the taps (disjoint weight columns) when there are enough of
-  // them; otherwise each sums a share of the pixels into a private copy.
-  const bool by_taps = K >= nt;
+  const int nt = plan.team;
+  const bool by_taps = plan.split_taps;
   const std::int64_t taps_per_thread = by_taps ? (K + nt - 1) / nt : K;
-  // Each thread's column tile at most 1 MB, so that it stays in L2 between
-  // gather_columns() writing it and the product packing it (4 MB tiles, 8 MB
-  // on one thread, went out to L3 in between). Medians of the weight
-  // gradient alone: unet_up4 on one thread 26-40 -> 20-21 ms, fcn8_up8 and
-  // waveglow_up on two 60-63 -> 40-48 and 143 -> 111-133 ms; tiles of 256 KB
-  // were slower on waveglow_up (164-196 ms).
-  const std::int64_t tile_bytes = std::min<std::int64_t>(options.tile_bytes / nt, 1 << 20);
-  const std::int64_t budget =
-      std::max<std::int64_t>(1, tile_bytes / static_cast<std::int64_t>(sizeof(T)));
-  const std::int64_t q_tile = std::max<std::int64_t>(
-      1, std::min<std::int64_t>(Q, std::max<std::int64_t>(256, budget / (cfg * taps_per_thread))));
-  const std::int64_t k_tile =
-      std::max<std::int64_t>(1, std::min(taps_per_thread, budget / (cfg * q_tile)));
-  try {
-    detail::TapTable taps(g);
-    if (ccg == 1 && detail::all_finite(coarse, Q * cc, options.num_threads)) {
-      // One coarse channel per group: direct, each thread summing a share of
-      // the pixels into its own (fine channel, tap) copy, added up at the end.
-      const std::int64_t size = g.fine_channels * K;
-      std::vector<std::vector<T>> grad_t(static_cast<std::size_t>(nt));
-      for (auto& p : grad_t) p.assign(static_cast<std::size_t>(size), T(0));
-      Status status = detail::parallel_pixel_blocks(
-          Q, detail::direct_block(g, nt), nt, options,
-          [&](std::int64_t b0, std::int64_t b1, int tid, int team) {
-            std::int64_t q0, q1;
-            detail::share(b0, b1, tid, team, &q0, &q1);
-            detail::weight_direct(g, taps, coarse, fine, q0, q1,
-                                  grad_t[static_cast<std::size_t>(tid)].data());
-          });
-      if (!status.ok()) return status;
-      for (const auto& p : grad_t)
-        for (std::int64_t grp = 0; grp < g.groups; ++grp)
-          for (std::int64_t k = 0; k < K; ++k)
-            for (std::int64_t c = 0; c < cfg; ++c)
-              grad_weight[grp + cc * (c + cfg * k)] +=
-                  p[static_cast<std::size_t>(k * g.fine_channels + grp * cfg + c)];
-      return Status::success();
-    }
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
-    // The AVX-512 build multiplies the coarse pixels and the fine pixels in
-    // place (row_pointer_gemm): per thread a table of row pointers instead of
-    // a column tile, and no packing. Its column panels stay within a tap:
-    // other group widths keep the gathered columns, whose panels of 12 span
-    // taps (fcn8_up8's 21 channels: 12 + 9 of 24 columns, and its weight
-    // gradient 20-26 -> 28-31 ms in place).
-    const bool in_place = cfg >= 8 && cfg % 4 == 0;
-#else
-    const bool in_place = false;
-#endif
+  const std::int64_t q_tile = plan.tile_pixels, k_tile = plan.tile_taps;
+  const bool in_place = plan.path == Path::weight_row_pointers;
+  return detail::guarded([&]() -> Status {
+    const detail::TapTable taps(g);
     const std::vector<T> zeros(static_cast<std::size_t>(in_place ? cfg : 0), T(0));
     std::vector<std::vector<T>> buffers(static_cast<std::size_t>(nt));
     std::vector<std::vector<const T*>> row_tables(static_cast<std::size_t>(nt));
@@ -394,12 +329,7 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
       const std::int64_t block_size = by_taps ? q_tile : q_tile * nt;
       for (std::int64_t block = 0; block < Q; block += block_size) {
         if (options.interrupted()) return Status::error(StatusCode::interrupted, "interrupted");
-        bool failed = false;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-        {
-          const int tid = detail::thread_id();
+        Status done = detail::run_team(nt, [&](int tid, int) {
           T* buf = buffers[static_cast<std::size_t>(tid)].data();
           std::int64_t q0 = block, q1 = std::min(Q, block + q_tile), kb = 0, ke = K;
           if (by_taps) {
@@ -409,49 +339,38 @@ Status weight_gradient_gemm(const ConvGeometry& g, const T* coarse, const T* fin
             q0 = std::min(Q, block + tid * q_tile);
             q1 = std::min(Q, q0 + q_tile);
           }
-          try {
-            const MatrixView<T> dw =
-                by_taps ? column_major(grad_weight + grp * ccg, ccg, cfg * K, cc)
-                        : column_major(partial[static_cast<std::size_t>(tid)].data(), ccg, cfg * K,
-                                       ccg);
-            for (std::int64_t k0 = kb; k0 < ke && q1 > q0; k0 += k_tile) {
-              const std::int64_t k1 = std::min(ke, k0 + k_tile);
-              const MatrixView<T> dw_taps = dw.block(0, cfg * k0, ccg, cfg * (k1 - k0));
+          const MatrixView<T> dw =
+              by_taps ? column_major(grad_weight + grp * ccg, ccg, cfg * K, cc)
+                      : column_major(partial[static_cast<std::size_t>(tid)].data(), ccg, cfg * K,
+                                     ccg);
+          for (std::int64_t k0 = kb; k0 < ke && q1 > q0; k0 += k_tile) {
+            const std::int64_t k1 = std::min(ke, k0 + k_tile);
+            const MatrixView<T> dw_taps = dw.block(0, cfg * k0, ccg, cfg * (k1 - k0));
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
-              if (in_place) {
-                const T** rows = row_tables[static_cast<std::size_t>(tid)].data();
-                detail::fine_rows(g, taps, fine, q0, q1, k0, k1, grp, zeros.data(), rows);
-                gemm_detail::row_pointer_gemm<T>(ccg, q1 - q0, k1 - k0, cfg, &x(0, q0), cc, rows,
-                                                 dw_taps.data, dw_taps.col_stride);
-                continue;
-              }
-#endif
-              detail::gather_columns(g, taps, fine, q0, q1, k0, k1, grp, buf);
-              const std::int64_t rows = cfg * (k1 - k0);
-              matmul<T>(x.block(0, q0, ccg, q1 - q0),
-                        column_major(static_cast<const T*>(buf), rows, q1 - q0, rows).transposed(),
-                        dw_taps, true);
+            if (in_place) {
+              const T** rows = row_tables[static_cast<std::size_t>(tid)].data();
+              detail::fine_rows(g, taps, fine, q0, q1, k0, k1, grp, zeros.data(), rows);
+              gemm_detail::row_pointer_gemm<T>(ccg, q1 - q0, k1 - k0, cfg, &x(0, q0), cc, rows,
+                                               dw_taps.data, dw_taps.col_stride);
+              continue;
             }
-          } catch (...) {
-#ifdef _OPENMP
-#pragma omp atomic write
 #endif
-            failed = true;
+            detail::gather_columns(g, taps, fine, q0, q1, k0, k1, grp, buf);
+            const std::int64_t rows = cfg * (k1 - k0);
+            matmul<T>(x.block(0, q0, ccg, q1 - q0),
+                      column_major(static_cast<const T*>(buf), rows, q1 - q0, rows).transposed(),
+                      dw_taps, true);
           }
-        }
-        if (failed) return Status::error(StatusCode::out_of_memory, "out of memory in GEMM");
+        });
+        if (!done.ok()) return done;
       }
       for (const auto& p : partial)  // (C_coarse/g x C_fine/g taps), into the group's rows
         for (std::int64_t col = 0; col < cfg * K; ++col)
           for (std::int64_t i = 0; i < ccg; ++i)
             grad_weight[grp * ccg + i + cc * col] += p[static_cast<std::size_t>(i + ccg * col)];
     }
-  } catch (const std::bad_alloc&) {
-    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
-  } catch (const std::exception& e) {
-    return Status::error(StatusCode::internal, e.what());
-  }
-  return Status::success();
+    return Status::success();
+  });
 }
 
 }  // namespace convtranspose

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "paths.hpp"
+
 namespace convtranspose {
 
 struct ComputeOptions {
@@ -20,6 +22,13 @@ struct ComputeOptions {
   // Upper bound for the sample-major copies of a chunk of the batch (its
   // input and output together), unless one sample alone is larger.
   std::int64_t layout_chunk_bytes = std::int64_t(32) << 20;
+  // The per-core L2 cache of this machine (the caller reads it; 1 MB if
+  // unknown): blocking that must stay in L2 is sized from it.
+  std::int64_t l2_bytes = std::int64_t(1) << 20;
+  // A path (paths.hpp) the caller forces for the operation it belongs to,
+  // or -1; and where to report the path that ran, or null.
+  int forced_path = -1;
+  PathReport* report = nullptr;
 
   bool interrupted() const {
     return interrupt_check != nullptr && interrupt_check(interrupt_context);

@@ -27,72 +27,18 @@
 #include "layout.hpp"
 #include "options.hpp"
 #include "parallel.hpp"
+#include "plan.hpp"
 #include "status.hpp"
+#include "taps.hpp"
 
 namespace convtranspose {
 namespace detail {
 
-// One dimension of one phase: the fine positions first, first + stride, ...
-// (count of them), and the taps reaching them with their coarse offsets:
-// fine position first + stride * j is reached by tap taps[i] from coarse
-// position j + offsets[i].
-struct PhaseAxis {
-  std::int64_t first = 0, count = 0;
-  std::vector<std::int64_t> taps, offsets;
-};
-
-inline PhaseAxis phase_axis(const ConvGeometry& g, int d, std::int64_t residue) {
-  const std::int64_t s = g.stride[d], p = g.padding[d], dil = g.dilation[d];
-  PhaseAxis axis;
-  axis.first = ((residue - p) % s + s) % s;
-  axis.count = axis.first < g.fine_size[d] ? (g.fine_size[d] - axis.first + s - 1) / s : 0;
-  for (std::int64_t t = 0; t < g.kernel_size[d]; ++t) {
-    if ((t * dil) % s != residue) continue;
-    axis.taps.push_back(t);
-    axis.offsets.push_back((axis.first + p - t * dil) / s);  // exact
-  }
-  return axis;
-}
-
-struct Phase {
-  PhaseAxis axis[kMaxRank];
-  std::int64_t columns = 0;  // fine pixels of the phase, per sample
-  std::int64_t taps = 0;     // taps reaching them
-  // their indices in the weight, in the order the products take them
-  // (dimension 0 fastest, as the offsets are walked)
-  std::vector<std::int64_t> tap_index;
-};
-
-// The phases with at least one tap and one fine pixel.
-inline std::vector<Phase> phases_of(const ConvGeometry& g) {
-  std::vector<Phase> phases;
-  for (std::int64_t r0 = 0; r0 < g.stride[0]; ++r0)
-    for (std::int64_t r1 = 0; r1 < g.stride[1]; ++r1)
-      for (std::int64_t r2 = 0; r2 < g.stride[2]; ++r2) {
-        Phase ph;
-        const std::int64_t residue[kMaxRank] = {r0, r1, r2};
-        ph.columns = ph.taps = 1;
-        for (int d = 0; d < kMaxRank; ++d) {
-          ph.axis[d] = phase_axis(g, d, residue[d]);
-          ph.columns *= ph.axis[d].count;
-          ph.taps *= static_cast<std::int64_t>(ph.axis[d].taps.size());
-        }
-        if (ph.columns == 0 || ph.taps == 0) continue;
-        // (pixels and taps are numbered column-major, dimension 0 fastest)
-        for (std::int64_t t2 : ph.axis[2].taps)
-          for (std::int64_t t1 : ph.axis[1].taps)
-            for (std::int64_t t0 : ph.axis[0].taps)
-              ph.tap_index.push_back(t0 + g.kernel_size[0] * (t1 + g.kernel_size[1] * t2));
-        phases.push_back(std::move(ph));
-      }
-  return phases;
-}
-
-// Columns per work item: about 1e7 flops, but at least two items per thread
+// Columns per work item: about kItemFlops, but at least two items per thread
 // where the work allows (so that threads finish together), and at least 48
 // columns (four register blocks, so that edges waste little).
 inline std::int64_t columns_per_item(double flops_per_column, std::int64_t columns, int threads) {
-  const std::int64_t by_flops = static_cast<std::int64_t>(1e7 / std::max(1.0, flops_per_column));
+  const std::int64_t by_flops = static_cast<std::int64_t>(tuning::kItemFlops / std::max(1.0, flops_per_column));
   const std::int64_t by_threads = (columns + 2 * threads - 1) / (2 * threads);
   return std::max<std::int64_t>(48, std::min(std::max<std::int64_t>(by_flops, 96), by_threads));
 }
@@ -103,76 +49,6 @@ struct PointerTables {
   std::vector<const T*> b_cols;
   std::vector<T*> c_cols;
 };
-
-// Whether the phase path should run: it multiplies, for every fine pixel,
-// all the taps of its phase (a zero vector where a tap's coarse pixel is off
-// the image), in blocks of 16 (double) or 32 (float) fine channels; the
-// column path multiplies every tap of every coarse pixel, then adds each of
-// those column values into place, at about the cost of 48 multiply-adds
-// each (a read-modify-write scattered over the output, against 16
-// multiply-adds a cycle): with few coarse channels per group the scatter is
-// most of its work. Small images under large kernels (most taps off the
-// image) and single output channels are cheaper by columns.
-template <class T>
-bool phase_gemm_pays(const ConvGeometry& g, const std::vector<Phase>& phases) {
-  constexpr std::int64_t rows = gemm_detail::rows_per_block<T>();
-  constexpr double kScatterCost = 48;  // multiply-adds per column value
-  const std::int64_t cfg = g.fine_channels_per_group;
-  const double ccg = static_cast<double>(g.coarse_channels_per_group);
-  double phase_work = 0;
-  for (const Phase& ph : phases) phase_work += static_cast<double>(ph.columns) * ph.taps;
-  phase_work *= static_cast<double>((cfg + rows - 1) / rows * rows) * ccg;
-  const double column_work =
-      static_cast<double>(g.coarse_pixels) * g.kernel_taps * cfg * (ccg + kScatterCost);
-  return phase_work <= column_work;
-}
-
-// For the fine pixel with index j among a phase's pixels (per sample): calls
-// at(ti, pixel) for each of the phase's taps ti, in the order of its
-// tap_index, with the coarse pixel the tap reads, or -1 off the image; returns
-// the fine pixel's index within a sample.
-template <class At>
-inline std::int64_t phase_pixel_taps(const ConvGeometry& g, const Phase& phase, std::int64_t j,
-                                     At at) {
-  const PhaseAxis* ax = phase.axis;
-  const std::int64_t j0 = j % ax[0].count, j1 = (j / ax[0].count) % ax[1].count,
-                     j2 = j / (ax[0].count * ax[1].count);
-  std::int64_t ti = 0;
-  for (std::int64_t o2 : ax[2].offsets)
-    for (std::int64_t o1 : ax[1].offsets)
-      for (std::int64_t o0 : ax[0].offsets) {
-        const std::int64_t q0 = j0 + o0, q1 = j1 + o1, q2 = j2 + o2;
-        const bool inside = q0 >= 0 && q0 < g.coarse_size[0] && q1 >= 0 && q1 < g.coarse_size[1] &&
-                            q2 >= 0 && q2 < g.coarse_size[2];
-        at(ti++, inside ? q0 + g.coarse_size[0] * (q1 + g.coarse_size[1] * q2) : -1);
-      }
-  return ax[0].first + g.stride[0] * j0 +
-         g.fine_size[0] *
-             (ax[1].first + g.stride[1] * j1 + g.fine_size[1] * (ax[2].first + g.stride[2] * j2));
-}
-
-// Calls at(t, pixel) for every tap t (numbered column-major, dimension 0
-// fastest) of coarse pixel q (its index within a sample), with the fine pixel
-// the tap reads, or -1 off the image (where the implicit products read zeros,
-// as PyTorch's im2col does).
-template <class At>
-inline void fine_pixels_of(const ConvGeometry& g, std::int64_t q, At at) {
-  const std::int64_t* C = g.coarse_size;
-  const std::int64_t* F = g.fine_size;
-  const std::int64_t q0 = q % C[0], q1 = (q / C[0]) % C[1], q2 = q / (C[0] * C[1]);
-  std::int64_t t = 0;
-  for (std::int64_t t2 = 0; t2 < g.kernel_size[2]; ++t2) {
-    const std::int64_t f2 = q2 * g.stride[2] - g.padding[2] + t2 * g.dilation[2];
-    for (std::int64_t t1 = 0; t1 < g.kernel_size[1]; ++t1) {
-      const std::int64_t f1 = q1 * g.stride[1] - g.padding[1] + t1 * g.dilation[1];
-      for (std::int64_t t0 = 0; t0 < g.kernel_size[0]; ++t0, ++t) {
-        const std::int64_t f0 = q0 * g.stride[0] - g.padding[0] + t0 * g.dilation[0];
-        const bool inside = f0 >= 0 && f0 < F[0] && f1 >= 0 && f1 < F[1] && f2 >= 0 && f2 < F[2];
-        at(t, inside ? f0 + F[0] * (f1 + F[1] * f2) : -1);
-      }
-    }
-  }
-}
 
 // Runs pack(pair, phase, group) for every (phase, group) pair, pair = phase
 // index * groups + group, on the team: the phases' packed weights together
@@ -189,7 +65,7 @@ Status for_each_phase_and_group(const ConvGeometry& g, const std::vector<Phase>&
         pack(pair, phases[pair / static_cast<std::size_t>(g.groups)],
              static_cast<std::int64_t>(pair % static_cast<std::size_t>(g.groups)));
       },
-      /*team_from=*/65536);
+      tuning::kPackTeamFromValues);
 }
 
 // fine: sample-major. With `overwrite` (the phases cover every fine pixel)
@@ -276,6 +152,21 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
     return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
   }
   return Status::success();
+}
+
+// Path::phase_sample_major: when the phases cover every fine pixel, their
+// products are stored with the bias added, with no pass that fills the
+// output first.
+template <class T>
+Status phase_sample_major(const ConvGeometry& g, const Plan& plan, const T* coarse,
+                          const T* weight, const T* bias, T* fine, const ComputeOptions& options) {
+  std::int64_t covered = 0;
+  for (const Phase& ph : plan.phases) covered += ph.columns;
+  const bool overwrite = covered == g.fine_pixels;
+  if (!overwrite)
+    fill_with_bias(fine, g.batch * g.fine_pixels, g.fine_channels, bias,
+                   std::max(1, options.num_threads));
+  return phase_gemm(g, plan.phases, coarse, weight, bias, overwrite, fine, options);
 }
 
 // The fine -> coarse direction (a convolution's forward pass, a transposed

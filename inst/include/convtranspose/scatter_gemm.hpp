@@ -32,7 +32,7 @@
 #include "layout.hpp"
 #include "options.hpp"
 #include "parallel.hpp"
-#include "phase_gemm.hpp"
+#include "plan.hpp"
 #include "status.hpp"
 #include "taps.hpp"
 
@@ -96,99 +96,88 @@ void scatter_direct(const ConvGeometry& g, const TapTable& taps, const T* coarse
 
 }  // namespace detail
 
-// coarse: sample-major (c + C_coarse * (pixel + P_coarse * n)); weight in R /
-// PyTorch order (C_coarse, C_fine/g, taps) column-major; bias: C_fine values
-// or null; fine: sample-major output, fully overwritten.
+// The sample-major coarse -> fine kernels. coarse: sample-major (c +
+// C_coarse * (pixel + P_coarse * n)); weight in R / PyTorch order (C_coarse,
+// C_fine/g, taps) column-major; bias: C_fine values or null; fine:
+// sample-major output, fully overwritten (each starts from the bias).
+// `g` is the chunk's geometry; `plan` says the team and the tiles.
+
+// Path::direct_scatter: threads split the taps by stride phase, or else the
+// groups.
 template <class T>
-Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, const T* bias, T* fine,
-                    const ComputeOptions& options) {
-  const int nt = std::max(1, options.num_threads);
-  const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
-  const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
-  const std::int64_t fine_px = g.batch * g.fine_pixels;
-
+Status direct_scatter(const ConvGeometry& g, const Plan& plan, const T* coarse, const T* weight,
+                      const T* bias, T* fine, const ComputeOptions& options) {
+  fill_with_bias(fine, g.batch * g.fine_pixels, g.fine_channels, bias,
+                 std::max(1, options.num_threads));
   const std::int64_t Q = g.batch * g.coarse_pixels;
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
-  // The AVX-512 build multiplies by stride phase, in place (phase_gemm.hpp),
-  // where that is less work; when the phases cover every fine pixel, their
-  // products are stored with the bias added, with no pass that fills the
-  // output first.
-  if (ccg != 1 && Q > 0 && detail::all_finite(weight, g.weight_elements, options.num_threads)) {
-    try {
-      const std::vector<detail::Phase> phases = detail::phases_of(g);
-      if (detail::phase_gemm_pays<T>(g, phases)) {
-        std::int64_t covered = 0;
-        for (const detail::Phase& ph : phases) covered += ph.columns;
-        const bool overwrite = covered == g.fine_pixels;
-        if (!overwrite) fill_with_bias(fine, fine_px, cf, bias, nt);
-        return detail::phase_gemm(g, phases, coarse, weight, bias, overwrite, fine, options);
-      }
-    } catch (const std::bad_alloc&) {
-      return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
-    }
-  }
-#endif
-  // Start from the bias (or zero): every fine element receives a sum.
-  fill_with_bias(fine, fine_px, cf, bias, nt);
   if (Q == 0) return Status::success();
+  return detail::guarded([&]() {
+    const detail::TapTable taps(g);
+    const std::vector<T> weight_t = detail::weight_by_tap(g, weight);
+    const int workers = plan.team;
+    const bool by_phase = taps.phase_count >= workers;
+    return detail::parallel_pixel_blocks(
+        Q, detail::direct_block(g, workers), workers, options,
+        [&](std::int64_t b0, std::int64_t b1, int tid, int team) {
+          if (by_phase) {
+            detail::scatter_direct(g, taps, coarse, weight_t.data(), b0, b1, 0, g.groups, team,
+                                   tid, fine);
+          } else {
+            std::int64_t g0, g1;
+            detail::share(0, g.groups, tid, team, &g0, &g1);
+            if (g1 > g0)
+              detail::scatter_direct(g, taps, coarse, weight_t.data(), b0, b1, g0, g1, 1, 0,
+                                     fine);
+          }
+        });
+  });
+}
 
-  // Tile plan: rows are (fine channel, tap) pairs, columns coarse pixels.
-  const std::int64_t budget =
-      std::max<std::int64_t>(1, options.tile_bytes / static_cast<std::int64_t>(sizeof(T)));
-  const std::int64_t K = g.kernel_taps;
-  std::int64_t q_tile, k_tile;
-  if (cfg * K * Q <= budget) {
-    q_tile = Q;
-    k_tile = K;
-  } else if (cfg * Q <= budget) {
-    q_tile = Q;
-    k_tile = std::max<std::int64_t>(1, budget / (cfg * Q));
-  } else {
-    k_tile = 1;
-    q_tile = std::max<std::int64_t>(1, budget / cfg);
-  }
-
-  try {
-    detail::TapTable taps(g);
-    // Threads only pay off above some work: a barrier can cost a scheduler
-    // time slice when the other cores are busy.
-    const double total_flops = 2.0 * static_cast<double>(cfg) * K * Q * ccg * g.groups;
-    const int workers = total_flops < 4e6 ? 1 : nt;
-    if (ccg == 1) {
-      const std::vector<T> weight_t = detail::weight_by_tap(g, weight);
-      // Threads split the taps by stride phase, or else the groups.
-      const bool by_phase = taps.phase_count >= workers;
-      return detail::parallel_pixel_blocks(
-          Q, detail::direct_block(g, workers), workers, options,
-          [&](std::int64_t b0, std::int64_t b1, int tid, int team) {
-            if (by_phase) {
-              detail::scatter_direct(g, taps, coarse, weight_t.data(), b0, b1, 0, g.groups, team,
-                                     tid, fine);
-            } else {
-              std::int64_t g0, g1;
-              detail::share(0, g.groups, tid, team, &g0, &g1);
-              if (g1 > g0)
-                detail::scatter_direct(g, taps, coarse, weight_t.data(), b0, b1, g0, g1, 1, 0,
-                                       fine);
-            }
-          });
-    }
-    // Many small groups (depthwise layers): whole groups in parallel, each
-    // thread with its own column buffer; groups own disjoint fine channels.
+// Path::groups_col2im: whole groups in parallel, each thread with its own
+// column buffer; groups own disjoint fine channels.
+template <class T>
+Status groups_col2im(const ConvGeometry& g, const Plan&, const T* coarse, const T* weight,
+                     const T* bias, T* fine, const ComputeOptions& options) {
+  fill_with_bias(fine, g.batch * g.fine_pixels, g.fine_channels, bias,
+                 std::max(1, options.num_threads));
+  const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
+  const std::int64_t cfg = g.fine_channels_per_group, K = g.kernel_taps;
+  const std::int64_t Q = g.batch * g.coarse_pixels;
+  if (Q == 0) return Status::success();
+  return detail::guarded([&]() {
+    const detail::TapTable taps(g);
     const double group_flops = 2.0 * static_cast<double>(cfg) * K * Q * ccg;
-    if (workers > 1 && g.groups >= nt && q_tile == Q && k_tile == K && group_flops < 5e7) {
-      return detail::run_items<std::vector<T>>(
-          static_cast<std::size_t>(g.groups), group_flops, options,
-          [&](std::size_t item, std::vector<T>& local) {
-            const std::int64_t grp = static_cast<std::int64_t>(item);
-            local.resize(static_cast<std::size_t>(cfg * K * Q));
-            matmul<T>(column_major(weight + grp * ccg, ccg, cfg * K, cc).transposed(),
-                      column_major(coarse + grp * ccg, ccg, Q, cc),
-                      column_major(local.data(), cfg * K, Q, cfg * K), false);
-            detail::scatter_columns(g, taps, local.data(), cfg * K, 0, Q, 0, K, grp, 1, 0, 0, cfg,
-                                    fine);
-          });
-    }
+    return detail::run_items<std::vector<T>>(
+        static_cast<std::size_t>(g.groups), group_flops, options,
+        [&](std::size_t item, std::vector<T>& local) {
+          const std::int64_t grp = static_cast<std::int64_t>(item);
+          local.resize(static_cast<std::size_t>(cfg * K * Q));
+          matmul<T>(column_major(weight + grp * ccg, ccg, cfg * K, cc).transposed(),
+                    column_major(coarse + grp * ccg, ccg, Q, cc),
+                    column_major(local.data(), cfg * K, Q, cfg * K), false);
+          detail::scatter_columns(g, taps, local.data(), cfg * K, 0, Q, 0, K, grp, 1, 0, 0, cfg,
+                                  fine);
+        });
+  });
+}
+
+// Path::gemm_col2im: the column matrix in tiles (coarse pixels x taps) of
+// the plan's size, the interrupt callback polled between tiles. Inside a
+// tile the GEMM is split across threads; the scatter is split so that no two
+// threads write the same fine element: by the stride phase of the tap, or
+// with a single phase by ranges of fine channels.
+template <class T>
+Status gemm_col2im(const ConvGeometry& g, const Plan& plan, const T* coarse, const T* weight,
+                   const T* bias, T* fine, const ComputeOptions& options) {
+  const int nt = std::max(1, options.num_threads);
+  fill_with_bias(fine, g.batch * g.fine_pixels, g.fine_channels, bias, nt);
+  const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
+  const std::int64_t cfg = g.fine_channels_per_group, K = g.kernel_taps;
+  const std::int64_t Q = g.batch * g.coarse_pixels;
+  if (Q == 0) return Status::success();
+  const std::int64_t q_tile = std::min(Q, plan.tile_pixels), k_tile = std::min(K, plan.tile_taps);
+  return detail::guarded([&]() -> Status {
+    const detail::TapTable taps(g);
     std::vector<T> buffer(static_cast<std::size_t>(cfg * k_tile * q_tile));
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
       for (std::int64_t q0 = 0; q0 < Q; q0 += q_tile) {
@@ -203,64 +192,40 @@ Status scatter_gemm(const ConvGeometry& g, const T* coarse, const T* weight, con
           const MatrixView<T> out = column_major(buffer.data(), rows, cols, rows);
           // Work split decided once per tile, identical on every thread.
           const double flops = 2.0 * static_cast<double>(rows) * cols * ccg;
-          const int team = (flops < 2e5 || workers == 1) ? 1 : nt;
+          const int team = (flops < tuning::kTileTeamFromFlops || plan.team == 1) ? 1 : nt;
           const bool split_rows = rows >= cols;
           const bool by_phase = taps.phase_count >= team;
-          bool failed = false;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(team)
-#endif
-          {
-#ifdef _OPENMP
-            const int tid = omp_get_thread_num(), size = omp_get_num_threads();
-#else
-            const int tid = 0, size = 1;
-#endif
-            try {
-              const std::int64_t extent = split_rows ? rows : cols;
-              const std::int64_t per = (extent + size - 1) / size;
-              const std::int64_t b = std::min(extent, per * tid);
-              const std::int64_t e = std::min(extent, b + per);
-              if (e > b) {
-                if (split_rows)
-                  matmul<T>(w.block(0, b, ccg, e - b).transposed(), x, out.block(b, 0, e - b, cols),
-                            false);
-                else
-                  matmul<T>(w.transposed(), x.block(0, b, ccg, e - b), out.block(0, b, rows, e - b),
-                            false);
-              }
-            } catch (...) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-              failed = true;
+          Status tile = detail::run_team(team, [&](int tid, int size) {
+            const std::int64_t extent = split_rows ? rows : cols;
+            const std::int64_t per = (extent + size - 1) / size;
+            const std::int64_t b = std::min(extent, per * tid);
+            const std::int64_t e = std::min(extent, b + per);
+            if (e > b) {
+              if (split_rows)
+                matmul<T>(w.block(0, b, ccg, e - b).transposed(), x, out.block(b, 0, e - b, cols),
+                          false);
+              else
+                matmul<T>(w.transposed(), x.block(0, b, ccg, e - b), out.block(0, b, rows, e - b),
+                          false);
             }
-#ifdef _OPENMP
-#pragma omp barrier
-#endif
-            if (!failed) {
-              if (by_phase) {
-                detail::scatter_columns(g, taps, buffer.data(), rows, q0, q1, k0, k1, grp, size,
-                                        tid, 0, cfg, fine);
-              } else {
-                const std::int64_t per = (cfg + size - 1) / size;
-                const std::int64_t c0 = std::min(cfg, per * tid), c1 = std::min(cfg, c0 + per);
-                if (c1 > c0)
-                  detail::scatter_columns(g, taps, buffer.data(), rows, q0, q1, k0, k1, grp, 1, 0,
-                                          c0, c1, fine);
-              }
+          }, [&](int tid, int size) {
+            if (by_phase) {
+              detail::scatter_columns(g, taps, buffer.data(), rows, q0, q1, k0, k1, grp, size, tid,
+                                      0, cfg, fine);
+            } else {
+              const std::int64_t per = (cfg + size - 1) / size;
+              const std::int64_t c0 = std::min(cfg, per * tid), c1 = std::min(cfg, c0 + per);
+              if (c1 > c0)
+                detail::scatter_columns(g, taps, buffer.data(), rows, q0, q1, k0, k1, grp, 1, 0,
+                                        c0, c1, fine);
             }
-          }
-          if (failed) return Status::error(StatusCode::out_of_memory, "out of memory in GEMM");
+          });
+          if (!tile.ok()) return tile;
         }
       }
     }
-  } catch (const std::bad_alloc&) {
-    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
-  } catch (const std::exception& e) {
-    return Status::error(StatusCode::internal, e.what());
-  }
-  return Status::success();
+    return Status::success();
+  });
 }
 
 }  // namespace convtranspose

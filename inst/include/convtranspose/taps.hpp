@@ -131,6 +131,109 @@ inline void for_each_tap(const ConvGeometry& g, const TapTable& taps, std::int64
   }
 }
 
+// One dimension of one phase: the fine positions first, first + stride, ...
+// (count of them), and the taps reaching them with their coarse offsets:
+// fine position first + stride * j is reached by tap taps[i] from coarse
+// position j + offsets[i].
+struct PhaseAxis {
+  std::int64_t first = 0, count = 0;
+  std::vector<std::int64_t> taps, offsets;
+};
+
+inline PhaseAxis phase_axis(const ConvGeometry& g, int d, std::int64_t residue) {
+  const std::int64_t s = g.stride[d], p = g.padding[d], dil = g.dilation[d];
+  PhaseAxis axis;
+  axis.first = ((residue - p) % s + s) % s;
+  axis.count = axis.first < g.fine_size[d] ? (g.fine_size[d] - axis.first + s - 1) / s : 0;
+  for (std::int64_t t = 0; t < g.kernel_size[d]; ++t) {
+    if ((t * dil) % s != residue) continue;
+    axis.taps.push_back(t);
+    axis.offsets.push_back((axis.first + p - t * dil) / s);  // exact
+  }
+  return axis;
+}
+
+struct Phase {
+  PhaseAxis axis[kMaxRank];
+  std::int64_t columns = 0;  // fine pixels of the phase, per sample
+  std::int64_t taps = 0;     // taps reaching them
+  // their indices in the weight, in the order the products take them
+  // (dimension 0 fastest, as the offsets are walked)
+  std::vector<std::int64_t> tap_index;
+};
+
+// The phases with at least one tap and one fine pixel.
+inline std::vector<Phase> phases_of(const ConvGeometry& g) {
+  std::vector<Phase> phases;
+  for (std::int64_t r0 = 0; r0 < g.stride[0]; ++r0)
+    for (std::int64_t r1 = 0; r1 < g.stride[1]; ++r1)
+      for (std::int64_t r2 = 0; r2 < g.stride[2]; ++r2) {
+        Phase ph;
+        const std::int64_t residue[kMaxRank] = {r0, r1, r2};
+        ph.columns = ph.taps = 1;
+        for (int d = 0; d < kMaxRank; ++d) {
+          ph.axis[d] = phase_axis(g, d, residue[d]);
+          ph.columns *= ph.axis[d].count;
+          ph.taps *= static_cast<std::int64_t>(ph.axis[d].taps.size());
+        }
+        if (ph.columns == 0 || ph.taps == 0) continue;
+        // (pixels and taps are numbered column-major, dimension 0 fastest)
+        for (std::int64_t t2 : ph.axis[2].taps)
+          for (std::int64_t t1 : ph.axis[1].taps)
+            for (std::int64_t t0 : ph.axis[0].taps)
+              ph.tap_index.push_back(t0 + g.kernel_size[0] * (t1 + g.kernel_size[1] * t2));
+        phases.push_back(std::move(ph));
+      }
+  return phases;
+}
+
+// For the fine pixel with index j among a phase's pixels (per sample): calls
+// at(ti, pixel) for each of the phase's taps ti, in the order of its
+// tap_index, with the coarse pixel the tap reads, or -1 off the image; returns
+// the fine pixel's index within a sample.
+template <class At>
+inline std::int64_t phase_pixel_taps(const ConvGeometry& g, const Phase& phase, std::int64_t j,
+                                     At at) {
+  const PhaseAxis* ax = phase.axis;
+  const std::int64_t j0 = j % ax[0].count, j1 = (j / ax[0].count) % ax[1].count,
+                     j2 = j / (ax[0].count * ax[1].count);
+  std::int64_t ti = 0;
+  for (std::int64_t o2 : ax[2].offsets)
+    for (std::int64_t o1 : ax[1].offsets)
+      for (std::int64_t o0 : ax[0].offsets) {
+        const std::int64_t q0 = j0 + o0, q1 = j1 + o1, q2 = j2 + o2;
+        const bool inside = q0 >= 0 && q0 < g.coarse_size[0] && q1 >= 0 && q1 < g.coarse_size[1] &&
+                            q2 >= 0 && q2 < g.coarse_size[2];
+        at(ti++, inside ? q0 + g.coarse_size[0] * (q1 + g.coarse_size[1] * q2) : -1);
+      }
+  return ax[0].first + g.stride[0] * j0 +
+         g.fine_size[0] *
+             (ax[1].first + g.stride[1] * j1 + g.fine_size[1] * (ax[2].first + g.stride[2] * j2));
+}
+
+// Calls at(t, pixel) for every tap t (numbered column-major, dimension 0
+// fastest) of coarse pixel q (its index within a sample), with the fine pixel
+// the tap reads, or -1 off the image (where the implicit products read zeros,
+// as PyTorch's im2col does).
+template <class At>
+inline void fine_pixels_of(const ConvGeometry& g, std::int64_t q, At at) {
+  const std::int64_t* C = g.coarse_size;
+  const std::int64_t* F = g.fine_size;
+  const std::int64_t q0 = q % C[0], q1 = (q / C[0]) % C[1], q2 = q / (C[0] * C[1]);
+  std::int64_t t = 0;
+  for (std::int64_t t2 = 0; t2 < g.kernel_size[2]; ++t2) {
+    const std::int64_t f2 = q2 * g.stride[2] - g.padding[2] + t2 * g.dilation[2];
+    for (std::int64_t t1 = 0; t1 < g.kernel_size[1]; ++t1) {
+      const std::int64_t f1 = q1 * g.stride[1] - g.padding[1] + t1 * g.dilation[1];
+      for (std::int64_t t0 = 0; t0 < g.kernel_size[0]; ++t0, ++t) {
+        const std::int64_t f0 = q0 * g.stride[0] - g.padding[0] + t0 * g.dilation[0];
+        const bool inside = f0 >= 0 && f0 < F[0] && f1 >= 0 && f1 < F[1] && f2 >= 0 && f2 < F[2];
+        at(t, inside ? f0 + F[0] * (f1 + F[1] * f2) : -1);
+      }
+    }
+  }
+}
+
 }  // namespace detail
 }  // namespace convtranspose
 

@@ -1,0 +1,66 @@
+// Every threshold and blocking constant of the CPU core, named, in one place.
+// Sizes that must fit a cache come from ComputeOptions::l2_bytes, read off
+// the machine; vector-width constants are those of the AVX-512 kernels.
+#ifndef CONVTRANSPOSE_TUNING_HPP
+#define CONVTRANSPOSE_TUNING_HPP
+
+#include <cstdint>
+
+namespace convtranspose {
+namespace tuning {
+
+// Below this many flops a call runs on one thread: a team's start and
+// barrier cost more, and a scheduler time slice when other cores are busy.
+constexpr double kTeamFromFlops = 4e6;
+// The same for one tile of gemm_col2im's product.
+constexpr double kTileTeamFromFlops = 2e5;
+// Values written (a bias fill) or packed (weights) before a team pays.
+constexpr double kFillTeamFromValues = 1e6;
+constexpr double kPackTeamFromValues = 65536;
+// Values checked for NaN/Inf before the check runs on a team.
+constexpr std::int64_t kFiniteParallelFrom = std::int64_t(1) << 20;
+
+// Work between interrupt checks: rounds of work items, the direct kernels'
+// pixel blocks and the phase/implicit products' items.
+constexpr double kRoundFlops = 4e8;
+constexpr double kWeightRoundFlops = 4e9;
+constexpr double kDirectBlockFlops = 1e7;
+constexpr double kItemFlops = 1e7;
+
+// groups_col2im: groups whose product is smaller than this run whole, one
+// group a thread (larger ones split the product itself).
+constexpr double kGroupColumnsMaxFlops = 5e7;
+
+// The AVX-512 products: samples per row group (one vector of doubles), the
+// columns of a weight panel, and rows of a register block per type.
+constexpr std::int64_t kRowGroup = 8;
+constexpr std::int64_t kPanelColumns = 12;
+template <class T>
+constexpr std::int64_t block_rows() {
+  return sizeof(T) == 8 ? 16 : 32;
+}
+// Row groups per work item of the in-place products: 128 rows, whose packed
+// slice stays in L2 while every weight panel passes over it.
+constexpr std::int64_t kRowGroupsPerItem = 16;
+
+// col2im's cost in multiply-adds per column value (a read-modify-write
+// scattered over the output, against 16 multiply-adds a cycle).
+constexpr double kScatterCost = 48;
+// The implicit products read runs of the group's fine channels: shorter
+// runs than this leave the vector units idle.
+constexpr std::int64_t kImplicitMinChannels = 4;
+// weight_row_pointers: runs of at least this many fine channels, and a
+// multiple of 4 (its 4-, 8- and 12-column kernels cover a run exactly).
+constexpr std::int64_t kRowPointerMinChannels = 8;
+// weight_in_place_registers: sums of fewer row groups do not pay for the
+// lanes' final addition and spills.
+constexpr std::int64_t kRegisterWeightMinRowGroups = 128;
+// Pixel tiles of the sample-major weight gradient: at least this many
+// pixels (a tile is also kept within the L2 cache).
+constexpr std::int64_t kWeightTileMinPixels = 256;
+constexpr std::int64_t kGatherTileMinPixels = 64;
+
+}  // namespace tuning
+}  // namespace convtranspose
+
+#endif

@@ -1,0 +1,165 @@
+# Every kernel path of cvt_paths(), forced by name on random geometries, in
+# both dtypes and on every build this machine runs, against the slow
+# reference (helper-reference.R); and the listing, the verbose message and
+# the option's errors.
+
+builds_here <- function() {
+  on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"))
+  Filter(function(isa) {
+    Sys.setenv(CONVTRANSPOSE_ISA = isa)
+    identical(cvt_kernel_isa(), isa)
+  }, c("baseline", "avx2", "avx512"))
+}
+
+# A random geometry that `path` can run: one coarse (input) channel per
+# group for the direct paths, whole row groups for the register kernel,
+# fine channels per group a multiple of 4 for the row-pointer kernel; batch
+# sizes around the row group of 8 and its edges.
+path_config <- function(path) {
+  repeat {
+    rank <- sample(1:3, 1)
+    groups <- sample(c(1, 1, 2, 3), 1)
+    cig <- if (grepl("^direct", path)) 1 else sample(1:5, 1)
+    cog <- if (path == "weight_row_pointers") sample(c(4, 8), 1) else sample(1:6, 1)
+    batch <- if (path == "weight_in_place_registers") sample(c(8, 16), 1) else
+      sample(c(1, 2, 3, 7, 8, 9, 12, 16, 17), 1)
+    max_size <- if (rank == 3) 3 else 5
+    cfg <- list(rank = rank, groups = groups, cin = groups * cig, cout = groups * cog,
+                k = sample(1:3, rank, TRUE), s = sample(1:3, rank, TRUE),
+                d = sample(1:2, rank, TRUE), p = sample(0:2, rank, TRUE),
+                size = sample(1:max_size, rank, TRUE), batch = batch,
+                bias = runif(1) < 0.7, unbatched = FALSE)
+    cfg$op <- vapply(seq_len(rank), function(i) sample(0:(max(cfg$s[i], cfg$d[i]) - 1), 1), 0)
+    out <- (cfg$size - 1) * cfg$s - 2 * cfg$p + cfg$d * (cfg$k - 1) + cfg$op + 1
+    if (all(out >= 1)) return(cfg)
+  }
+}
+
+operation_codes <- c(coarse_to_fine = 1L, fine_to_coarse = 2L, weight_gradient = 3L)
+
+# Runs `path`'s operation of a transposed convolution (the input is the
+# coarse side) forced onto `path`, checks that path ran and returns the
+# relative error against the reference.
+check_forced_path <- function(path, operation, cfg, dtype) {
+  data <- config_data(cfg)
+  args <- list(stride = cfg$s, padding = cfg$p, output_padding = cfg$op, groups = cfg$groups,
+               dilation = cfg$d, dtype = dtype)
+  old <- options(convtranspose.force_path = path)
+  on.exit(options(old))
+  y_ref <- reference_conv_transpose(data$input, data$weight, data$bias, cfg$s, cfg$p, cfg$op,
+                                    cfg$groups, cfg$d)
+  if (operation == "coarse_to_fine") {
+    actual <- do.call(transpose_fn(cfg$rank), c(list(data$input, data$weight, data$bias), args))
+    expected <- y_ref
+  } else {
+    G <- array(rnorm(length(y_ref)), dim(y_ref))
+    back <- list(nnf_conv_transpose1d_backward, nnf_conv_transpose2d_backward,
+                 nnf_conv_transpose3d_backward)[[cfg$rank]]
+    grads <- do.call(back, c(list(G, data$input, data$weight), args))
+    if (operation == "fine_to_coarse") {
+      actual <- grads$input
+      expected <- reference_input_gradient(G, data$weight, cfg$size, cfg$s, cfg$p, cfg$groups,
+                                           cfg$d)
+    } else {
+      actual <- grads$weight
+      expected <- reference_weight_gradient(G, data$input, cfg$k, cfg$s, cfg$p, cfg$groups,
+                                            cfg$d)
+    }
+  }
+  ran <- convtranspose:::.ct_last_path(operation_codes[[operation]])
+  list(ran = ran$path, actual = actual, expected = expected)
+}
+
+test_that("every path, forced on random geometries, matches the reference on every build", {
+  paths <- cvt_paths()
+  on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"))
+  set.seed(2026)
+  reached <- character()
+  for (isa in builds_here()) {
+    Sys.setenv(CONVTRANSPOSE_ISA = isa)
+    for (i in seq_len(nrow(paths))) {
+      row <- paths[i, ]
+      if (!isa %in% strsplit(row$isas, ",")[[1]]) next
+      for (dtype in strsplit(row$dtypes, ",")[[1]]) {
+        tol <- if (dtype == "float32") 1e-5 else 1e-12
+        for (trial in 1:8) {
+          cfg <- path_config(row$path)
+          r <- check_forced_path(row$path, row$operation, cfg, dtype)
+          expect_identical(r$ran, row$path)
+          expect_close(r$actual, r$expected, tol)
+          reached <- c(reached, paste(isa, row$path, dtype))
+        }
+      }
+    }
+  }
+  # on an AVX-512 machine every path of the list ran at least once
+  if ("avx512" %in% builds_here())
+    expect_setequal(unique(sub("^avx512 (\\S+) .*$", "\\1", grep("^avx512", reached, value = TRUE))),
+                    paths$path)
+})
+
+test_that("cvt_paths() lists each path once, with its operation, builds and dtypes", {
+  paths <- cvt_paths()
+  expect_s3_class(paths, "data.frame")
+  expect_identical(names(paths), c("operation", "path", "isas", "dtypes", "description"))
+  expect_false(anyDuplicated(paths$path) > 0)
+  expect_setequal(unique(paths$operation), c("coarse_to_fine", "fine_to_coarse", "weight_gradient"))
+  expect_true(all(paths$dtypes %in% c("float64,float32", "float64", "float32")))
+  expect_true(all(unlist(strsplit(paths$isas, ",")) %in% c("baseline", "avx2", "avx512")))
+  # every operation has a general path that runs everywhere
+  general <- paths[paths$isas == "baseline,avx2,avx512" & paths$dtypes == "float64,float32", ]
+  expect_setequal(unique(general$operation), unique(paths$operation))
+})
+
+test_that("convtranspose.verbose names each operation's path, build, dtype and reason", {
+  x <- array(rnorm(2 * 3 * 4), c(2, 3, 4))
+  w <- array(rnorm(3 * 2 * 3), c(3, 2, 3))
+  old <- options(convtranspose.verbose = TRUE)
+  on.exit(options(old))
+  msgs <- character()
+  withCallingHandlers(
+    nnf_conv_transpose1d_backward(array(1, c(2, 2, 6)), x, w),
+    message = function(m) {
+      msgs <<- c(msgs, conditionMessage(m))
+      invokeRestart("muffleMessage")
+    })
+  expect_length(msgs, 2)
+  expect_match(msgs[1], "^convtranspose: fine_to_coarse, float64, (baseline|avx2|avx512) build: [a-z0-9_]+\\. .+")
+  expect_match(msgs[2], "^convtranspose: weight_gradient, float64")
+  chosen <- sub("^[^:]+: [^:]+: ([a-z0-9_]+)\\..*$", "\\1", msgs)
+  expect_true(all(chosen %in% cvt_paths()$path))
+  options(convtranspose.verbose = FALSE)
+  expect_silent(nnf_conv_transpose1d(x, w))
+})
+
+test_that("convtranspose.force_path refuses unknown names and paths that cannot run", {
+  x <- array(rnorm(2 * 4 * 5), c(2, 4, 5))
+  w <- array(rnorm(4 * 2 * 3), c(4, 2, 3))
+  old <- options(convtranspose.force_path = "no_such_path")
+  on.exit(options(old))
+  expect_error(nnf_conv_transpose1d(x, w), class = "convtranspose_argument_error",
+               regexp = "cvt_paths")
+  options(convtranspose.force_path = 3)
+  expect_error(nnf_conv_transpose1d(x, w), class = "convtranspose_argument_error")
+  # four input channels in one group: not the direct path's geometry
+  options(convtranspose.force_path = "direct_scatter")
+  expect_error(nnf_conv_transpose1d(x, w), class = "convtranspose_argument_error",
+               regexp = "one coarse channel per group")
+  # the other operations of the call choose as usual
+  options(convtranspose.force_path = "weight_im2col")
+  g <- nnf_conv_transpose1d_backward(array(1, c(2, 2, 7)), x, w)
+  expect_identical(convtranspose:::.ct_last_path(3L)$path, "weight_im2col")
+  expect_false(identical(convtranspose:::.ct_last_path(2L)$path, "weight_im2col"))
+  # a direct path with NaN in the values it would multiply by skipped zeros
+  options(convtranspose.force_path = "direct_gather")
+  wd <- array(c(NaN, rnorm(5)), c(2, 1, 3))
+  expect_error(nnf_conv_transpose1d_backward(array(1, c(2, 2, 7)), x[, 1:2, , drop = FALSE], wd,
+                                             groups = 2),
+               class = "convtranspose_argument_error", regexp = "NaN or Inf")
+  # paths of the AVX-512 build, asked for in the baseline build
+  Sys.setenv(CONVTRANSPOSE_ISA = "baseline")
+  on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"), add = TRUE)
+  options(convtranspose.force_path = "phase_in_place")
+  expect_error(nnf_conv_transpose1d(x, w), class = "convtranspose_argument_error",
+               regexp = "AVX-512 build only")
+})
