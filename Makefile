@@ -12,7 +12,7 @@ CHECK_ENV := _R_CHECK_CRAN_INCOMING_REMOTE_=false _R_CHECK_CRAN_INCOMING_=false 
 	_R_CHECK_SYSTEM_CLOCK_=0 _R_CHECK_FUTURE_FILE_TIMESTAMPS_=false \
 	_R_CHECK_LIMIT_CORES_=TRUE OMP_THREAD_LIMIT=2
 
-.PHONY: deps install demo check test fixtures document clean bench fuzz sanitize valgrind reliability site portability
+.PHONY: deps install demo check test fixtures document clean bench fuzz sanitize valgrind tsan gctorture reliability site portability
 
 deps:
 	@sh tools/install-deps.sh
@@ -79,8 +79,9 @@ bench: install
 	cp bench/results/speedup.png vignettes/speedup.png  # the vignette's chart
 
 # Reliability (see tools/): the fuzzer (FUZZ_N cases), the test suite under
-# AddressSanitizer + UndefinedBehaviorSanitizer, and valgrind's memcheck on
-# every native code path (tools/valgrind.sh --full runs the whole suite).
+# AddressSanitizer + UndefinedBehaviorSanitizer, valgrind's memcheck on
+# every native code path (tools/valgrind.sh --full runs the whole suite),
+# ThreadSanitizer and gctorture.
 FUZZ_N    ?= 2000
 FUZZ_SEED ?= 1
 fuzz: install
@@ -93,4 +94,15 @@ valgrind: install
 	@sh tools/install-deps.sh valgrind
 	sh tools/valgrind.sh
 
-reliability: fuzz sanitize valgrind
+# ThreadSanitizer on every CPU kernel path, forced, on 2 and 3 threads
+# (tools/tsan/run.sh, after checking the setup on a planted race).
+tsan: deps
+	sh tools/tsan/run.sh
+
+# The glue's entry points under gctorture(TRUE); GCTORTURE_ARGS=--short
+# for the calls straight into native code only.
+gctorture: install
+	$(RSCRIPT) tools/gctorture.R $(GCTORTURE_ARGS)
+
+reliability: fuzz sanitize valgrind tsan
+	$(MAKE) gctorture GCTORTURE_ARGS=--short

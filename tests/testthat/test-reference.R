@@ -124,7 +124,7 @@ test_that("every multi-threaded code path matches the reference", {
   # one input channel, pixels in several interrupt-checked blocks (1e7 / (2 * C_out * taps))
   check(array(rnorm(4 * 1 * 16 * 16), c(4, 1, 16, 16)), array(rnorm(256 * 64), c(1, 256, 8, 8)),
         rnorm(256), stride = 3, padding = 2)
-  # small groups with several input channels: whole groups in parallel
+  # small groups with several input channels each
   check(array(rnorm(16 * 8 * 16 * 16), c(16, 8, 16, 16)), array(rnorm(8 * 8 * 9), c(8, 8, 3, 3)),
         rnorm(32), stride = 1, groups = 4)
 })

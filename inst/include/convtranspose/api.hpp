@@ -19,12 +19,14 @@
 #include <type_traits>
 #include <vector>
 
-#include "batch_gemm.hpp"
+#include "batch_products.hpp"
+#include "batch_weight_gradient.hpp"
 #include "gather_gemm.hpp"
 #include "geometry.hpp"
 #include "layout.hpp"
 #include "options.hpp"
 #include "parallel.hpp"
+#include "phase_gemm.hpp"
 #include "plan.hpp"
 #include "scatter_gemm.hpp"
 #include "status.hpp"
@@ -178,8 +180,6 @@ Status coarse_to_fine(const ConvGeometry& geometry, const Storage* coarse, const
             case Path::phase_sample_major:
               return detail::phase_sample_major(chunk, plan, x, w.get(), b.get(), y, options);
 #endif
-            case Path::groups_col2im:
-              return groups_col2im(chunk, plan, x, w.get(), b.get(), y, options);
             case Path::gemm_col2im:
               return gemm_col2im(chunk, plan, x, w.get(), b.get(), y, options);
             default:

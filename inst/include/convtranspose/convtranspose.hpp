@@ -8,7 +8,8 @@
 //   Status s = convtranspose::resolve_conv_transpose(spec, &geometry);
 //   if (s.ok()) s = convtranspose::coarse_to_fine<double>(geometry, x, w, b, y, {});
 //
-// api.hpp says which operation is which pass of which layer.
+// api.hpp says which operation is which pass of which layer; plan.hpp how
+// each call's kernel path is chosen (paths.hpp lists them).
 #ifndef CONVTRANSPOSE_CONVTRANSPOSE_HPP
 #define CONVTRANSPOSE_CONVTRANSPOSE_HPP
 
@@ -17,6 +18,8 @@
 #include "geometry.hpp"
 #include "layout.hpp"
 #include "options.hpp"
+#include "paths.hpp"
+#include "plan.hpp"
 #include "scatter_gemm.hpp"
 #include "status.hpp"
 #include "taps.hpp"

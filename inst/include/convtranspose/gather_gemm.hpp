@@ -1,20 +1,10 @@
-// The fine -> coarse direction and the weight gradient.
-//
-// gather_gemm: a convolution's forward pass, which is also the gradient of a
-// transposed convolution with respect to its input. For each group,
-//   coarse_g += W_g (C_coarse/g x C_fine/g * taps) * columns,
-// where `columns` gathers, for every coarse pixel and tap, the fine channels
-// at fine = coarse * stride - padding + tap * dilation (zero outside the fine
-// grid): im2col, the exact inverse of scatter_gemm's col2im, in the same
-// column layout.
-//
-// weight_gradient_gemm: the gradient of either layer with respect to its
-// weight, dW_g = X_g (coarse channels x pixels) * columns^T, with the columns
-// gathered from the fine side the same way.
-//
-// Both work in tiles of bounded size with the interrupt callback polled on the
-// calling thread between blocks; threads own disjoint outputs (coarse pixels,
-// or weight columns), so nothing is written by two threads.
+// The fine -> coarse direction and the weight gradient on sample-major
+// arrays: the paths direct_gather and im2col_gemm (a convolution's forward
+// pass, a transposed convolution's input gradient: coarse_g += W_g *
+// columns, the columns gathered from the fine pixels each tap reads, zero
+// off the grid: im2col, the inverse of col2im), and direct_weight,
+// weight_row_pointers and weight_im2col (dW_g = X_g * columns^T). Threads own
+// disjoint outputs (coarse pixels, or weight columns, or private sums).
 #ifndef CONVTRANSPOSE_GATHER_GEMM_HPP
 #define CONVTRANSPOSE_GATHER_GEMM_HPP
 

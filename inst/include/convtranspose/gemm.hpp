@@ -202,8 +202,7 @@ void pack_panels(const MatrixView<const T>& a, std::int64_t i0, std::int64_t mc,
     const T* base = a.data + (i0 + ir) * a.row_stride + p0 * a.col_stride;
     if (a.row_stride == 1 && rows == Width) {
       // (a copy of constant size, which the compiler makes a few vector
-      // moves: the loop below ran one element at a time, and packing took
-      // nearly as long as the product in unet_up4's weight gradient)
+      // moves; the loop below runs one element at a time)
       for (std::int64_t p = 0; p < kc; ++p)
         std::memcpy(out + p * Width, base + p * a.col_stride, Width * sizeof(T));
     } else if (a.row_stride == 1) {
@@ -327,10 +326,8 @@ void indirect_gemm(std::int64_t m, std::int64_t n, std::int64_t segments, std::i
   const std::int64_t kMc = kMr * 8;
   const std::int64_t seg_block = std::max<std::int64_t>(1, kKc / std::max<std::int64_t>(1, run));
   // B is read in place (micro_kernel_gather: its kNr column pointers stay in
-  // registers), never copied into a packed panel: measured on unet_up3/up4
-  // and batch-1 layers with 256 and 512 rows, the copy (a scalar transpose)
-  // cost more than every row block's reads from the columns themselves
-  // (unet_up4 forward 9.2-9.9 -> 8.0-8.6 ms at the fastest call).
+  // registers), never copied into a packed panel: the copy (a scalar
+  // transpose) cost more than every row block's reads of the columns.
   alignas(64) T tile[kMr * kNr];
   std::vector<const T*> b(static_cast<std::size_t>(std::min(seg_block, segments) * kNr));
   for (std::int64_t s0 = 0; s0 < segments; s0 += seg_block) {

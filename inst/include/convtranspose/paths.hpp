@@ -18,7 +18,6 @@ enum class Path : int {
   direct_scatter = 0,
   phase_in_place,
   phase_sample_major,
-  groups_col2im,
   gemm_col2im,
   // fine_to_coarse
   direct_gather,
@@ -61,8 +60,6 @@ inline const PathInfo* path_table() {
       {Path::phase_sample_major, Operation::coarse_to_fine, "phase_sample_major",
        kAvx512Only | kBothTypes,
        "one product per stride phase on sample-major copies, coarse pixels read in place"},
-      {Path::groups_col2im, Operation::coarse_to_fine, "groups_col2im", kBothTypes,
-       "whole groups in parallel, each thread a group's columns (GEMM) then col2im"},
       {Path::gemm_col2im, Operation::coarse_to_fine, "gemm_col2im", kBothTypes,
        "column tiles by GEMM, split across threads, then col2im (the general path)"},
       {Path::direct_gather, Operation::fine_to_coarse, "direct_gather", kBothTypes,

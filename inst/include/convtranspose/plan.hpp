@@ -266,19 +266,6 @@ Plan plan_coarse_to_fine(const ConvGeometry& g, bool storage_is_compute,
     p.plan.tile_pixels = std::max<std::int64_t>(1, budget / cfg);
   }
   p.plan.tile_pixels = std::max<std::int64_t>(1, p.plan.tile_pixels);
-  const bool whole = p.plan.tile_pixels >= Q && p.plan.tile_taps == K;
-  const double group_flops = 2.0 * static_cast<double>(cfg) * K * Q * ccg;
-  std::string not_worth;
-  if (p.plan.team == 1)
-    not_worth = "one thread";
-  else if (g.groups < nt)
-    not_worth = text(g.groups) + " groups for " + text(nt) + " threads";
-  else if (group_flops >= tuning::kGroupColumnsMaxFlops)
-    not_worth = "a group's product is large enough to split";
-  if (p.offer(Path::groups_col2im,
-              whole ? "" : "a group's column matrix is larger than the tile budget", not_worth,
-              "many small groups"))
-    return p.plan;
   p.offer(Path::gemm_col2im, "", "", "the general path");
   return p.plan;
 }

@@ -1,18 +1,10 @@
-// The coarse -> fine direction: a transposed convolution's forward pass, which
-// is also the gradient of a convolution with respect to its input.
-//
-// For each group:  columns = W_g^T (C_fine/g * taps x C_coarse/g) * X_g
-// (X_g: coarse channels of the group x coarse pixels, read in place from the
-// sample-major layout), then every column entry is added to the fine pixel
-// fine = coarse * stride - padding + tap * dilation ("col2im").
-//
-// The column matrix is produced in tiles (a range of coarse pixels times a
-// range of taps) of bounded size, so memory stays small for large kernels,
-// and the interrupt callback is polled between tiles on the calling thread.
-// Inside a tile the GEMM is split across threads; the scatter is split so that
-// no two threads write the same fine element: by the stride phase of the tap
-// (taps whose offsets differ modulo the stride reach disjoint fine pixels) or,
-// with a single phase, by ranges of fine channels.
+// The coarse -> fine direction on sample-major arrays (a transposed
+// convolution's forward pass, a convolution's input gradient): the paths
+// direct_scatter and gemm_col2im. For each group,
+//   columns = W_g^T (C_fine/g * taps x C_coarse/g) * X_g,
+// then every column entry is added to the fine pixel
+// fine = coarse * stride - padding + tap * dilation ("col2im"), in tiles of
+// the plan's size. Threads never write the same fine element.
 #ifndef CONVTRANSPOSE_SCATTER_GEMM_HPP
 #define CONVTRANSPOSE_SCATTER_GEMM_HPP
 
@@ -129,34 +121,6 @@ Status direct_scatter(const ConvGeometry& g, const Plan& plan, const T* coarse, 
               detail::scatter_direct(g, taps, coarse, weight_t.data(), b0, b1, g0, g1, 1, 0,
                                      fine);
           }
-        });
-  });
-}
-
-// Path::groups_col2im: whole groups in parallel, each thread with its own
-// column buffer; groups own disjoint fine channels.
-template <class T>
-Status groups_col2im(const ConvGeometry& g, const Plan&, const T* coarse, const T* weight,
-                     const T* bias, T* fine, const ComputeOptions& options) {
-  fill_with_bias(fine, g.batch * g.fine_pixels, g.fine_channels, bias,
-                 std::max(1, options.num_threads));
-  const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
-  const std::int64_t cfg = g.fine_channels_per_group, K = g.kernel_taps;
-  const std::int64_t Q = g.batch * g.coarse_pixels;
-  if (Q == 0) return Status::success();
-  return detail::guarded([&]() {
-    const detail::TapTable taps(g);
-    const double group_flops = 2.0 * static_cast<double>(cfg) * K * Q * ccg;
-    return detail::run_items<std::vector<T>>(
-        static_cast<std::size_t>(g.groups), group_flops, options,
-        [&](std::size_t item, std::vector<T>& local) {
-          const std::int64_t grp = static_cast<std::int64_t>(item);
-          local.resize(static_cast<std::size_t>(cfg * K * Q));
-          matmul<T>(column_major(weight + grp * ccg, ccg, cfg * K, cc).transposed(),
-                    column_major(coarse + grp * ccg, ccg, Q, cc),
-                    column_major(local.data(), cfg * K, Q, cfg * K), false);
-          detail::scatter_columns(g, taps, local.data(), cfg * K, 0, Q, 0, K, grp, 1, 0, 0, cfg,
-                                  fine);
         });
   });
 }

@@ -27,10 +27,6 @@ constexpr double kWeightRoundFlops = 4e9;
 constexpr double kDirectBlockFlops = 1e7;
 constexpr double kItemFlops = 1e7;
 
-// groups_col2im: groups whose product is smaller than this run whole, one
-// group a thread (larger ones split the product itself).
-constexpr double kGroupColumnsMaxFlops = 5e7;
-
 // The AVX-512 products: samples per row group (one vector of doubles), the
 // columns of a weight panel, and rows of a register block per type.
 constexpr std::int64_t kRowGroup = 8;

@@ -1,0 +1,224 @@
+// The AVX-512 build's forward-style products on R's layout (row_groups.hpp
+// says how): phase_in_place (coarse -> fine by stride phase, see
+// taps.hpp's phases) and implicit_in_place (fine -> coarse).
+#ifndef CONVTRANSPOSE_BATCH_PRODUCTS_HPP
+#define CONVTRANSPOSE_BATCH_PRODUCTS_HPP
+
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <type_traits>
+#include <vector>
+
+#include "gemm.hpp"
+#include "geometry.hpp"
+#include "layout.hpp"
+#include "options.hpp"
+#include "parallel.hpp"
+#include "plan.hpp"
+#include "status.hpp"
+#include "taps.hpp"
+#include "phase_gemm.hpp"
+#include "row_groups.hpp"
+
+namespace convtranspose {
+namespace detail {
+
+using tuning::kRowGroup;
+
+// coarse -> fine on R's layout by stride phase (see phase_gemm.hpp for the
+// phases). `coarse`, `fine`: R arrays (batch fastest); weight and bias in T.
+// Path::phase_in_place. Requires a finite weight (a zero row standing for a
+// coarse pixel off the image must contribute nothing).
+template <class T, class Storage>
+Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const Storage* coarse,
+                        const T* weight, const T* bias, Storage* fine,
+                        const ComputeOptions& options) {
+  const std::vector<Phase>& phases = plan.phases;
+  const std::int64_t B = g.batch;
+  const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
+  const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
+  try {
+    // Fine pixels no phase reaches hold the bias alone: then the whole
+    // output starts from the bias and every product adds to it.
+    std::int64_t covered = 0;
+    for (const Phase& ph : phases) covered += ph.columns;
+    const bool prefill = covered < g.fine_pixels;
+    if (prefill) {
+      Status filled = run_items<char>(
+          static_cast<std::size_t>(g.fine_pixels), static_cast<double>(B * cf), options,
+          [&](std::size_t p, char&) {
+            Storage* dst = fine + static_cast<std::int64_t>(p) * B * cf;
+            for (std::int64_t c = 0; c < cf; ++c)
+              for (std::int64_t n = 0; n < B; ++n)
+                dst[n + B * c] = static_cast<Storage>(bias != nullptr ? bias[c] : T(0));
+          },
+          tuning::kFillTeamFromValues);
+      if (!filled.ok()) return filled;
+    }
+    // Each phase's weight per group, (taps * C_coarse/g x C_fine/g): row
+    // ti * C_coarse/g + c is coarse channel c of the phase's tap ti. All in
+    // one buffer, pair by pair (pair = phase * groups + group).
+    const std::size_t pairs = phases.size() * static_cast<std::size_t>(g.groups);
+    const std::int64_t panels = weight_panels(cfg);
+    std::vector<std::int64_t> pair_start(pairs + 1, 0);
+    for (std::size_t pair = 0; pair < pairs; ++pair)
+      pair_start[pair + 1] =
+          pair_start[pair] +
+          phases[pair / static_cast<std::size_t>(g.groups)].taps * ccg * panels * gemm_detail::kNr;
+    WorkBuffer<T> rhs(static_cast<std::size_t>(pair_start[pairs]));
+    Status packed = for_each_phase_and_group(
+        g, phases, options, [&](std::size_t pair, const Phase& phase, std::int64_t grp) {
+          const std::int64_t depth = phase.taps * ccg;
+          std::vector<std::int64_t> row_offset(static_cast<std::size_t>(depth));
+          for (std::int64_t ti = 0; ti < phase.taps; ++ti) {
+            const std::int64_t tap = phase.tap_index[static_cast<std::size_t>(ti)];
+            for (std::int64_t c = 0; c < ccg; ++c)
+              row_offset[static_cast<std::size_t>(ti * ccg + c)] = grp * ccg + c + cc * cfg * tap;
+          }
+          pack_weight_panels(depth, cfg, 0, panels, weight, row_offset.data(), cc,
+                             rhs.data() + pair_start[pair]);
+        });
+    if (!packed.ok()) return packed;
+    // Work items: (group, block of row-group indices) for every phase at
+    // once (index r of each phase reads nearly the same coarse pixels), or
+    // with plan.by_phase one phase each (it streams that phase's weight).
+    std::int64_t most = 0;
+    double per_index = 0;  // flops of one row-group index over the phases
+    for (const Phase& ph : phases) {
+      most = std::max(most, ph.columns * row_groups_per_pixel(B));
+      per_index += 2.0 * kRowGroup * ph.taps * ccg * cfg;
+    }
+    const bool by_phase = plan.by_phase;
+    const std::size_t phases_per_item = by_phase ? 1 : phases.size();
+    const std::size_t phase_ranges = by_phase ? phases.size() : 1;
+    // (row groups [begin, end) of phases [first_phase, last_phase))
+    struct Item {
+      GroupBlock block;
+      std::size_t first_phase, last_phase;
+    };
+    const std::int64_t step = row_groups_per_item(most * static_cast<std::int64_t>(phase_ranges),
+                                                  g.groups, options.num_threads);
+    std::vector<Item> items;
+    for (std::size_t p0 = 0; p0 < phases.size(); p0 += phases_per_item) {
+      const std::int64_t rows = by_phase ? phases[p0].columns * row_groups_per_pixel(B) : most;
+      for (const GroupBlock& block : group_blocks(g.groups, rows, step))
+        items.push_back({block, p0, p0 + phases_per_item});
+    }
+    return run_items<RowGroupScratch<T, Storage>>(
+        items.size(), per_index * static_cast<double>(step) / static_cast<double>(phase_ranges),
+        options, [&](std::size_t i, RowGroupScratch<T, Storage>& s) {
+          const GroupBlock& it = items[i].block;
+          for (std::size_t ph = items[i].first_phase; ph < items[i].last_phase; ++ph) {
+            const Phase& phase = phases[ph];
+            const std::int64_t row_groups = phase.columns * row_groups_per_pixel(B);
+            const std::int64_t begin = std::min(it.begin, row_groups);
+            const std::int64_t count = std::min(it.end, row_groups) - begin;
+            if (count == 0) continue;
+            s.in.resize(static_cast<std::size_t>(count * phase.taps));
+            s.out.resize(static_cast<std::size_t>(count));
+            s.lanes.resize(static_cast<std::size_t>(count));
+            for (std::int64_t r = 0; r < count; ++r) {
+              const RowGroupAt at = row_group_at(begin + r, B);
+              const std::int64_t n0 = at.n0, j = at.pixel;
+              s.lanes[static_cast<std::size_t>(r)] = at.lanes;
+              const std::int64_t fine_pixel =
+                  phase_pixel_taps(g, phase, j, [&](std::int64_t ti, std::int64_t pixel) {
+                    s.in[static_cast<std::size_t>(r * phase.taps + ti)] =
+                        pixel >= 0 ? coarse + n0 + B * (it.grp * ccg + cc * pixel) : nullptr;
+                  });
+              s.out[static_cast<std::size_t>(r)] = fine + n0 + B * (it.grp * cfg + cf * fine_pixel);
+            }
+            row_group_product<T, Storage>(
+                count, phase.taps, ccg, B,
+                rhs.data() + pair_start[ph * static_cast<std::size_t>(g.groups) +
+                                        static_cast<std::size_t>(it.grp)],
+                cfg, bias != nullptr ? bias + it.grp * cfg : nullptr, prefill, s, 0,
+                phase.taps * ccg);
+          }
+        });
+  } catch (const std::bad_alloc&) {
+    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
+  }
+}
+
+// fine -> coarse on R's layout as an implicit product: coarse pixel q of a
+// group = the fine rows its taps read (a zero row off the image, as
+// PyTorch's im2col) times the group's weight: Path::implicit_in_place.
+template <class T, class Storage>
+Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const Storage* fine,
+                         const T* weight, const T* bias, Storage* coarse,
+                         const ComputeOptions& options) {
+  const std::int64_t B = g.batch;
+  const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
+  const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
+  const std::int64_t K = g.kernel_taps;
+  try {
+    // Each group's weight (taps * C_fine/g x C_coarse/g): row t * C_fine/g + c
+    // is fine channel c of tap t, the weight's own order, packed on the team.
+    const std::int64_t depth = K * cfg, panels = weight_panels(ccg);
+    const std::int64_t row_groups = g.coarse_pixels * row_groups_per_pixel(B);
+    const std::int64_t step = row_groups_per_item(row_groups, g.groups, options.num_threads);
+    const std::vector<GroupBlock> items = group_blocks(g.groups, row_groups, step);
+    // With plan.by_slice the weight is packed one kKc slice of depth at a
+    // time, which every item multiplies while it is in cache; otherwise all
+    // at once, so that each item adds its slices while its output is in cache.
+    const bool by_slice = plan.by_slice;
+    const std::int64_t round_depth = by_slice ? gemm_detail::kKc : depth;
+    const std::int64_t per_group = panels * gemm_detail::kNr * round_depth;
+    WorkBuffer<T> rhs(static_cast<std::size_t>(g.groups * per_group));
+    std::vector<std::int64_t> row_offset(static_cast<std::size_t>(depth));
+    for (std::int64_t k = 0; k < depth; ++k) row_offset[static_cast<std::size_t>(k)] = cc * k;
+    for (std::int64_t k0 = 0; k0 < depth; k0 += round_depth) {
+      const std::int64_t kc = std::min(round_depth, depth - k0);
+      Status packed = run_items<char>(
+          static_cast<std::size_t>(g.groups * panels), static_cast<double>(gemm_detail::kNr * kc),
+          options,
+          [&](std::size_t i, char&) {
+            const std::int64_t grp = static_cast<std::int64_t>(i) / panels;
+            const std::int64_t panel = static_cast<std::int64_t>(i) % panels;
+            pack_weight_panels(kc, ccg, panel, panel + 1, weight + grp * ccg,
+                               row_offset.data() + k0, 1, rhs.data() + grp * per_group);
+          },
+          tuning::kPackTeamFromValues);
+      if (!packed.ok()) return packed;
+      const double per_item = 2.0 * static_cast<double>(step * kRowGroup) * kc * ccg;
+      Status done = run_items<RowGroupScratch<T, Storage>>(
+          items.size(), per_item, options, [&](std::size_t i, RowGroupScratch<T, Storage>& s) {
+            const GroupBlock& it = items[i];
+            const std::int64_t count = it.end - it.begin;
+            s.in.resize(static_cast<std::size_t>(count * K));
+            s.out.resize(static_cast<std::size_t>(count));
+            s.lanes.resize(static_cast<std::size_t>(count));
+            for (std::int64_t r = 0; r < count; ++r) {
+              const RowGroupAt at = row_group_at(it.begin + r, B);
+              const std::int64_t n0 = at.n0, q = at.pixel;
+              s.lanes[static_cast<std::size_t>(r)] = at.lanes;
+              s.out[static_cast<std::size_t>(r)] = coarse + n0 + B * (it.grp * ccg + cc * q);
+              const Storage* y = fine + n0 + B * it.grp * cfg;
+              fine_pixels_of(g, q, [&](std::int64_t t, std::int64_t pixel) {
+                s.in[static_cast<std::size_t>(r * K + t)] =
+                    pixel >= 0 ? y + B * cf * pixel : nullptr;
+              });
+            }
+            row_group_product<T, Storage>(count, K, cfg, B, rhs.data() + it.grp * per_group, ccg,
+                                          bias != nullptr ? bias + it.grp * ccg : nullptr,
+                                          /*accumulate=*/k0 > 0, s, k0, k0 + kc);
+          });
+      if (!done.ok()) return done;
+    }
+    return Status::success();
+  } catch (const std::bad_alloc&) {
+    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
+  }
+}
+
+
+}  // namespace detail
+}  // namespace convtranspose
+
+#endif
+#endif
