@@ -121,25 +121,29 @@ inline void store_block(Vec (&acc)[Cols][kVecs], T* const* cols, bool accumulate
     }
 }
 
-// The first Cols of the kNr columns of a kMr-row block of C (+)= A * B over
-// kc inner indices: A's column p (kMr values) at a + p * lda, B's row p (Cols
-// values) at row_of_b(p); column j of C starts at cols[j]. Stored results
-// get row_bias (kMr values) added when it is given. Fewer columns than kNr
-// serve a last, partial panel (64 columns are 5 panels and 4 columns: 11% of
-// the FMAs of a full-width last panel would be wasted).
-template <class T, int Cols, class RowOfB>
-inline void micro_kernel_rows(std::int64_t kc, const T* a, std::int64_t lda, RowOfB row_of_b,
-                              T* const* cols, bool accumulate, const T* row_bias = nullptr) {
+// The one micro-kernel: the first Cols of the kNr columns of a kMr-row block
+// of C (+)= A * B. A's column p (kMr values) is at a + p * lda; how B is read
+// is the policy `b_rows`, which calls its argument once per inner index p,
+// in order, with an object whose [j] is B(p, j) (the policies below: packed
+// panels, row pointers, runs of column pointers). Column j of C starts at
+// cols[j]; stored results get row_bias (kMr values) added when it is given,
+// accumulated ones are added to C. Fewer columns than kNr serve a last,
+// partial panel (64 columns are 5 panels and 4 columns: 11% of the FMAs of a
+// full-width last panel would be wasted).
+template <class T, int Cols, class BRows>
+__attribute__((always_inline)) inline void micro_kernel(const T* a, std::int64_t lda,
+                                                        const BRows& b_rows, T* const* cols,
+                                                        bool accumulate,
+                                                        const T* row_bias = nullptr) {
   using V = Avx512<T>;
   // (loops fully unrolled so the accumulators live in registers; R builds
   // with -O2, which would not unroll them)
   typename V::Vec acc[Cols][kVecs];
   zero_block<T, Cols>(acc);
-  for (std::int64_t p = 0; p < kc; ++p) {
+  b_rows([&](const auto& b) __attribute__((always_inline)) {
     typename V::Vec av[kVecs];
 #pragma GCC unroll 2
     for (int v = 0; v < kVecs; ++v) av[v] = V::load(a + v * V::kLanes);
-    const T* b = row_of_b(p);
 #pragma GCC unroll 12
     for (int j = 0; j < Cols; ++j) {
       const typename V::Vec bj = V::broadcast(b[j]);
@@ -147,18 +151,51 @@ inline void micro_kernel_rows(std::int64_t kc, const T* a, std::int64_t lda, Row
       for (int v = 0; v < kVecs; ++v) acc[j][v] = V::fma(av[v], bj, acc[j][v]);
     }
     a += lda;
-  }
+  });
   store_block<T, Cols>(acc, cols, accumulate, row_bias);
 }
 
-// The same on packed panels: packed_a (kMr x kc) * packed_b (kc x kNr).
-template <class T, int Cols = kNr>
-inline void micro_kernel(std::int64_t kc, const T* a, const T* b, T* const* cols,
-                         bool accumulate, const T* row_bias = nullptr) {
-  micro_kernel_rows<T, Cols>(
-      kc, a, rows_per_block<T>(), [b](std::int64_t p) { return b + p * kNr; }, cols, accumulate,
-      row_bias);
-}
+// B policies of micro_kernel(). PackedRows: a packed panel, row p at
+// b + p * kNr (pack_panels, pack_weight_panels).
+template <class T>
+struct PackedRows {
+  const T* b;
+  std::int64_t kc;
+  template <class Body>
+  __attribute__((always_inline)) void operator()(Body&& body) const {
+    for (std::int64_t p = 0; p < kc; ++p) body(b + p * kNr);
+  }
+};
+
+// RowPointers: row p of B in place at rows[p].
+template <class T>
+struct RowPointers {
+  const T* const* rows;
+  std::int64_t kc;
+  template <class Body>
+  __attribute__((always_inline)) void operator()(Body&& body) const {
+    for (std::int64_t p = 0; p < kc; ++p) body(rows[p]);
+  }
+};
+
+// ColumnRuns: B's column j in place as `segments` runs of `run` contiguous
+// values, run s of column j at cols[s * kNr + j] (the kNr pointers of a
+// run stay in registers).
+template <class T>
+struct ColumnRuns {
+  const T* const* cols;
+  std::int64_t segments, run;
+  struct Row {
+    const T* const* cols;
+    std::int64_t p;
+    T operator[](int j) const { return cols[j][p]; }
+  };
+  template <class Body>
+  __attribute__((always_inline)) void operator()(Body&& body) const {
+    for (std::int64_t s = 0; s < segments; ++s)
+      for (std::int64_t p = 0; p < run; ++p) body(Row{cols + s * kNr, p});
+  }
+};
 
 // Calls f(std::integral_constant<int, Cols>) with the narrowest register
 // block of 4, 8 or 12 columns that covers `columns` (1 to kNr): the
@@ -256,12 +293,13 @@ void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,
             T* targets[kNr];
             if (unit_rows && rows == kMr && cols == kNr) {
               for (int j = 0; j < kNr; ++j) targets[j] = cij + j * c.col_stride;
-              micro_kernel<T>(kc, pa, pb, targets, add);
+              micro_kernel<T, kNr>(pa, kMr, PackedRows<T>{pb, kc}, targets, add);
             } else {
               // edges (or a C with non-unit row stride): through a full tile
               for (int j = 0; j < kNr; ++j) targets[j] = tile + j * kMr;
               with_block_columns(cols, [&](auto width) {
-                micro_kernel<T, decltype(width)::value>(kc, pa, pb, targets, false);
+                micro_kernel<T, decltype(width)::value>(pa, kMr, PackedRows<T>{pb, kc}, targets,
+                                                        false);
               });
               for (std::int64_t j = 0; j < cols; ++j)
                 for (std::int64_t i = 0; i < rows; ++i) {
@@ -274,35 +312,6 @@ void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,
       }
     }
   }
-}
-
-// Cols (of kNr) columns of a kMr-row block of C (+)= A panel * B, where
-// B's column j is read in place: `segments` runs of `run` contiguous
-// values, run s of column j at b[s * kNr + j].
-template <class T, int Cols = kNr>
-inline void micro_kernel_gather(std::int64_t segments, std::int64_t run, const T* a,
-                                const T* const* b, T* const* cols, bool accumulate,
-                                const T* row_bias = nullptr) {
-  using V = Avx512<T>;
-  constexpr int kMr = rows_per_block<T>();
-  typename V::Vec acc[Cols][kVecs];
-  zero_block<T, Cols>(acc);
-  for (std::int64_t s = 0; s < segments; ++s) {
-    const T* const* bs = b + s * kNr;
-    for (std::int64_t p = 0; p < run; ++p) {
-      typename V::Vec av[kVecs];
-#pragma GCC unroll 2
-      for (int v = 0; v < kVecs; ++v) av[v] = V::load(a + v * V::kLanes);
-#pragma GCC unroll 12
-      for (int j = 0; j < Cols; ++j) {
-        const typename V::Vec bj = V::broadcast(bs[j][p]);
-#pragma GCC unroll 2
-        for (int v = 0; v < kVecs; ++v) acc[j][v] = V::fma(av[v], bj, acc[j][v]);
-      }
-      a += kMr;
-    }
-  }
-  store_block<T, Cols>(acc, cols, accumulate, row_bias);
 }
 
 // C (m x n) += A * B without packing B: A (m x segments * run) comes packed
@@ -325,7 +334,7 @@ void indirect_gemm(std::int64_t m, std::int64_t n, std::int64_t segments, std::i
   // while every column panel of the block passes over it.
   const std::int64_t kMc = kMr * 8;
   const std::int64_t seg_block = std::max<std::int64_t>(1, kKc / std::max<std::int64_t>(1, run));
-  // B is read in place (micro_kernel_gather: its kNr column pointers stay in
+  // B is read in place (ColumnRuns: its kNr column pointers stay in
   // registers), never copied into a packed panel: the copy (a scalar
   // transpose) cost more than every row block's reads of the columns.
   alignas(64) T tile[kMr * kNr];
@@ -350,8 +359,8 @@ void indirect_gemm(std::int64_t m, std::int64_t n, std::int64_t segments, std::i
           const T* bias = overwrite && full ? row_bias + ir : nullptr;
           for (int j = 0; j < kNr; ++j) targets[j] = full ? c_cols[j0 + j] + ir : tile + j * kMr;
           with_block_columns(cols, [&](auto width) {
-            micro_kernel_gather<T, decltype(width)::value>(segs, run, pa, b.data(), targets,
-                                                           full && !overwrite, bias);
+            micro_kernel<T, decltype(width)::value>(pa, kMr, ColumnRuns<T>{b.data(), segs, run},
+                                                    targets, full && !overwrite, bias);
           });
           if (!full) {
             for (std::int64_t j = 0; j < cols; ++j) {
@@ -408,8 +417,7 @@ void row_pointer_gemm(std::int64_t m, std::int64_t k, std::int64_t segments, std
           panel_rows.resize(static_cast<std::size_t>(kc));
           for (std::int64_t p = 0; p < kc; ++p)
             panel_rows[static_cast<std::size_t>(p)] = rows[p] + j0;
-          const T* const* table = panel_rows.data();
-          auto row_of_b = [table](std::int64_t p) { return table[p]; };
+          const RowPointers<T> b_rows{panel_rows.data(), kc};
           for (std::int64_t ir = 0; ir < m; ir += kMr) {
             // (the last rows through a tile, added to C's own rows)
             const bool whole_rows = ir < full_rows;
@@ -417,8 +425,7 @@ void row_pointer_gemm(std::int64_t m, std::int64_t k, std::int64_t segments, std
             T* targets[Cols];
             for (int j = 0; j < Cols; ++j)
               targets[j] = whole_rows ? c_panel + j * ldc + ir : tile + j * kMr;
-            micro_kernel_rows<T, Cols>(kc, pa, whole_rows ? lda : kMr, row_of_b, targets,
-                                       whole_rows);
+            micro_kernel<T, Cols>(pa, whole_rows ? lda : kMr, b_rows, targets, whole_rows);
             if (!whole_rows)
               for (int j = 0; j < Cols; ++j)
                 for (std::int64_t i = ir; i < m; ++i)

@@ -328,8 +328,9 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
           packed_w + panel_offset(k0 - k_begin, j0 / kNr, k_end - k_begin, weight_panels(columns));
       for (std::int64_t b = 0; b < blocks; ++b) {
         gemm_detail::with_block_columns(cols, [&](auto width) {
-          gemm_detail::micro_kernel<T, decltype(width)::value>(kc, s.packed.data() + b * kMr * kc,
-                                                               pw, targets, false);
+          gemm_detail::micro_kernel<T, decltype(width)::value>(
+              s.packed.data() + b * kMr * kc, kMr, gemm_detail::PackedRows<T>{pw, kc}, targets,
+              false);
         });
         for (std::int64_t slot = 0; slot < kSlots; ++slot) {
           const std::int64_t r = b * kSlots + slot;
