@@ -7,10 +7,9 @@
 // otherwise. Eigen 3.3's own AVX-512 path crashed in our products, and its
 // AVX2 path uses half the width of the machine's vector units.
 //
-// Layout of the work (the usual one for such kernels): B is packed in
-// panels of kNr columns, A in panels of kMr rows, over kKc-deep slices of the
-// inner dimension, so that a kMr x kNr block of C stays in registers while
-// the slice is streamed through (kMr / lanes x kNr accumulators).
+// The macro-kernels here only loop: over kKc-deep slices of the inner
+// dimension and blocks of rows and columns, calling the one micro-kernel
+// (micro_kernel.hpp) on operands packed by pack.hpp or read in place.
 #ifndef CONVTRANSPOSE_GEMM_HPP
 #define CONVTRANSPOSE_GEMM_HPP
 
@@ -27,6 +26,9 @@
 #include <Eigen/Core>
 
 #include "layout.hpp"
+#include "matrix_view.hpp"
+#include "micro_kernel.hpp"
+#include "pack.hpp"
 
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
 #include <immintrin.h>
@@ -34,232 +36,8 @@
 
 namespace convtranspose {
 
-// A column-major matrix view: element (i, j) at data[i * row_stride + j * col_stride],
-// which also describes a transposed view (swap the strides).
-template <class T>
-struct MatrixView {
-  T* data;
-  std::int64_t rows, cols;
-  std::int64_t row_stride, col_stride;
-  T& operator()(std::int64_t i, std::int64_t j) const { return data[i * row_stride + j * col_stride]; }
-  MatrixView<T> transposed() const { return {data, cols, rows, col_stride, row_stride}; }
-  MatrixView<T> block(std::int64_t i, std::int64_t j, std::int64_t r, std::int64_t c) const {
-    return {data + i * row_stride + j * col_stride, r, c, row_stride, col_stride};
-  }
-};
-
-// Column-major (m x n) with leading dimension ld.
-template <class T>
-MatrixView<T> column_major(T* data, std::int64_t m, std::int64_t n, std::int64_t ld) {
-  return {data, m, n, 1, ld};
-}
-
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
 namespace gemm_detail {
-
-template <class T>
-struct Avx512;
-
-template <>
-struct Avx512<double> {
-  using Vec = __m512d;
-  static constexpr int kLanes = 8;
-  static Vec zero() { return _mm512_setzero_pd(); }
-  static Vec load(const double* p) { return _mm512_loadu_pd(p); }
-  static void store(double* p, Vec v) { _mm512_storeu_pd(p, v); }
-  static Vec broadcast(double x) { return _mm512_set1_pd(x); }
-  static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_pd(a, b, c); }
-  static Vec add(Vec a, Vec b) { return _mm512_add_pd(a, b); }
-};
-
-template <>
-struct Avx512<float> {
-  using Vec = __m512;
-  static constexpr int kLanes = 16;
-  static Vec zero() { return _mm512_setzero_ps(); }
-  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
-  static Vec broadcast(float x) { return _mm512_set1_ps(x); }
-  static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
-};
-
-constexpr int kNr = 12;   // columns of C per register block
-constexpr int kVecs = 2;  // vectors of rows per register block: 24 accumulators
-constexpr std::int64_t kKc = 256;
-
-template <class T>
-constexpr int rows_per_block() {
-  return kVecs * Avx512<T>::kLanes;
-}
-
-template <class T, int Cols, class Vec>
-inline void zero_block(Vec (&acc)[Cols][kVecs]) {
-#pragma GCC unroll 12
-  for (int j = 0; j < Cols; ++j)
-#pragma GCC unroll 2
-    for (int v = 0; v < kVecs; ++v) acc[j][v] = Avx512<T>::zero();
-}
-
-// The register block's results into its Cols columns of C: added to them
-// when `accumulate`, else stored, plus the block's kMr values of `row_bias`
-// when given (a bias per row, the same for every column).
-template <class T, int Cols, class Vec>
-inline void store_block(Vec (&acc)[Cols][kVecs], T* const* cols, bool accumulate,
-                        const T* row_bias) {
-  using V = Avx512<T>;
-  Vec bias[kVecs];
-#pragma GCC unroll 2
-  for (int v = 0; v < kVecs; ++v)
-    bias[v] = row_bias != nullptr ? V::load(row_bias + v * V::kLanes) : V::zero();
-#pragma GCC unroll 12
-  for (int j = 0; j < Cols; ++j)
-#pragma GCC unroll 2
-    for (int v = 0; v < kVecs; ++v) {
-      T* out = cols[j] + v * V::kLanes;
-      V::store(out, V::add(accumulate ? V::load(out) : bias[v], acc[j][v]));
-    }
-}
-
-// The one micro-kernel: the first Cols of the kNr columns of a kMr-row block
-// of C (+)= A * B. A's column p (kMr values) is at a + p * lda; how B is read
-// is the policy `b_rows`, which calls its argument once per inner index p,
-// in order, with an object whose [j] is B(p, j) (the policies below: packed
-// panels, row pointers, runs of column pointers). Column j of C starts at
-// cols[j]; stored results get row_bias (kMr values) added when it is given,
-// accumulated ones are added to C. Fewer columns than kNr serve a last,
-// partial panel (64 columns are 5 panels and 4 columns: 11% of the FMAs of a
-// full-width last panel would be wasted).
-template <class T, int Cols, class BRows>
-__attribute__((always_inline)) inline void micro_kernel(const T* a, std::int64_t lda,
-                                                        const BRows& b_rows, T* const* cols,
-                                                        bool accumulate,
-                                                        const T* row_bias = nullptr) {
-  using V = Avx512<T>;
-  // (loops fully unrolled so the accumulators live in registers; R builds
-  // with -O2, which would not unroll them)
-  typename V::Vec acc[Cols][kVecs];
-  zero_block<T, Cols>(acc);
-  b_rows([&](const auto& b) __attribute__((always_inline)) {
-    typename V::Vec av[kVecs];
-#pragma GCC unroll 2
-    for (int v = 0; v < kVecs; ++v) av[v] = V::load(a + v * V::kLanes);
-#pragma GCC unroll 12
-    for (int j = 0; j < Cols; ++j) {
-      const typename V::Vec bj = V::broadcast(b[j]);
-#pragma GCC unroll 2
-      for (int v = 0; v < kVecs; ++v) acc[j][v] = V::fma(av[v], bj, acc[j][v]);
-    }
-    a += lda;
-  });
-  store_block<T, Cols>(acc, cols, accumulate, row_bias);
-}
-
-// B policies of micro_kernel(). PackedRows: a packed panel, row p at
-// b + p * kNr (pack_panels, pack_weight_panels).
-template <class T>
-struct PackedRows {
-  const T* b;
-  std::int64_t kc;
-  template <class Body>
-  __attribute__((always_inline)) void operator()(Body&& body) const {
-    for (std::int64_t p = 0; p < kc; ++p) body(b + p * kNr);
-  }
-};
-
-// RowPointers: row p of B in place at rows[p].
-template <class T>
-struct RowPointers {
-  const T* const* rows;
-  std::int64_t kc;
-  template <class Body>
-  __attribute__((always_inline)) void operator()(Body&& body) const {
-    for (std::int64_t p = 0; p < kc; ++p) body(rows[p]);
-  }
-};
-
-// ColumnRuns: B's column j in place as `segments` runs of `run` contiguous
-// values, run s of column j at cols[s * kNr + j] (the kNr pointers of a
-// run stay in registers).
-template <class T>
-struct ColumnRuns {
-  const T* const* cols;
-  std::int64_t segments, run;
-  struct Row {
-    const T* const* cols;
-    std::int64_t p;
-    T operator[](int j) const { return cols[j][p]; }
-  };
-  template <class Body>
-  __attribute__((always_inline)) void operator()(Body&& body) const {
-    for (std::int64_t s = 0; s < segments; ++s)
-      for (std::int64_t p = 0; p < run; ++p) body(Row{cols + s * kNr, p});
-  }
-};
-
-// Calls f(std::integral_constant<int, Cols>) with the narrowest register
-// block of 4, 8 or 12 columns that covers `columns` (1 to kNr): the
-// micro-kernels' width for a panel of that many columns.
-template <class F>
-inline void with_block_columns(std::int64_t columns, F&& f) {
-  if (columns <= 4)
-    f(std::integral_constant<int, 4>());
-  else if (columns <= 8)
-    f(std::integral_constant<int, 8>());
-  else
-    f(std::integral_constant<int, kNr>());
-}
-
-// Where A(row, col) lies in A packed in panels of kMr rows (zero rows past
-// the last), each panel column by column, A having `depth` columns: the
-// layout pack_panels<kMr>() writes and the micro-kernels read.
-template <class T>
-inline std::int64_t packed_index(std::int64_t row, std::int64_t col, std::int64_t depth) {
-  constexpr int kMr = rows_per_block<T>();
-  return (row / kMr) * kMr * depth + col * kMr + row % kMr;
-}
-
-// Zeros for an A of `rows` x `depth` packed as above.
-template <class T>
-AlignedVector<T> packed_zeros(std::int64_t rows, std::int64_t depth) {
-  constexpr int kMr = rows_per_block<T>();
-  return AlignedVector<T>(static_cast<std::size_t>((rows + kMr - 1) / kMr * kMr * depth), T(0));
-}
-
-// Packs rows [i0, i0 + mc) x inner [p0, p0 + kc) of a matrix in panels of
-// Width rows (zero-filled past the edge), each panel inner index by inner
-// index: out[p * Width + r]. A is packed so (Width = kMr); B as its
-// transpose (Width = kNr: panels of B's columns, row by row). Reads run along
-// whichever direction the matrix is contiguous in.
-template <int Width, class T>
-void pack_panels(const MatrixView<const T>& a, std::int64_t i0, std::int64_t mc, std::int64_t p0,
-                 std::int64_t kc, T* out) {
-  for (std::int64_t ir = 0; ir < mc; ir += Width, out += Width * kc) {
-    const std::int64_t rows = std::min<std::int64_t>(Width, mc - ir);
-    const T* base = a.data + (i0 + ir) * a.row_stride + p0 * a.col_stride;
-    if (a.row_stride == 1 && rows == Width) {
-      // (a copy of constant size, which the compiler makes a few vector
-      // moves; the loop below runs one element at a time)
-      for (std::int64_t p = 0; p < kc; ++p)
-        std::memcpy(out + p * Width, base + p * a.col_stride, Width * sizeof(T));
-    } else if (a.row_stride == 1) {
-      for (std::int64_t p = 0; p < kc; ++p) {
-        const T* src = base + p * a.col_stride;
-        T* dst = out + p * Width;
-        std::int64_t r = 0;
-        for (; r < rows; ++r) dst[r] = src[r];
-        for (; r < Width; ++r) dst[r] = T(0);
-      }
-    } else {
-      for (std::int64_t r = 0; r < rows; ++r) {
-        const T* src = base + r * a.row_stride;
-        for (std::int64_t p = 0; p < kc; ++p) out[p * Width + r] = src[p * a.col_stride];
-      }
-      for (std::int64_t p = 0; p < kc; ++p)
-        for (std::int64_t r = rows; r < Width; ++r) out[p * Width + r] = T(0);
-    }
-  }
-}
 
 template <class T>
 void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,

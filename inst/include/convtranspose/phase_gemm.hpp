@@ -90,13 +90,10 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
           const std::int64_t depth = phase.taps * ccg;  // the product's inner size
           AlignedVector<T> a = gemm_detail::packed_zeros<T>(cfg, depth);
           for (std::int64_t ti = 0; ti < phase.taps; ++ti) {
+            // tap ti's (C_fine/g x C_coarse/g) block, contiguous in c
             const std::int64_t tap = phase.tap_index[static_cast<std::size_t>(ti)];
-            for (std::int64_t f = 0; f < cfg; ++f) {
-              const T* src = weight + grp * ccg + cc * (f + cfg * tap);  // contiguous in c
-              T* dst = a.data() + gemm_detail::packed_index<T>(f, ti * ccg, depth);
-              for (std::int64_t c = 0; c < ccg; ++c)
-                dst[c * gemm_detail::rows_per_block<T>()] = src[c];
-            }
+            const MatrixView<const T> w{weight + grp * ccg + cc * cfg * tap, cfg, ccg, cc, 1};
+            gemm_detail::pack_a_columns(w, ti * ccg, depth, a.data());
           }
           lhs[pair] = std::move(a);
         });
@@ -190,11 +187,8 @@ Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weigh
     std::vector<AlignedVector<T>> lhs(static_cast<std::size_t>(g.groups));
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
       AlignedVector<T> a = gemm_detail::packed_zeros<T>(ccg, depth);
-      for (std::int64_t col = 0; col < depth; ++col) {
-        const T* src = weight + grp * ccg + cc * col;
-        for (std::int64_t i = 0; i < ccg; ++i)
-          a[gemm_detail::packed_index<T>(i, col, depth)] = src[i];
-      }
+      gemm_detail::pack_a_columns(column_major(weight + grp * ccg, ccg, depth, cc), 0, depth,
+                                  a.data());
       lhs[static_cast<std::size_t>(grp)] = std::move(a);
     }
     const double per_column = 2.0 * ccg * depth;

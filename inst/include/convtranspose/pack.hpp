@@ -1,0 +1,242 @@
+// Packing for the AVX-512 micro-kernel (micro_kernel.hpp): A in panels of
+// kMr rows, B (a weight) in panels of kNr columns, kKc-deep slices one after
+// the other, with the transposes that fill panels from data contiguous the
+// other way.
+#ifndef CONVTRANSPOSE_PACK_HPP
+#define CONVTRANSPOSE_PACK_HPP
+
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "matrix_view.hpp"
+#include "memory.hpp"
+#include "micro_kernel.hpp"
+
+namespace convtranspose {
+namespace gemm_detail {
+
+// Zeros for an A of `rows` x `depth` packed in panels of kMr rows (zero
+// rows past the last), each panel column by column: the layout
+// pack_panels<kMr>() writes and the micro-kernel reads.
+template <class T>
+AlignedVector<T> packed_zeros(std::int64_t rows, std::int64_t depth) {
+  constexpr int kMr = rows_per_block<T>();
+  return AlignedVector<T>(static_cast<std::size_t>((rows + kMr - 1) / kMr * kMr * depth), T(0));
+}
+
+// Packs rows [i0, i0 + mc) x inner [p0, p0 + kc) of a matrix in panels of
+// Width rows (zero-filled past the edge), each panel inner index by inner
+// index: out[p * Width + r]. A is packed so (Width = kMr); B as its
+// transpose (Width = kNr: panels of B's columns, row by row). Reads run along
+// whichever direction the matrix is contiguous in.
+// Consecutive panels lie `panel_stride` values apart (Width * kc unless
+// given: a slice packed into a wider packed matrix).
+template <int Width, class T>
+void pack_panels(const MatrixView<const T>& a, std::int64_t i0, std::int64_t mc, std::int64_t p0,
+                 std::int64_t kc, T* out, std::int64_t panel_stride = -1) {
+  if (panel_stride < 0) panel_stride = Width * kc;
+  for (std::int64_t ir = 0; ir < mc; ir += Width, out += panel_stride) {
+    const std::int64_t rows = std::min<std::int64_t>(Width, mc - ir);
+    const T* base = a.data + (i0 + ir) * a.row_stride + p0 * a.col_stride;
+    if (a.row_stride == 1 && rows == Width) {
+      // (a copy of constant size, which the compiler makes a few vector
+      // moves; the loop below runs one element at a time)
+      for (std::int64_t p = 0; p < kc; ++p)
+        std::memcpy(out + p * Width, base + p * a.col_stride, Width * sizeof(T));
+    } else if (a.row_stride == 1) {
+      for (std::int64_t p = 0; p < kc; ++p) {
+        const T* src = base + p * a.col_stride;
+        T* dst = out + p * Width;
+        std::int64_t r = 0;
+        for (; r < rows; ++r) dst[r] = src[r];
+        for (; r < Width; ++r) dst[r] = T(0);
+      }
+    } else {
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const T* src = base + r * a.row_stride;
+        for (std::int64_t p = 0; p < kc; ++p) out[p * Width + r] = src[p * a.col_stride];
+      }
+      for (std::int64_t p = 0; p < kc; ++p)
+        for (std::int64_t r = rows; r < Width; ++r) out[p * Width + r] = T(0);
+    }
+  }
+}
+
+
+// A (rows x cols view) into columns [col0, col0 + cols) of a packed A of
+// `depth` columns (packed_zeros' layout).
+template <class T>
+void pack_a_columns(const MatrixView<const T>& a, std::int64_t col0, std::int64_t depth,
+                    T* packed) {
+  constexpr int kMr = rows_per_block<T>();
+  pack_panels<kMr>(a, 0, a.rows, 0, a.cols, packed + col0 * kMr, kMr * depth);
+}
+
+// dst[n * dst_stride + a] = src[n + a * src_stride] for an 8 x 8 block
+// (a transpose: eight 512-bit loads, three rounds of two-source shuffles,
+// eight stores; loops unrolled so the arrays stay in registers, as R builds
+// with -O2).
+__attribute__((always_inline)) inline void transpose_8x8(const double* src, std::int64_t src_stride,
+                                                         double* dst, std::int64_t dst_stride) {
+  __m512d r[8], t[8], u[8];
+#pragma GCC unroll 8
+  for (int a = 0; a < 8; ++a) r[a] = _mm512_loadu_pd(src + a * src_stride);
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    // t[2i] = (r2i[0] r2i+1[0] r2i[2] r2i+1[2] ...), t[2i+1] the odd lanes
+    t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+  }
+  // u: four rows' lanes {n, n + 4} for n = 0..3, rows 0-3 then 4-7
+  const __m512i pairs_lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+  const __m512i pairs_hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 2
+    for (int odd = 0; odd < 2; ++odd) {
+      const __m512d x = t[4 * h + odd], y = t[4 * h + 2 + odd];
+      u[4 * h + odd] = _mm512_permutex2var_pd(x, pairs_lo, y);      // lanes odd, odd + 4
+      u[4 * h + 2 + odd] = _mm512_permutex2var_pd(x, pairs_hi, y);  // lanes 2 + odd, 6 + odd
+    }
+  const __m512i halves_lo = _mm512_setr_epi64(0, 1, 2, 3, 8, 9, 10, 11);
+  const __m512i halves_hi = _mm512_setr_epi64(4, 5, 6, 7, 12, 13, 14, 15);
+#pragma GCC unroll 4
+  for (int n = 0; n < 4; ++n) {
+    _mm512_storeu_pd(dst + n * dst_stride, _mm512_permutex2var_pd(u[n], halves_lo, u[4 + n]));
+    _mm512_storeu_pd(dst + (n + 4) * dst_stride, _mm512_permutex2var_pd(u[n], halves_hi, u[4 + n]));
+  }
+}
+
+// The first four columns of the same: dst[n * dst_stride + a] =
+// src[n + a * src_stride] for n < 8, a < 4 (four loads, eight 256-bit
+// stores).
+__attribute__((always_inline)) inline void transpose_8x4(const double* src, std::int64_t src_stride,
+                                                         double* dst, std::int64_t dst_stride) {
+  const __m512d r0 = _mm512_loadu_pd(src), r1 = _mm512_loadu_pd(src + src_stride);
+  const __m512d r2 = _mm512_loadu_pd(src + 2 * src_stride);
+  const __m512d r3 = _mm512_loadu_pd(src + 3 * src_stride);
+  // even rows n from the low halves of the pairs, odd rows from the high
+  const __m512d t[4] = {_mm512_unpacklo_pd(r0, r1), _mm512_unpacklo_pd(r2, r3),
+                        _mm512_unpackhi_pd(r0, r1), _mm512_unpackhi_pd(r2, r3)};
+  const __m512i rows_0_2 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+  const __m512i rows_4_6 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+#pragma GCC unroll 2
+  for (int odd = 0; odd < 2; ++odd) {
+    const __m512d lo = _mm512_permutex2var_pd(t[2 * odd], rows_0_2, t[2 * odd + 1]);
+    const __m512d hi = _mm512_permutex2var_pd(t[2 * odd], rows_4_6, t[2 * odd + 1]);
+    _mm256_storeu_pd(dst + odd * dst_stride, _mm512_castpd512_pd256(lo));
+    _mm256_storeu_pd(dst + (2 + odd) * dst_stride, _mm512_extractf64x4_pd(lo, 1));
+    _mm256_storeu_pd(dst + (4 + odd) * dst_stride, _mm512_castpd512_pd256(hi));
+    _mm256_storeu_pd(dst + (6 + odd) * dst_stride, _mm512_extractf64x4_pd(hi, 1));
+  }
+}
+
+// A (taps * channels) x columns weight W packed for micro_kernel()'s right
+// operand: slices of kKc rows (the product's inner dimension) one after the
+// other, each holding all its panels of kNr columns, each panel row by row.
+// One slice of a product thus reads one contiguous stretch, which the
+// hardware prefetcher follows (a layer's weight is often too large for the
+// caches). value(k, j) gives W[k, j]. Panels [first, last) are written.
+inline std::int64_t weight_panels(std::int64_t columns) {
+  return (columns + gemm_detail::kNr - 1) / gemm_detail::kNr;
+}
+
+// Where panel `panel` of the slice starting at row k0 begins.
+inline std::int64_t panel_offset(std::int64_t k0, std::int64_t panel, std::int64_t depth,
+                                 std::int64_t panels) {
+  const std::int64_t kc = std::min(gemm_detail::kKc, depth - k0);
+  return (k0 * panels + panel * kc) * gemm_detail::kNr;
+}
+
+// Eight rows k..k+7 of a slice for eight or four whole columns starting at
+// `column` (base[row_offset[k] + j * column_stride]), when those rows lie at
+// consecutive offsets: vector loads down the columns and a transpose into
+// the panel's rows. Returns false (nothing written) otherwise.
+inline bool pack_rows_by_transpose(const double* column, const std::int64_t* offset,
+                                   std::int64_t column_stride, int columns, double* dst) {
+  for (int i = 1; i < 8; ++i)
+    if (offset[i] != offset[0] + i) return false;
+  const double* src = column + offset[0];
+  if (columns == 8) {
+    transpose_8x8(src, column_stride, dst, gemm_detail::kNr);
+  } else {
+    transpose_8x4(src, column_stride, dst, gemm_detail::kNr);
+  }
+  return true;
+}
+
+inline bool pack_rows_by_transpose(const float*, const std::int64_t*, std::int64_t, int, float*) {
+  return false;  // (never called: float takes the one-by-one path)
+}
+
+// Here W[k, j] = base[row_offset[k] + j * column_stride]. The weight is
+// contiguous along the rows for some callers (column_stride > 1: vector
+// loads down 8 rows and transposes, for double) and along the columns for
+// others (column_stride == 1: a panel row is one short copy).
+template <class T>
+void pack_weight_panels(std::int64_t depth, std::int64_t columns, std::int64_t first,
+                        std::int64_t last, const T* base, const std::int64_t* row_offset,
+                        std::int64_t column_stride, T* packed) {
+  constexpr std::int64_t nr = gemm_detail::kNr;
+  static_assert(nr == 12, "the transposes below cover 8 + 4 columns");
+  constexpr bool by_transpose = std::is_same<T, double>::value;
+  const std::int64_t panels = weight_panels(columns);
+  for (std::int64_t panel = first; panel < last; ++panel) {
+    const std::int64_t j0 = panel * nr;
+    const std::int64_t cols = std::min(nr, columns - j0);
+    const T* first_column = base + j0 * column_stride;
+    for (std::int64_t k0 = 0; k0 < depth; k0 += gemm_detail::kKc) {
+      T* dst = packed + panel_offset(k0, panel, depth, panels);
+      const std::int64_t kc = std::min(depth, k0 + gemm_detail::kKc) - k0;
+      const std::int64_t* offset = row_offset + k0;
+      if (column_stride == 1) {
+        for (std::int64_t k = 0; k < kc; ++k, dst += nr) {
+          const T* row = first_column + offset[k];
+          if (cols == nr) {
+            std::memcpy(dst, row, nr * sizeof(T));  // constant size: vector moves
+          } else {
+            for (std::int64_t jj = 0; jj < nr; ++jj) dst[jj] = jj < cols ? row[jj] : T(0);
+          }
+        }
+        continue;
+      }
+      // Rows [from, to) one value at a time, column by column (a partial
+      // panel, rows that do not lie together, float): the lines a slice
+      // reads stay in cache from one column to the next.
+      auto one_by_one = [&](std::int64_t from, std::int64_t to) {
+        for (std::int64_t jj = 0; jj < nr; ++jj) {
+          if (jj < cols) {
+            const T* column = first_column + jj * column_stride;
+            for (std::int64_t k = from; k < to; ++k) dst[k * nr + jj] = column[offset[k]];
+          } else {
+            for (std::int64_t k = from; k < to; ++k) dst[k * nr + jj] = T(0);
+          }
+        }
+      };
+      std::int64_t k = 0;
+      for (; by_transpose && cols == nr && k + 8 <= kc; k += 8) {
+        T* rows = dst + k * nr;
+        if (pack_rows_by_transpose(first_column, offset + k, column_stride, 8, rows)) {
+          pack_rows_by_transpose(first_column + 8 * column_stride, offset + k, column_stride, 4,
+                                 rows + 8);
+        } else {
+          one_by_one(k, k + 8);
+        }
+      }
+      one_by_one(k, kc);
+    }
+  }
+}
+
+}  // namespace gemm_detail
+}  // namespace convtranspose
+
+#endif
+#endif
