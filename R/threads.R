@@ -55,7 +55,8 @@ cvt_set_num_threads <- function(n) {
 #' libraries; when the package loads it takes the best one the CPU runs.
 #' Results agree with the baseline build to rounding. The environment
 #' variable `CONVTRANSPOSE_ISA`, read at every call, makes the next calls
-#' use a lower build than the best: `"avx2"` or `"baseline"`. Which kernel
+#' use a lower build than the best: `"avx2"` or `"baseline"` (other values are
+#' ignored). Which kernel
 #' path each call runs in that build: [cvt_paths()].
 #'
 #' @return `"avx512"`, `"avx2"` or `"baseline"`.

@@ -55,8 +55,11 @@ bool cpu_has(const char* name) {
 // The loaded library the next call uses, or null for the baseline copy.
 const IsaLibrary* current_library() {
   const char* wanted = std::getenv("CONVTRANSPOSE_ISA");
-  bool allowed = wanted == nullptr || *wanted == '\0';
   if (wanted != nullptr && std::strcmp(wanted, "baseline") == 0) return nullptr;
+  // a value naming no build is no request: the best one
+  bool allowed = true;
+  for (const IsaLibrary& lib : libraries)
+    if (wanted != nullptr && std::strcmp(wanted, lib.name) == 0) allowed = false;
   for (const IsaLibrary& lib : libraries) {
     if (!allowed && std::strcmp(wanted, lib.name) == 0) allowed = true;
     if (allowed && lib.run != nullptr) return &lib;

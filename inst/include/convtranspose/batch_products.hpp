@@ -41,7 +41,7 @@ Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const Storage* 
   const std::int64_t B = g.batch;
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
-  try {
+  return guarded([&]() -> Status {
     // Fine pixels no phase reaches hold the bias alone: then the whole
     // output starts from the bias and every product adds to it.
     std::int64_t covered = 0;
@@ -140,9 +140,7 @@ Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const Storage* 
                 phase.taps * ccg);
           }
         });
-  } catch (const std::bad_alloc&) {
-    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
-  }
+  });
 }
 
 // fine -> coarse on R's layout as an implicit product: coarse pixel q of a
@@ -156,7 +154,7 @@ Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const Storage*
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t K = g.kernel_taps;
-  try {
+  return guarded([&]() -> Status {
     // Each group's weight (taps * C_fine/g x C_coarse/g): row t * C_fine/g + c
     // is fine channel c of tap t, the weight's own order, packed on the team.
     const std::int64_t depth = K * cfg, panels = weight_panels(ccg);
@@ -211,9 +209,7 @@ Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const Storage*
       if (!done.ok()) return done;
     }
     return Status::success();
-  } catch (const std::bad_alloc&) {
-    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
-  }
+  });
 }
 
 

@@ -103,7 +103,7 @@ inline Status batch_weight_gradient_registers(const ConvGeometry& g, const doubl
   const double per_item = 2.0 * static_cast<double>(std::min(ccg, block_rows)) *
                           static_cast<double>(std::min(columns, block_cols)) *
                           static_cast<double>(row_groups * kRowGroup);
-  try {
+  return guarded([&]() -> Status {
     return run_items<Scratch>(items.size(), per_item, options, [&](std::size_t i, Scratch& s) {
       const WeightBlock& it = items[i];
       const std::int64_t rows = std::min(block_rows, ccg - it.r0);
@@ -198,9 +198,7 @@ inline Status batch_weight_gradient_registers(const ConvGeometry& g, const doubl
                               ((rb * col_blocks + cb) * kRows * kCols + a * kCols + b) * kRowGroup);
             }
     });
-  } catch (const std::bad_alloc&) {
-    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
-  }
+  });
 }
 
 // The weight gradient on R's layout in double precision, as a product whose
@@ -254,7 +252,7 @@ inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double
   const double per_pixel = 2.0 * static_cast<double>(ccg * columns * g.groups * B);
   const std::int64_t round =
       std::max<std::int64_t>(1, static_cast<std::int64_t>(tuning::kWeightRoundFlops / per_pixel / slice)) * slice;
-  try {
+  return guarded([&]() -> Status {
     for (std::int64_t first = 0; first < Q; first += round) {
       const std::int64_t last = std::min(Q, first + round);
       const double per_item = 2.0 * static_cast<double>(row_block) *
@@ -322,9 +320,7 @@ inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double
       if (!status.ok()) return status;
     }
     return Status::success();
-  } catch (const std::bad_alloc&) {
-    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
-  }
+  });
 }
 
 

@@ -80,7 +80,7 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t coarse_sample = cc * g.coarse_pixels, fine_sample = cf * g.fine_pixels;
-  try {
+  return guarded([&]() -> Status {
     // The phase's weight, per group: (C_fine/g x taps C_coarse/g), packed
     // for the product kernel; column ti * C_coarse/g + c is coarse channel c
     // of the phase's tap ti.
@@ -145,9 +145,7 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
                 overwrite ? row_bias + it.grp * cfg : nullptr);
           }
         });
-  } catch (const std::bad_alloc&) {
-    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
-  }
+  });
   return Status::success();
 }
 
@@ -180,7 +178,7 @@ Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weigh
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t K = g.kernel_taps, depth = K * cfg;
   const std::int64_t coarse_sample = cc * g.coarse_pixels, fine_sample = cf * g.fine_pixels;
-  try {
+  return guarded([&]() -> Status {
     // Each group's weight packed in panels of kMr coarse channels (zeros past
     // C_coarse/g); column t * C_fine/g + c is fine channel c of tap t, which
     // is the weight's own column order: read contiguously, channel fastest.
@@ -220,9 +218,7 @@ Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weigh
               ccg, width, K, cfg, lhs[static_cast<std::size_t>(it.grp)].data(),
               tables.b_cols.data(), tables.c_cols.data(), zeros.data(), row_bias + it.grp * ccg);
         });
-  } catch (const std::bad_alloc&) {
-    return Status::error(StatusCode::out_of_memory, "could not allocate working memory");
-  }
+  });
 }
 
 }  // namespace detail

@@ -62,7 +62,7 @@ class LazyFlag {
 // Walks the candidates of one operation.
 class Planner {
  public:
-  Planner(Operation op, const ComputeOptions& options) : op_(op) {
+  Planner(Operation op, const ComputeOptions& options) {
     const int forced = options.forced_path;
     if (forced >= 0 && forced < static_cast<int>(Path::count) &&
         path_table()[forced].operation == op)
@@ -104,7 +104,6 @@ class Planner {
   Plan plan;
 
  private:
-  Operation op_;
   Path forced_ = Path::none;
   std::string passed_;
 };
@@ -197,6 +196,21 @@ void set_chunk(Plan* plan, const ConvGeometry& g, std::int64_t values_per_sample
   plan->chunk = plan->chunk_samples == 0 ? g : batch_chunk(g, plan->chunk_samples);
 }
 
+// The chunk of the batch the sample-major paths take and their team (by
+// the flops of a chunk, the same count for all three operations); returns
+// the chunk's coarse pixels over its samples.
+template <class T>
+std::int64_t start_plan(Plan* plan, const ConvGeometry& g, bool storage_is_compute,
+                        const ComputeOptions& options) {
+  set_chunk<T>(plan, g, g.coarse_channels * g.coarse_pixels + g.fine_channels * g.fine_pixels,
+               storage_is_compute, options);
+  const std::int64_t Q = plan->chunk.batch * plan->chunk.coarse_pixels;
+  plan->team = team_for(2.0 * static_cast<double>(g.coarse_channels) *
+                            g.fine_channels_per_group * g.kernel_taps * Q,
+                        options.num_threads);
+  return Q;
+}
+
 }  // namespace detail
 
 // coarse -> fine. `finite_weight`: whether the weight (in T) has no NaN/Inf.
@@ -206,14 +220,9 @@ Plan plan_coarse_to_fine(const ConvGeometry& g, bool storage_is_compute,
   using namespace detail;
   Planner p(Operation::coarse_to_fine, options);
   LazyFlag finite(std::move(finite_weight));
-  const int nt = std::max(1, options.num_threads);
   const std::int64_t ccg = g.coarse_channels_per_group, cfg = g.fine_channels_per_group;
   const std::int64_t K = g.kernel_taps;
-  set_chunk<T>(&p.plan, g, g.coarse_channels * g.coarse_pixels + g.fine_channels * g.fine_pixels,
-               storage_is_compute, options);
-  const ConvGeometry& c = p.plan.chunk;
-  const std::int64_t Q = c.batch * c.coarse_pixels;
-  p.plan.team = team_for(2.0 * static_cast<double>(cfg) * K * Q * ccg * g.groups, nt);
+  const std::int64_t Q = start_plan<T>(&p.plan, g, storage_is_compute, options);
 
   if (p.offer(Path::direct_scatter, ccg == 1 ? "" : "it needs one coarse channel per group", "",
               "one coarse channel per group"))
@@ -280,11 +289,7 @@ Plan plan_fine_to_coarse(const ConvGeometry& g, bool storage_is_compute,
   const int nt = std::max(1, options.num_threads);
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cfg = g.fine_channels_per_group, K = g.kernel_taps;
-  set_chunk<T>(&p.plan, g, g.coarse_channels * g.coarse_pixels + g.fine_channels * g.fine_pixels,
-               storage_is_compute, options);
-  const ConvGeometry& c = p.plan.chunk;
-  const std::int64_t Q = c.batch * c.coarse_pixels;
-  p.plan.team = team_for(2.0 * cc * cfg * K * Q, nt);
+  const std::int64_t Q = start_plan<T>(&p.plan, g, storage_is_compute, options);
 
   std::string cannot = ccg == 1 ? "" : "it needs one coarse channel per group";
   if (cannot.empty() && !finite())
@@ -340,15 +345,10 @@ Plan plan_weight_gradient(const ConvGeometry& g, bool storage_is_compute,
   using namespace detail;
   Planner p(Operation::weight_gradient, options);
   LazyFlag finite(std::move(finite_coarse));
-  const int nt = std::max(1, options.num_threads);
-  const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
+  const std::int64_t ccg = g.coarse_channels_per_group;
   const std::int64_t cfg = g.fine_channels_per_group, K = g.kernel_taps;
   const bool single = sizeof(T) == 4;
-  set_chunk<T>(&p.plan, g, g.coarse_channels * g.coarse_pixels + g.fine_channels * g.fine_pixels,
-               storage_is_compute, options);
-  const ConvGeometry& c = p.plan.chunk;
-  const std::int64_t Q = c.batch * c.coarse_pixels;
-  p.plan.team = team_for(2.0 * cc * cfg * K * Q, nt);
+  const std::int64_t Q = start_plan<T>(&p.plan, g, storage_is_compute, options);
 
   std::string cannot = ccg == 1 ? "" : "it needs one coarse channel per group";
   if (cannot.empty() && !finite())
