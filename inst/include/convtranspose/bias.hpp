@@ -15,15 +15,12 @@ namespace convtranspose {
 template <class T>
 void fill_with_bias(T* data, std::int64_t pixels, std::int64_t channels, const T* bias,
                     int num_threads) {
-  (void)num_threads;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(num_threads) \
-    schedule(static) if (pixels * channels > (std::int64_t(1) << 16))
-#endif
-  for (std::int64_t p = 0; p < pixels; ++p) {
-    T* dst = data + p * channels;
-    for (std::int64_t c = 0; c < channels; ++c) dst[c] = bias != nullptr ? bias[c] : T(0);
-  }
+  detail::parallel_for(pixels, num_threads, pixels * channels > tuning::kLoopTeamFromValues,
+                       [&](std::int64_t p) {
+                         T* dst = data + p * channels;
+                         for (std::int64_t c = 0; c < channels; ++c)
+                           dst[c] = bias != nullptr ? bias[c] : T(0);
+                       });
 }
 
 // Per-channel sums of an R-layout array (batch fastest, then channel, then
@@ -47,12 +44,8 @@ void channel_sums(const T* data, std::int64_t batch, std::int64_t channels, std:
   const std::int64_t piece = by_pixels ? per_pixel : std::int64_t(1) << 10;
   const std::int64_t pieces = (per_pixel + piece - 1) / piece;
   std::vector<T> sums(static_cast<std::size_t>(blocks * per_pixel), T(0));
-  (void)num_threads;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(num_threads) \
-    schedule(static) if (blocks * pieces > 1 && pixels * per_pixel > kBlockValues)
-#endif
-  for (std::int64_t item = 0; item < blocks * pieces; ++item) {
+  detail::parallel_for(blocks * pieces, num_threads, pixels * per_pixel > kBlockValues,
+                       [&](std::int64_t item) {
     const std::int64_t b = item / pieces, i0 = (item % pieces) * piece;
     const std::int64_t width = std::min(piece, per_pixel - i0);
     T* sum = sums.data() + b * per_pixel + i0;
@@ -62,7 +55,7 @@ void channel_sums(const T* data, std::int64_t batch, std::int64_t channels, std:
       CONVTRANSPOSE_SIMD
       for (std::int64_t i = 0; i < width; ++i) sum[i] += values[i];
     }
-  }
+  });
   for (std::int64_t b = 0; b < blocks; ++b)
     for (std::int64_t c = 0; c < channels; ++c)
       for (std::int64_t n = 0; n < batch; ++n)

@@ -159,21 +159,18 @@ template <class T, class V>
 bool all_finite_as(const V* values, std::int64_t n, int num_threads = 1) {
   constexpr std::int64_t kBlock = 4096;
   const std::int64_t blocks = (n + kBlock - 1) / kBlock;
-  bool finite = true;
-  (void)num_threads;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(num_threads) schedule(static) \
-    reduction(&& : finite) if (n >= tuning::kFiniteParallelFrom)
-#endif
-  for (std::int64_t b = 0; b < blocks; ++b) {
+  std::vector<unsigned char> block_finite(static_cast<std::size_t>(blocks));
+  parallel_for(blocks, num_threads, n >= tuning::kFiniteParallelFrom, [&](std::int64_t b) {
     const V* v = values + b * kBlock;
     const std::int64_t len = std::min(kBlock, n - b * kBlock);
     T sum = 0;
     CONVTRANSPOSE_SIMD_SUM(sum)
     for (std::int64_t i = 0; i < len; ++i) sum += static_cast<T>(v[i]) - static_cast<T>(v[i]);
-    finite = finite && sum == sum;
-  }
-  return finite;
+    block_finite[static_cast<std::size_t>(b)] = sum == sum;
+  });
+  for (unsigned char ok : block_finite)
+    if (!ok) return false;
+  return true;
 }
 
 }  // namespace detail

@@ -71,13 +71,13 @@ void packed_gemm(const MatrixView<const T>& a, const MatrixView<const T>& b,
             T* targets[kNr];
             if (unit_rows && rows == kMr && cols == kNr) {
               for (int j = 0; j < kNr; ++j) targets[j] = cij + j * c.col_stride;
-              micro_kernel<T, kNr>(pa, kMr, PackedRows<T>{pb, kc}, targets, add);
+              micro_kernel<T, kNr>(pa, kMr, PackedRows<T>{pb, kc}, StoreColumns<T>{targets, add, nullptr});
             } else {
               // edges (or a C with non-unit row stride): through a full tile
               for (int j = 0; j < kNr; ++j) targets[j] = tile + j * kMr;
               with_block_columns(cols, [&](auto width) {
-                micro_kernel<T, decltype(width)::value>(pa, kMr, PackedRows<T>{pb, kc}, targets,
-                                                        false);
+                micro_kernel<T, decltype(width)::value>(pa, kMr, PackedRows<T>{pb, kc},
+                                                        StoreColumns<T>{targets, false, nullptr});
               });
               for (std::int64_t j = 0; j < cols; ++j)
                 for (std::int64_t i = 0; i < rows; ++i) {
@@ -137,8 +137,9 @@ void indirect_gemm(std::int64_t m, std::int64_t n, std::int64_t segments, std::i
           const T* bias = overwrite && full ? row_bias + ir : nullptr;
           for (int j = 0; j < kNr; ++j) targets[j] = full ? c_cols[j0 + j] + ir : tile + j * kMr;
           with_block_columns(cols, [&](auto width) {
-            micro_kernel<T, decltype(width)::value>(pa, kMr, ColumnRuns<T>{b.data(), segs, run},
-                                                    targets, full && !overwrite, bias);
+            micro_kernel<T, decltype(width)::value>(
+                pa, kMr, ColumnRuns<T>{b.data(), segs, run},
+                StoreColumns<T>{targets, full && !overwrite, bias});
           });
           if (!full) {
             for (std::int64_t j = 0; j < cols; ++j) {
@@ -203,7 +204,8 @@ void row_pointer_gemm(std::int64_t m, std::int64_t k, std::int64_t segments, std
             T* targets[Cols];
             for (int j = 0; j < Cols; ++j)
               targets[j] = whole_rows ? c_panel + j * ldc + ir : tile + j * kMr;
-            micro_kernel<T, Cols>(pa, whole_rows ? lda : kMr, b_rows, targets, whole_rows);
+            micro_kernel<T, Cols>(pa, whole_rows ? lda : kMr, b_rows,
+                                  StoreColumns<T>{targets, whole_rows, nullptr});
             if (!whole_rows)
               for (int j = 0; j < Cols; ++j)
                 for (std::int64_t i = ir; i < m; ++i)

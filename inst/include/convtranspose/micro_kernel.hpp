@@ -81,20 +81,33 @@ inline void store_block(Vec (&acc)[Cols][kVecs], T* const* cols, bool accumulate
     }
 }
 
+// C store policies of micro_kernel(), called once with the accumulators.
+// StoreColumns: column j of the block is the kMr values at cols[j], added
+// to when `accumulate`, else overwritten with the sums plus row_bias (kMr
+// values, one per row) when given. (Row groups' masked, converting stores:
+// row_groups.hpp.)
+template <class T>
+struct StoreColumns {
+  T* const* cols;
+  bool accumulate;
+  const T* row_bias;
+  template <int Cols, class Vec>
+  __attribute__((always_inline)) void operator()(Vec (&acc)[Cols][kVecs]) const {
+    store_block<T, Cols>(acc, cols, accumulate, row_bias);
+  }
+};
+
 // The one micro-kernel: the first Cols of the kNr columns of a kMr-row block
 // of C (+)= A * B. A's column p (kMr values) is at a + p * lda; how B is read
 // is the policy `b_rows`, which calls its argument once per inner index p,
 // in order, with an object whose [j] is B(p, j) (the policies below: packed
-// panels, row pointers, runs of column pointers). Column j of C starts at
-// cols[j]; stored results get row_bias (kMr values) added when it is given,
-// accumulated ones are added to C. Fewer columns than kNr serve a last,
-// partial panel (64 columns are 5 panels and 4 columns: 11% of the FMAs of a
-// full-width last panel would be wasted).
-template <class T, int Cols, class BRows>
+// panels, row pointers, runs of column pointers); how C is written is the
+// policy `store` (StoreColumns above, or a row-group store). Fewer columns
+// than kNr serve a last, partial panel (64 columns are 5 panels and 4
+// columns: 11% of the FMAs of a full-width last panel would be wasted).
+template <class T, int Cols, class BRows, class Store>
 __attribute__((always_inline)) inline void micro_kernel(const T* a, std::int64_t lda,
-                                                        const BRows& b_rows, T* const* cols,
-                                                        bool accumulate,
-                                                        const T* row_bias = nullptr) {
+                                                        const BRows& b_rows, const Store& store) {
   using V = Avx512<T>;
   // (loops fully unrolled so the accumulators live in registers; R builds
   // with -O2, which would not unroll them)
@@ -112,7 +125,7 @@ __attribute__((always_inline)) inline void micro_kernel(const T* a, std::int64_t
     }
     a += lda;
   });
-  store_block<T, Cols>(acc, cols, accumulate, row_bias);
+  store(acc);
 }
 
 // B policies of micro_kernel(). PackedRows: a packed panel, row p at

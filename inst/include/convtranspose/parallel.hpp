@@ -149,6 +149,27 @@ inline void share(std::int64_t b0, std::int64_t b1, int tid, int team, std::int6
   *q1 = std::min(b1, *q0 + per);
 }
 
+// Runs body(i) for every i of [0, count), in contiguous shares over a team
+// of `threads` threads when `use_team` (else on this thread): the loops
+// over plain arrays (layout changes, bias fills and sums, the finiteness
+// check). body must not throw.
+template <class Body>
+void parallel_for(std::int64_t count, int threads, bool use_team, Body body) {
+  const int team = use_team && count > 1 ? std::max(1, threads) : 1;
+  if (team == 1) {
+    for (std::int64_t i = 0; i < count; ++i) body(i);
+    return;
+  }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(team)
+#endif
+  {
+    std::int64_t b, e;
+    share(0, count, thread_id(), team_size(), &b, &e);
+    for (std::int64_t i = b; i < e; ++i) body(i);
+  }
+}
+
 // Runs `count` independent work items of about `flops_per_item` each on the
 // threads, in rounds of about kRoundFlops (a few milliseconds) with the
 // interrupt check between rounds on this thread: long enough that the

@@ -67,31 +67,75 @@ inline RowGroupAt row_group_at(std::int64_t rg, std::int64_t batch) {
 // The first `lanes` of 8 vector lanes.
 inline __mmask8 lane_mask(int lanes) { return static_cast<__mmask8>((1u << lanes) - 1u); }
 
-// One row group's sums into its output values (`lanes` of them): out =
-// sums + bias, or out += sums (then `bias` is ignored). Vector code for the
-// two cases the package builds (the compiler would not vectorise the loop:
-// the pointers may alias).
-inline void store_row_group(double* out, const double* sums, double bias, bool add, int lanes) {
-  const __mmask8 m = lane_mask(lanes);
-  const __m512d v = _mm512_loadu_pd(sums);
-  _mm512_mask_storeu_pd(out, m,
-                        add ? _mm512_add_pd(_mm512_maskz_loadu_pd(m, out), v)
-                            : _mm512_add_pd(v, _mm512_set1_pd(bias)));
-}
-
-inline void store_row_group(double* out, const float* sums, float bias, bool add, int lanes) {
-  const __mmask8 m = lane_mask(lanes);
-  const __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(sums));
-  _mm512_mask_storeu_pd(out, m,
-                        add ? _mm512_add_pd(_mm512_maskz_loadu_pd(m, out), v)
-                            : _mm512_add_pd(v, _mm512_set1_pd(static_cast<double>(bias))));
-}
-
+// The row-group store policy of micro_kernel(): the block's rows are
+// kSlots row groups, slot after slot (8 lanes each: one vector of doubles,
+// half a vector of floats), each written to its own output pixel with the
+// missing samples of a partial row group masked off, converted to the
+// storage type. out[slot] is the row group's output at the panel's first
+// column (column j `batch` values further on), null past the last row
+// group. Sums are added to the output (`add`), or stored plus the column's
+// bias (bias[j], when given).
 template <class T, class Storage>
-void store_row_group(Storage* out, const T* sums, T bias, bool add, int lanes) {
-  for (int i = 0; i < lanes; ++i)
-    out[i] = add ? out[i] + static_cast<Storage>(sums[i]) : static_cast<Storage>(sums[i] + bias);
-}
+struct RowGroupStore {
+  Storage* const* out;
+  const int* lanes;
+  std::int64_t batch, cols;
+  const T* bias;
+  bool add;
+
+  // lanes of one row group's sums, as doubles, into a double output
+  __attribute__((always_inline)) void put(double* dst, __m512d sums, T column_bias,
+                                          __mmask8 m) const {
+    _mm512_mask_storeu_pd(dst, m,
+                          add ? _mm512_add_pd(_mm512_maskz_loadu_pd(m, dst), sums)
+                              : _mm512_add_pd(sums, _mm512_set1_pd(static_cast<double>(column_bias))));
+  }
+
+  template <int Cols, class Vec>
+  __attribute__((always_inline)) void operator()(Vec (&acc)[Cols][gemm_detail::kVecs]) const {
+    constexpr int kSlotsPerVec = gemm_detail::Avx512<T>::kLanes / kRowGroup;
+#pragma GCC unroll 12
+    for (int j = 0; j < Cols; ++j) {
+      if (j >= cols) break;
+      const T column_bias = bias != nullptr && !add ? bias[j] : T(0);
+#pragma GCC unroll 2
+      for (int v = 0; v < gemm_detail::kVecs; ++v)
+#pragma GCC unroll 2
+        for (int h = 0; h < kSlotsPerVec; ++h) {
+          const int slot = v * kSlotsPerVec + h;
+          if (out[slot] == nullptr) continue;
+          Storage* dst = out[slot] + j * batch;
+          store_slot(dst, acc[j][v], h, column_bias, lanes[slot]);
+        }
+    }
+  }
+
+ private:
+  __attribute__((always_inline)) void store_slot(Storage* dst, __m512d v, int, T column_bias,
+                                                 int n) const {
+    store_doubles(dst, v, column_bias, n);
+  }
+  __attribute__((always_inline)) void store_slot(Storage* dst, __m512 v, int half, T column_bias,
+                                                 int n) const {
+    const __m256 lanes8 = half == 0 ? _mm512_castps512_ps256(v)
+                                    : _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    store_doubles(dst, _mm512_cvtps_pd(lanes8), column_bias, n);
+  }
+  // (double storage, the package's, by masked vector stores; any other one
+  // value by value)
+  __attribute__((always_inline)) void store_doubles(Storage* dst, __m512d sums, T column_bias,
+                                                    int n) const {
+    if (std::is_same<Storage, double>::value) {
+      put(reinterpret_cast<double*>(dst), sums, column_bias, lane_mask(n));
+    } else {
+      alignas(64) double tmp[kRowGroup];
+      _mm512_store_pd(tmp, sums);
+      for (int i = 0; i < n; ++i)
+        dst[i] = add ? dst[i] + static_cast<Storage>(tmp[i])
+                     : static_cast<Storage>(tmp[i] + static_cast<double>(column_bias));
+    }
+  }
+};
 
 // `lanes` values of a row group into the packed operand, zeros in the
 // other lanes (all zeros for null).
@@ -138,9 +182,6 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
   constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
   constexpr std::int64_t kSlots = kMr / kRowGroup;  // row groups per register block
   const std::int64_t blocks = (row_groups + kSlots - 1) / kSlots;
-  alignas(64) T tile[kMr * kNr];
-  T* targets[kNr];
-  for (int j = 0; j < kNr; ++j) targets[j] = tile + j * kMr;
   for (std::int64_t k0 = k_begin; k0 < k_end; k0 += gemm_detail::kKc) {
     const std::int64_t kc = std::min(gemm_detail::kKc, k_end - k0);
     s.packed.resize(static_cast<std::size_t>(blocks * kMr * kc));
@@ -176,20 +217,18 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
       const T* pw =
           packed_w + panel_offset(k0 - k_begin, j0 / kNr, k_end - k_begin, weight_panels(columns));
       for (std::int64_t b = 0; b < blocks; ++b) {
-        gemm_detail::with_block_columns(cols, [&](auto width) {
-          gemm_detail::micro_kernel<T, decltype(width)::value>(
-              s.packed.data() + b * kMr * kc, kMr, gemm_detail::PackedRows<T>{pw, kc}, targets,
-              false);
-        });
+        Storage* out[kSlots];
         for (std::int64_t slot = 0; slot < kSlots; ++slot) {
           const std::int64_t r = b * kSlots + slot;
-          if (r >= row_groups) break;
-          Storage* out = s.out[static_cast<std::size_t>(r)] + j0 * batch;
-          const T* sums = tile + slot * kRowGroup;
-          const int lanes = s.lanes[static_cast<std::size_t>(r)];
-          for (std::int64_t j = 0; j < cols; ++j, out += batch, sums += kMr)
-            store_row_group(out, sums, bias != nullptr && !add ? bias[j0 + j] : T(0), add, lanes);
+          out[slot] = r < row_groups ? s.out[static_cast<std::size_t>(r)] + j0 * batch : nullptr;
         }
+        const RowGroupStore<T, Storage> store{
+            out, s.lanes.data() + b * kSlots, batch, cols, bias != nullptr ? bias + j0 : nullptr,
+            add};
+        gemm_detail::with_block_columns(cols, [&](auto width) {
+          gemm_detail::micro_kernel<T, decltype(width)::value>(
+              s.packed.data() + b * kMr * kc, kMr, gemm_detail::PackedRows<T>{pw, kc}, store);
+        });
       }
     }
   }

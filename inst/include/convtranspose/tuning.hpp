@@ -17,6 +17,8 @@ constexpr double kTileTeamFromFlops = 2e5;
 // Values written (a bias fill) or packed (weights) before a team pays.
 constexpr double kFillTeamFromValues = 1e6;
 constexpr double kPackTeamFromValues = 65536;
+// Values moved (layout changes, bias fills) before a team pays.
+constexpr std::int64_t kLoopTeamFromValues = std::int64_t(1) << 16;
 // Values checked for NaN/Inf before the check runs on a team.
 constexpr std::int64_t kFiniteParallelFrom = std::int64_t(1) << 20;
 
