@@ -160,13 +160,14 @@ bool all_finite_as(const V* values, std::int64_t n, int num_threads = 1) {
   constexpr std::int64_t kBlock = 4096;
   const std::int64_t blocks = (n + kBlock - 1) / kBlock;
   std::vector<unsigned char> block_finite(static_cast<std::size_t>(blocks));
-  parallel_for(blocks, num_threads, n >= tuning::kFiniteParallelFrom, [&](std::int64_t b) {
+  unsigned char* const flags = block_finite.data();
+  parallel_for(blocks, num_threads, n >= tuning::kFiniteParallelFrom, [=](std::int64_t b) {
     const V* v = values + b * kBlock;
     const std::int64_t len = std::min(kBlock, n - b * kBlock);
     T sum = 0;
     CONVTRANSPOSE_SIMD_SUM(sum)
     for (std::int64_t i = 0; i < len; ++i) sum += static_cast<T>(v[i]) - static_cast<T>(v[i]);
-    block_finite[static_cast<std::size_t>(b)] = sum == sum;
+    flags[b] = sum == sum;
   });
   for (unsigned char ok : block_finite)
     if (!ok) return false;
