@@ -16,10 +16,12 @@ template <class T>
 void fill_with_bias(T* data, std::int64_t pixels, std::int64_t channels, const T* bias,
                     int num_threads) {
   detail::parallel_for(pixels, num_threads, pixels * channels > tuning::kLoopTeamFromValues,
-                       [=](std::int64_t p) {
-                         T* dst = data + p * channels;
-                         for (std::int64_t c = 0; c < channels; ++c)
-                           dst[c] = bias != nullptr ? bias[c] : T(0);
+                       [=](std::int64_t first, std::int64_t last) {
+                         for (std::int64_t p = first; p < last; ++p) {
+                           T* dst = data + p * channels;
+                           for (std::int64_t c = 0; c < channels; ++c)
+                             dst[c] = bias != nullptr ? bias[c] : T(0);
+                         }
                        });
 }
 
@@ -46,15 +48,17 @@ void channel_sums(const T* data, std::int64_t batch, std::int64_t channels, std:
   std::vector<T> sums(static_cast<std::size_t>(blocks * per_pixel), T(0));
   T* const partial = sums.data();
   detail::parallel_for(blocks * pieces, num_threads, pixels * per_pixel > kBlockValues,
-                       [=](std::int64_t item) {
-    const std::int64_t b = item / pieces, i0 = (item % pieces) * piece;
-    const std::int64_t width = std::min(piece, per_pixel - i0);
-    T* sum = partial + b * per_pixel + i0;
-    const std::int64_t p1 = std::min(pixels, (b + 1) * block);
-    for (std::int64_t p = b * block; p < p1; ++p) {
-      const T* values = data + p * per_pixel + i0;
-      CONVTRANSPOSE_SIMD
-      for (std::int64_t i = 0; i < width; ++i) sum[i] += values[i];
+                       [=](std::int64_t first, std::int64_t last) {
+    for (std::int64_t item = first; item < last; ++item) {
+      const std::int64_t b = item / pieces, i0 = (item % pieces) * piece;
+      const std::int64_t width = std::min(piece, per_pixel - i0);
+      T* sum = partial + b * per_pixel + i0;
+      const std::int64_t p1 = std::min(pixels, (b + 1) * block);
+      for (std::int64_t p = b * block; p < p1; ++p) {
+        const T* values = data + p * per_pixel + i0;
+        CONVTRANSPOSE_SIMD
+        for (std::int64_t i = 0; i < width; ++i) sum[i] += values[i];
+      }
     }
   });
   for (std::int64_t b = 0; b < blocks; ++b)

@@ -161,14 +161,18 @@ bool all_finite_as(const V* values, std::int64_t n, int num_threads = 1) {
   const std::int64_t blocks = (n + kBlock - 1) / kBlock;
   std::vector<unsigned char> block_finite(static_cast<std::size_t>(blocks));
   unsigned char* const flags = block_finite.data();
-  parallel_for(blocks, num_threads, n >= tuning::kFiniteParallelFrom, [=](std::int64_t b) {
-    const V* v = values + b * kBlock;
-    const std::int64_t len = std::min(kBlock, n - b * kBlock);
-    T sum = 0;
-    CONVTRANSPOSE_SIMD_SUM(sum)
-    for (std::int64_t i = 0; i < len; ++i) sum += static_cast<T>(v[i]) - static_cast<T>(v[i]);
-    flags[b] = sum == sum;
-  });
+  parallel_for(blocks, num_threads, n >= tuning::kFiniteParallelFrom,
+               [=](std::int64_t first, std::int64_t last) {
+                 for (std::int64_t b = first; b < last; ++b) {
+                   const V* v = values + b * kBlock;
+                   const std::int64_t len = std::min(kBlock, n - b * kBlock);
+                   T sum = 0;
+                   CONVTRANSPOSE_SIMD_SUM(sum)
+                   for (std::int64_t i = 0; i < len; ++i)
+                     sum += static_cast<T>(v[i]) - static_cast<T>(v[i]);
+                   flags[b] = sum == sum;
+                 }
+               });
   for (unsigned char ok : block_finite)
     if (!ok) return false;
   return true;

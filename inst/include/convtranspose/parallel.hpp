@@ -149,15 +149,17 @@ inline void share(std::int64_t b0, std::int64_t b1, int tid, int team, std::int6
   *q1 = std::min(b1, *q0 + per);
 }
 
-// Runs body(i) for every i of [0, count), in contiguous shares over a team
-// of `threads` threads when `use_team` (else on this thread): the loops
-// over plain arrays (layout changes, bias fills and sums, the finiteness
-// check). body must not throw.
+// Runs body(begin, end) over contiguous shares [begin, end) of [0, count),
+// one per thread of a team of `threads` when `use_team` (else the whole
+// range on this thread): the loops over plain arrays (layout changes, bias
+// fills and sums, the finiteness check). The body loops over its range
+// itself, so that its loop is an ordinary one the compiler vectorises. body
+// must not throw.
 template <class Body>
 void parallel_for(std::int64_t count, int threads, bool use_team, Body body) {
   const int team = use_team && count > 1 ? std::max(1, threads) : 1;
   if (team == 1) {
-    for (std::int64_t i = 0; i < count; ++i) body(i);
+    body(std::int64_t(0), count);
     return;
   }
 #ifdef _OPENMP
@@ -166,7 +168,7 @@ void parallel_for(std::int64_t count, int threads, bool use_team, Body body) {
   {
     std::int64_t b, e;
     share(0, count, thread_id(), team_size(), &b, &e);
-    for (std::int64_t i = b; i < e; ++i) body(i);
+    if (e > b) body(b, e);
   }
 }
 
