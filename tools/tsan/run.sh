@@ -12,7 +12,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 sh tools/install-deps.sh clang libomp-dev libclang-rt-14-dev
 CXX=${CXX:-clang++}
-out=${TSAN_OUT:-tsan-out}
+out=${TSAN_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/convtranspose-tsan.XXXXXX")}
 mkdir -p "$out"
 eigen=$(Rscript -e 'cat(system.file("include", package = "RcppEigen"))')
 flags="-std=c++14 -O1 -g -fsanitize=thread -fopenmp=libomp"
