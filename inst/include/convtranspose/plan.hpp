@@ -149,12 +149,13 @@ inline int team_for(double flops, int threads) {
 
 // Whether the phase product is less work than columns + col2im: it
 // multiplies, for every fine pixel, all the taps of its phase (zero vectors
-// off the image) in blocks of block_rows<T>() fine channels; the column path
-// multiplies every tap of every coarse pixel, then adds each column value
-// into place (kScatterCost each). Empty when it is.
-template <class T>
-std::string phase_not_worth(const ConvGeometry& g, const std::vector<Phase>& phases) {
-  constexpr std::int64_t rows = tuning::block_rows<T>();
+// off the image), the fine channels in blocks of `channel_block` (the
+// in-place product's weight panels, the sample-major one's register rows);
+// the column path multiplies every tap of every coarse pixel, then adds each
+// column value into place (kScatterCost each). Empty when it is.
+inline std::string phase_not_worth(const ConvGeometry& g, const std::vector<Phase>& phases,
+                                   std::int64_t channel_block) {
+  const std::int64_t rows = channel_block;
   const std::int64_t cfg = g.fine_channels_per_group;
   const double ccg = static_cast<double>(g.coarse_channels_per_group);
   double phase_work = 0;
@@ -236,7 +237,8 @@ Plan plan_coarse_to_fine(const ConvGeometry& g, bool storage_is_compute,
     if (cannot.empty() && !finite()) cannot = non_finite;
     std::string not_worth = in_place_not_worth(g);
     if (not_worth.empty() && ccg < 2) not_worth = "one coarse channel per group";
-    if (not_worth.empty()) not_worth = phase_not_worth<T>(g, p.plan.phases);
+    if (not_worth.empty())
+      not_worth = phase_not_worth(g, p.plan.phases, tuning::kPanelColumns);
     if (p.offer(Path::phase_in_place, cannot, not_worth,
                 "batch " + text(g.batch) + " on R's layout, " +
                     text(static_cast<std::int64_t>(p.plan.phases.size())) +
@@ -255,7 +257,8 @@ Plan plan_coarse_to_fine(const ConvGeometry& g, bool storage_is_compute,
   if (p.considers(Path::phase_sample_major)) {
     std::string cannot = needs_avx512();
     if (cannot.empty() && !finite()) cannot = non_finite;
-    if (p.offer(Path::phase_sample_major, cannot, phase_not_worth<T>(g, p.plan.phases),
+    if (p.offer(Path::phase_sample_major, cannot,
+                phase_not_worth(g, p.plan.phases, tuning::block_rows<T>()),
                 text(static_cast<std::int64_t>(p.plan.phases.size())) +
                     " stride phases cheaper than col2im"))
       return p.plan;
@@ -368,17 +371,6 @@ Plan plan_weight_gradient(const ConvGeometry& g, bool storage_is_compute,
   if (p.offer(Path::weight_in_place_packed, cannot, in_place,
               "batch " + text(g.batch) + " on R's layout"))
     return on_r_layout();
-  cannot = needs_avx512();
-  if (cannot.empty() && !single) cannot = "it computes in float32 only";
-  if (cannot.empty() && g.batch % tuning::kRowGroup != 0)
-    cannot = "batch " + text(g.batch) + " is not a multiple of " + text(tuning::kRowGroup);
-  std::string not_worth = in_place;
-  const std::int64_t row_groups = g.coarse_pixels * row_groups_per_pixel(g.batch);
-  if (not_worth.empty() && row_groups < tuning::kRegisterWeightMinRowGroups)
-    not_worth = "sums of " + text(row_groups) + " row groups are too short";
-  if (p.offer(Path::weight_in_place_registers, cannot, not_worth,
-              "batch " + text(g.batch) + " on R's layout, long sums"))
-    return on_r_layout();
   // The sample-major paths: threads own taps where there are enough of
   // them, else a share of the pixels each (private sums, added at the end);
   // each thread's tile stays within L2.
@@ -396,12 +388,30 @@ Plan plan_weight_gradient(const ConvGeometry& g, bool storage_is_compute,
   cannot = needs_avx512();
   if (cannot.empty() && cfg % 4 != 0)
     cannot = text(cfg) + " fine channels per group is not a multiple of 4";
-  if (p.offer(Path::weight_row_pointers, cannot,
-              cfg < tuning::kRowPointerMinChannels
-                  ? text(cfg) + " fine channels per group make runs too short"
-                  : "",
-              "fine rows read in place"))
+  // (a thread's tile of kWeightTileMinPixels pixels that fills L2 leaves
+  // the row-pointer kernel waiting on memory; im2col's product blocks for
+  // the cache)
+  const std::int64_t tile_fits = budget / (cfg * taps_per_thread);
+  std::string not_worth =
+      cfg < tuning::kRowPointerMinChannels
+          ? text(cfg) + " fine channels per group make runs too short"
+      : tile_fits <= tuning::kWeightTileMinPixels
+          ? "a tile of " + text(tuning::kWeightTileMinPixels) + " pixels x " +
+                text(cfg * taps_per_thread) + " (tap, channel) columns fills L2"
+          : "";
+  if (p.offer(Path::weight_row_pointers, cannot, not_worth, "fine rows read in place"))
     return p.plan;
+  cannot = needs_avx512();
+  if (cannot.empty() && !single) cannot = "it computes in float32 only";
+  if (cannot.empty() && g.batch % tuning::kRowGroup != 0)
+    cannot = "batch " + text(g.batch) + " is not a multiple of " + text(tuning::kRowGroup);
+  not_worth = in_place;
+  const std::int64_t row_groups = g.coarse_pixels * row_groups_per_pixel(g.batch);
+  if (not_worth.empty() && row_groups < tuning::kRegisterWeightMinRowGroups)
+    not_worth = "sums of " + text(row_groups) + " row groups are too short";
+  if (p.offer(Path::weight_in_place_registers, cannot, not_worth,
+              "batch " + text(g.batch) + " on R's layout, long sums"))
+    return on_r_layout();
   p.offer(Path::weight_im2col, "", "", "the general path");
   return p.plan;
 }

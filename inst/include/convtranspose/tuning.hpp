@@ -41,12 +41,13 @@ constexpr std::int64_t block_rows() {
 // slice stays in L2 while every weight panel passes over it.
 constexpr std::int64_t kRowGroupsPerItem = 16;
 
-// col2im's cost in multiply-adds per column value (a read-modify-write
-// scattered over the output, against 16 multiply-adds a cycle).
-constexpr double kScatterCost = 48;
-// The implicit products read runs of the group's fine channels: shorter
-// runs than this leave the vector units idle.
-constexpr std::int64_t kImplicitMinChannels = 4;
+// The column path's cost in multiply-adds per column value beyond its
+// product: the scatter into place (col2im) and the sample-major copies, as
+// measured against the phase products on both CPUs seen here (DESIGN.md).
+constexpr double kScatterCost = 256;
+// The implicit products read runs of the group's fine channels: a single
+// channel's runs leave the vector units idle (3 channels still pay).
+constexpr std::int64_t kImplicitMinChannels = 2;
 // weight_row_pointers: runs of at least this many fine channels, and a
 // multiple of 4 (its 4-, 8- and 12-column kernels cover a run exactly).
 constexpr std::int64_t kRowPointerMinChannels = 8;
