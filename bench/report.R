@@ -17,6 +17,7 @@ spread <- read("spread.tsv")
 env_ours <- read("convtranspose-env.tsv")
 env_torch <- read("pytorch-env.tsv")
 env_onednn <- read("onednn-env.tsv")
+core <- if (file.exists(file.path(dir, "core.tsv"))) read("core.tsv") else NULL
 
 key <- c("name", "direction", "dtype")
 pick <- function(d, cols, suffix) {
@@ -168,6 +169,47 @@ lines <- c(lines, "", "## Plausibility of the anchors", "",
              sprintf(paste0("No anchor ran below 10%% of the measured peak on the %d rows of ",
                             "%d MFLOP or more."), sum(bound), compute_bound_mflop)
            })
+
+# R's collector: rows where it ran inside timed calls, the calls that met
+# none (bench.R's median_no_gc_s), and the kernel alone (core_bench.cpp).
+if ("gc_share" %in% names(m)) {
+  m$median_s_core <- if (!is.null(core) && nrow(core))
+    core$median_s[match(paste(m$name, m$direction, m$dtype),
+                        paste(core$name, core$direction, core$dtype))] else NA
+  no_gc <- ifelse(is.na(m$median_no_gc_s), m$median_s, m$median_no_gc_s)
+  hit <- m[!is.na(m$gc_share) & m$gc_share > 0.05, ]
+  ratio_line <- function(label, t) {
+    f <- function(d, dt, anchor) {
+      v <- anchor[m$direction == d & m$dtype == dt] / t[m$direction == d & m$dtype == dt]
+      geo(v[!is.na(v)])
+    }
+    sprintf(paste0("- %s: float32 against oneDNN, geometric mean %.2fx forward and %.2fx ",
+                   "backward; float64 against PyTorch %.2fx and %.2fx."), label,
+            f("forward", "float32", m$median_s_onednn), f("backward", "float32", m$median_s_onednn),
+            f("forward", "float64", m$median_s_torch), f("backward", "float64", m$median_s_torch))
+  }
+  lines <- c(lines, "", "## R's garbage collector and fresh memory", "",
+             paste0("Every call allocates its result (up to 54 MB here). Two costs of R, not of ",
+                    "the kernel, follow: R's collector (a full collection of a session's heap ",
+                    "took 30-50 ms on this machine whatever the call: ",
+                    "`for (i in 1:12) y <- numeric(4194304)` alternates 18 and 55 ms), and ",
+                    "the page faults of memory glibc maps afresh for every block over 32 MB. ",
+                    "Rows where the collector took over 5% of the timed calls:"), "",
+             "| layer | pass | dtype | median ms | median without a collection ms | fastest ms | kernel alone ms | calls with a collection | collector's share |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|",
+             sprintf("| %s | %s | %s | %.2f | %s | %.2f | %s | %d of %d | %.0f%% |", hit$name,
+                     hit$direction, hit$dtype, 1e3 * hit$median_s, fmt_ms(hit$median_no_gc_s),
+                     1e3 * hit$min_s, fmt_ms(hit$median_s_core), hit$calls_with_gc, hit$calls,
+                     100 * hit$gc_share), "",
+             "The ratios of the summary, recomputed:", "",
+             ratio_line("whole R calls, calls without a collection", no_gc),
+             if (!all(is.na(m$median_s_core))) ratio_line("the kernel alone, no R", m$median_s_core),
+             "",
+             paste0("What a user can do (README, section Speed): `R_GC_MEM_GROW=3` makes ",
+                    "collections rarer; `MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=4294967296` ",
+                    "lets glibc keep freed results for the next ones instead of mapping them ",
+                    "afresh."))
+}
 
 # Run-to-run spread: the same rows in fresh processes.
 if (nrow(spread)) {

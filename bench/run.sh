@@ -79,6 +79,14 @@ for name in $spread_rows; do
     run=$((run + 1))
   done
 done
+# The kernel alone (bench/core_bench.cpp): the installed ISA library's core
+# on the whole suite without R, outputs reused, beside R's whole calls.
+lib=$("$rscript" -e 'cat(system.file("kernels", paste0("convtranspose_", convtranspose::cvt_kernel_isa(), ".so"), package = "convtranspose"))')
+printf 'name\tdirection\tdtype\tmedian_s\tmin_s\n' > "$tmp/core.tsv"
+if [ -n "$lib" ] && "$cxx" -O2 -fopenmp -Iinst/include bench/core_bench.cpp -o "$tmp/core_bench" -ldl; then
+  OMP_NUM_THREADS=$threads "$tmp/core_bench" "$lib" "$suite" "$tmp/core.tsv" "$threads" > /dev/null
+fi
+
 "$tmp/peak" "$threads" > "$tmp/peak-end.tsv"
 cat "$tmp/peak-end.tsv"
 
@@ -101,5 +109,6 @@ cp "$tmp/ours-1-env.tsv" "$out/convtranspose-env.tsv"
 cp "$tmp/onednn.tsv" "$out/onednn.tsv"
 cp "$tmp/onednn-1-env.tsv" "$out/onednn-env.tsv"
 cp "$tmp/spread.tsv" "$out/spread.tsv"
+cp "$tmp/core.tsv" "$out/core.tsv"
 { cat "$tmp/peak-start.tsv"; tail -n +2 "$tmp/peak-end.tsv"; } | awk -F '\t' -v OFS='\t' \
   'NR == 1 { print $0, "when"; next } { print $0, (NR <= 3 ? "start" : "end") }' > "$out/peak.tsv"
