@@ -125,12 +125,12 @@ inline Status not_in_this_build(const Plan& plan) {
 
 // The in-place weight gradients read R's doubles (the only storage the
 // package uses); another storage type takes the sample-major paths.
-inline Status weight_gradient_in_place(const Plan& plan, const ConvGeometry& g,
-                                       const double* coarse, const double* fine, double* grad,
-                                       const ComputeOptions& options) {
+template <class T>
+Status weight_gradient_in_place(const Plan& plan, const ConvGeometry& g, const double* coarse,
+                                const double* fine, double* grad, const ComputeOptions& options) {
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
   if (plan.path == Path::weight_in_place_packed)
-    return batch_weight_gradient_gathered(g, coarse, fine, grad, options);
+    return batch_weight_gradient_gathered<T>(g, coarse, fine, grad, options);
   if (plan.path == Path::weight_in_place_registers)
     return batch_weight_gradient_registers(g, coarse, fine, grad, options);
 #else
@@ -139,7 +139,7 @@ inline Status weight_gradient_in_place(const Plan& plan, const ConvGeometry& g,
   return not_in_this_build(plan);
 }
 
-template <class Storage>
+template <class T, class Storage>
 Status weight_gradient_in_place(const Plan& plan, const ConvGeometry&, const Storage*,
                                 const Storage*, Storage*, const ComputeOptions&) {
   return not_in_this_build(plan);
@@ -239,7 +239,7 @@ Status weight_gradient(const ConvGeometry& geometry, const Storage* coarse, cons
     detail::report(plan, options);
     if (!plan.status.ok()) return plan.status;
     if (detail::on_r_layout(plan.path))
-      return detail::weight_gradient_in_place(plan, g, coarse, fine, grad_weight, options);
+      return detail::weight_gradient_in_place<T>(plan, g, coarse, fine, grad_weight, options);
     // The first chunk's sum goes straight into the total (the result itself
     // when the types match), later chunks' sums are added to it.
     const std::size_t n = static_cast<std::size_t>(g.weight_elements);

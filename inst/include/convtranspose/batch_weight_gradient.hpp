@@ -1,6 +1,6 @@
 // The AVX-512 build's weight gradients on R's layout, whose sum runs over
 // the batch (row_groups.hpp): weight_in_place_registers (float32) and
-// weight_in_place_packed (float64).
+// weight_in_place_packed (both types).
 #ifndef CONVTRANSPOSE_BATCH_WEIGHT_GRADIENT_HPP
 #define CONVTRANSPOSE_BATCH_WEIGHT_GRADIENT_HPP
 
@@ -38,8 +38,8 @@ using tuning::kRowGroup;
 // float as they are loaded), with no packing and no transposes; the lanes
 // are added up at the end. Work items own blocks of dW and sum the whole
 // batch and image in one fixed order: no partial sums to add up, and results
-// that do not depend on the thread count. (Double precision has the packed
-// product below, which reads R's doubles in place.)
+// that do not depend on the thread count. (The packed product below serves
+// both types where its float copy of the fine array is allowed.)
 template <class T>
 struct RowGroupVector;
 
@@ -201,21 +201,39 @@ inline Status batch_weight_gradient_registers(const ConvGeometry& g, const doubl
   });
 }
 
-// The weight gradient on R's layout in double precision, as a product whose
-// inner dimension runs over (coarse pixel, sample): per group,
+// The weight gradient on R's layout, as a product whose inner dimension
+// runs over (coarse pixel, sample): per group,
 //   dW_g[c, (t, c')] = sum over q, n of coarse[n, c, q] * fine[n, c', f(q, t)]
 // with f(q, t) the fine pixel tap t of coarse pixel q reaches (zeros off the
 // image, as im2col). For one pixel the batch is contiguous in both arrays,
 // so indirect_gemm() reads the right operand in place, one run of `batch`
 // values per (pixel, column); only the left one (the coarse channels: each
-// pixel's batch x channels block, transposed) is packed. Work items own
+// pixel's batch x channels block, transposed) is packed. In float32 the
+// right operand is read from a float copy of the fine array in R's layout
+// (the planner bounds its size) and dW is summed in float. Work items own
 // blocks of dW and sum every pixel in one fixed order: results that do not
 // depend on the thread count.
-inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double* coarse,
-                                             const double* fine, double* grad_weight,
-                                             const ComputeOptions& options) {
+template <class T>
+Status batch_weight_gradient_gathered(const ConvGeometry& g, const double* coarse,
+                                      const double* fine_values, double* grad_values,
+                                      const ComputeOptions& options) {
   using gemm_detail::kNr;
-  constexpr std::int64_t kMr = gemm_detail::rows_per_block<double>();
+  constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
+  constexpr bool in_doubles = std::is_same<T, double>::value;
+  // (float: the fine array and dW in the compute type, converted once)
+  std::vector<T> fine_copy, grad_copy;
+  if (!in_doubles) {
+    fine_copy.resize(static_cast<std::size_t>(g.fine_elements));
+    grad_copy.resize(static_cast<std::size_t>(g.weight_elements));
+    T* f = fine_copy.data();
+    parallel_for(g.fine_elements, options.num_threads,
+                 g.fine_elements > tuning::kLoopTeamFromValues,
+                 [f, fine_values](std::int64_t b, std::int64_t e) {
+                   for (std::int64_t i = b; i < e; ++i) f[i] = static_cast<T>(fine_values[i]);
+                 });
+  }
+  const T* fine = in_doubles ? reinterpret_cast<const T*>(fine_values) : fine_copy.data();
+  T* grad_weight = in_doubles ? reinterpret_cast<T*>(grad_values) : grad_copy.data();
   const std::int64_t B = g.batch;
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
@@ -236,23 +254,23 @@ inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double
   const std::vector<WeightBlock> items =
       weight_blocks(g.groups, ccg, row_block, columns, col_block);
   struct Scratch {
-    AlignedVector<double> packed;       // rows x (slice pixels x batch), panels of kMr rows
-    std::vector<const double*> b_cols;  // [pixel * cols + j]: column j's run at that pixel
-    std::vector<double*> c_cols;        // [j]: the item's rows of dW column j
+    AlignedVector<T> packed;       // rows x (slice pixels x batch), panels of kMr rows
+    std::vector<const T*> b_cols;  // [pixel * cols + j]: column j's run at that pixel
+    std::vector<T*> c_cols;        // [j]: the item's rows of dW column j
     std::vector<std::int64_t> reach;    // [pixel * K + t]: fine pixel, or -1 off the image
   };
   // What a tap off the image reads (B values), and the zero "bias" with
   // which each item's first slice overwrites its block of dW (row_block
   // values): every value of dW belongs to one item, so dW needs no filling
   // with zeros first.
-  const std::vector<double> zeros(static_cast<std::size_t>(std::max(B, row_block)), 0.0);
+  const std::vector<T> zeros(static_cast<std::size_t>(std::max(B, row_block)), T(0));
   // Pixels per round of items: about kWeightRoundFlops, so that the interrupt check
   // between rounds comes within a fraction of a second. Every item adds its
   // rounds in order: the sums still do not depend on the thread count.
   const double per_pixel = 2.0 * static_cast<double>(ccg * columns * g.groups * B);
   const std::int64_t round =
       std::max<std::int64_t>(1, static_cast<std::int64_t>(tuning::kWeightRoundFlops / per_pixel / slice)) * slice;
-  return guarded([&]() -> Status {
+  Status done = guarded([&]() -> Status {
     for (std::int64_t first = 0; first < Q; first += round) {
       const std::int64_t last = std::min(Q, first + round);
       const double per_item = 2.0 * static_cast<double>(row_block) *
@@ -277,15 +295,16 @@ inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double
                   // each, B apart (contiguous for a whole panel)
                   const std::int64_t row0 = panel * kMr, here = std::min(kMr, rows - row0);
                   const double* src = coarse + B * (it.grp * ccg + it.r0 + row0 + cc * (q0 + q));
-                  double* dst = s.packed.data() + panel * kMr * depth + q * B * kMr;
+                  T* dst = s.packed.data() + panel * kMr * depth + q * B * kMr;
                   std::int64_t n0 = 0;
-                  if (here == kMr)
+                  if (in_doubles && here == kMr)
                     for (; n0 + 8 <= B; n0 += 8)
                       for (std::int64_t a0 = 0; a0 < kMr; a0 += 8)
-                        transpose_8x8(src + n0 + a0 * B, B, dst + n0 * kMr + a0, kMr);
+                        transpose_8x8(src + n0 + a0 * B, B,
+                                      reinterpret_cast<double*>(dst) + n0 * kMr + a0, kMr);
                   for (std::int64_t n = n0; n < B; ++n)
                     for (std::int64_t a = 0; a < kMr; ++a)
-                      dst[n * kMr + a] = a < here ? src[n + a * B] : 0.0;
+                      dst[n * kMr + a] = a < here ? static_cast<T>(src[n + a * B]) : T(0);
                 }
               s.reach.resize(static_cast<std::size_t>(qn * K));
               for (std::int64_t q = 0; q < qn; ++q)
@@ -298,13 +317,13 @@ inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double
               s.b_cols.resize(static_cast<std::size_t>(qn * cols));
               for (std::int64_t q = 0; q < qn; ++q) {
                 const std::int64_t* reach = s.reach.data() + q * K;
-                const double** b = s.b_cols.data() + q * cols;
+                const T** b = s.b_cols.data() + q * cols;
                 for (std::int64_t j = 0; j < cols;) {
                   const std::int64_t col = it.j0 + j, channel = col % cfg;
                   const std::int64_t n = std::min(cfg - channel, cols - j);
                   const std::int64_t pixel = reach[col / cfg];
                   if (pixel >= 0) {
-                    const double* run = fine + B * (it.grp * cfg + channel + cf * pixel);
+                    const T* run = fine + B * (it.grp * cfg + channel + cf * pixel);
                     for (std::int64_t c = 0; c < n; ++c) b[j + c] = run + B * c;
                   } else {
                     std::fill(b + j, b + j + n, zeros.data());
@@ -312,7 +331,7 @@ inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double
                   j += n;
                 }
               }
-              gemm_detail::indirect_gemm<double>(rows, cols, qn, B, s.packed.data(),
+              gemm_detail::indirect_gemm<T>(rows, cols, qn, B, s.packed.data(),
                                                  s.b_cols.data(), s.c_cols.data(), zeros.data(),
                                                  q0 == 0 ? zeros.data() : nullptr);
             }
@@ -321,6 +340,10 @@ inline Status batch_weight_gradient_gathered(const ConvGeometry& g, const double
     }
     return Status::success();
   });
+  if (done.ok() && !in_doubles)
+    for (std::int64_t i = 0; i < g.weight_elements; ++i)
+      grad_values[i] = static_cast<double>(grad_copy[static_cast<std::size_t>(i)]);
+  return done;
 }
 
 

@@ -77,8 +77,9 @@ inline const PathInfo* path_table() {
        "one coarse channel per group: coarse values times the fine values their taps reach, "
        "private sums per thread"},
       {Path::weight_in_place_packed, Operation::weight_gradient, "weight_in_place_packed",
-       kAvx512Only | kFloat64,
-       "GEMM over (pixel, sample) on R's layout: coarse channels packed, fine runs read in place"},
+       kAvx512Only | kBothTypes,
+       "GEMM over (pixel, sample) on R's layout: coarse channels packed, fine runs read in place "
+       "(float32: from a float copy)"},
       {Path::weight_in_place_registers, Operation::weight_gradient, "weight_in_place_registers",
        kAvx512Only | kFloat32,
        "sums over the batch in registers on R's layout, 8 samples a vector, no packing"},

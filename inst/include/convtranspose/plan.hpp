@@ -366,9 +366,15 @@ Plan plan_weight_gradient(const ConvGeometry& g, bool storage_is_compute,
     p.plan.chunk = g;
     return p.plan;
   };
-  cannot = needs_avx512();
-  if (cannot.empty() && single) cannot = "it computes in float64 only";
-  if (p.offer(Path::weight_in_place_packed, cannot, in_place,
+  // (float32 reads a float copy of the fine array: within the layout
+  // copies' allowance)
+  const double fine_copy_bytes = single ? 4.0 * static_cast<double>(g.fine_elements) : 0.0;
+  std::string packed_not_worth = in_place;
+  if (packed_not_worth.empty() && fine_copy_bytes > static_cast<double>(options.layout_chunk_bytes))
+    packed_not_worth = "its float copy of the fine array (" +
+                       text(static_cast<std::int64_t>(fine_copy_bytes)) +
+                       " bytes) would exceed layout_chunk_bytes";
+  if (p.offer(Path::weight_in_place_packed, needs_avx512(), packed_not_worth,
               "batch " + text(g.batch) + " on R's layout"))
     return on_r_layout();
   // The sample-major paths: threads own taps where there are enough of
