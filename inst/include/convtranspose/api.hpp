@@ -39,12 +39,12 @@ namespace detail {
 template <class T, class Storage>
 class ConvertedIn {
  public:
-  ConvertedIn(const Storage* data, std::int64_t n) {
+  ConvertedIn(const Storage* data, std::int64_t n, int num_threads) {
     if (std::is_same<T, Storage>::value || data == nullptr) {
       ptr_ = reinterpret_cast<const T*>(data);
     } else {
       buf_.resize(static_cast<std::size_t>(n));
-      convert(data, buf_.data(), n);
+      convert(data, buf_.data(), n, num_threads);
       ptr_ = buf_.data();
     }
   }
@@ -159,7 +159,9 @@ Status coarse_to_fine(const ConvGeometry& geometry, const Storage* coarse, const
                       const Storage* bias, Storage* fine, const ComputeOptions& options) {
   const ConvGeometry g = compute_geometry(geometry);
   return detail::guarded([&]() -> Status {
-    const detail::ConvertedIn<T, Storage> w(weight, g.weight_elements), b(bias, g.fine_channels);
+    const int nt = options.num_threads;
+    const detail::ConvertedIn<T, Storage> w(weight, g.weight_elements, nt),
+        b(bias, g.fine_channels, nt);
     const Plan plan = plan_coarse_to_fine<T>(g, std::is_same<T, Storage>::value, options, [&]() {
       return detail::all_finite_as<T>(w.get(), g.weight_elements, options.num_threads);
     });
@@ -196,7 +198,9 @@ Status fine_to_coarse(const ConvGeometry& geometry, const Storage* fine, const S
                       const Storage* bias, Storage* coarse, const ComputeOptions& options) {
   const ConvGeometry g = compute_geometry(geometry);
   return detail::guarded([&]() -> Status {
-    const detail::ConvertedIn<T, Storage> w(weight, g.weight_elements), b(bias, g.coarse_channels);
+    const int nt = options.num_threads;
+    const detail::ConvertedIn<T, Storage> w(weight, g.weight_elements, nt),
+        b(bias, g.coarse_channels, nt);
     const Plan plan = plan_fine_to_coarse<T>(g, std::is_same<T, Storage>::value, options, [&]() {
       return detail::all_finite_as<T>(w.get(), g.weight_elements, options.num_threads);
     });
@@ -265,7 +269,7 @@ Status weight_gradient(const ConvGeometry& geometry, const Storage* coarse, cons
           return s;
         });
     if (!status.ok()) return status;
-    if (!total_buf.empty()) convert(total, grad_weight, g.weight_elements);
+    if (!total_buf.empty()) convert(total, grad_weight, g.weight_elements, options.num_threads);
     return Status::success();
   });
 }

@@ -225,12 +225,7 @@ Status batch_weight_gradient_gathered(const ConvGeometry& g, const double* coars
   if (!in_doubles) {
     fine_copy.resize(static_cast<std::size_t>(g.fine_elements));
     grad_copy.resize(static_cast<std::size_t>(g.weight_elements));
-    T* f = fine_copy.data();
-    parallel_for(g.fine_elements, options.num_threads,
-                 g.fine_elements > tuning::kLoopTeamFromValues,
-                 [f, fine_values](std::int64_t b, std::int64_t e) {
-                   for (std::int64_t i = b; i < e; ++i) f[i] = static_cast<T>(fine_values[i]);
-                 });
+    convert(fine_values, fine_copy.data(), g.fine_elements, options.num_threads);
   }
   const T* fine = in_doubles ? reinterpret_cast<const T*>(fine_values) : fine_copy.data();
   T* grad_weight = in_doubles ? reinterpret_cast<T*>(grad_values) : grad_copy.data();
@@ -341,8 +336,7 @@ Status batch_weight_gradient_gathered(const ConvGeometry& g, const double* coars
     return Status::success();
   });
   if (done.ok() && !in_doubles)
-    for (std::int64_t i = 0; i < g.weight_elements; ++i)
-      grad_values[i] = static_cast<double>(grad_copy[static_cast<std::size_t>(i)]);
+    convert(grad_copy.data(), grad_values, g.weight_elements, options.num_threads);
   return done;
 }
 

@@ -51,10 +51,14 @@ void transpose_convert(const Src* src, Dst* dst, std::int64_t rows, std::int64_t
   }
 }
 
-// Element-wise conversion (for a weight or bias in another scalar type).
+// Element-wise conversion (a weight, bias or array in another scalar
+// type), on a team of `num_threads` from kLoopTeamFromValues values.
 template <class Src, class Dst>
-void convert(const Src* src, Dst* dst, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) dst[i] = static_cast<Dst>(src[i]);
+void convert(const Src* src, Dst* dst, std::int64_t n, int num_threads) {
+  detail::parallel_for(n, num_threads, n > tuning::kLoopTeamFromValues,
+                       [src, dst](std::int64_t b, std::int64_t e) {
+                         for (std::int64_t i = b; i < e; ++i) dst[i] = static_cast<Dst>(src[i]);
+                       });
 }
 
 }  // namespace convtranspose
