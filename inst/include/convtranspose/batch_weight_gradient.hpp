@@ -292,11 +292,10 @@ Status batch_weight_gradient_gathered(const ConvGeometry& g, const double* coars
                   const double* src = coarse + B * (it.grp * ccg + it.r0 + row0 + cc * (q0 + q));
                   T* dst = s.packed.data() + panel * kMr * depth + q * B * kMr;
                   std::int64_t n0 = 0;
-                  if (in_doubles && here == kMr)
+                  if (here == kMr)
                     for (; n0 + 8 <= B; n0 += 8)
                       for (std::int64_t a0 = 0; a0 < kMr; a0 += 8)
-                        transpose_8x8(src + n0 + a0 * B, B,
-                                      reinterpret_cast<double*>(dst) + n0 * kMr + a0, kMr);
+                        transpose_8x8(src + n0 + a0 * B, B, dst + n0 * kMr + a0, kMr);
                   for (std::int64_t n = n0; n < B; ++n)
                     for (std::int64_t a = 0; a < kMr; ++a)
                       dst[n * kMr + a] = a < here ? static_cast<T>(src[n + a * B]) : T(0);

@@ -79,12 +79,20 @@ void pack_a_columns(const MatrixView<const T>& a, std::int64_t col0, std::int64_
   pack_panels<kMr>(a, 0, a.rows, 0, a.cols, packed + col0 * kMr, kMr * depth);
 }
 
+__attribute__((always_inline)) inline void store_row(double* dst, __m512d v) {
+  _mm512_storeu_pd(dst, v);
+}
+__attribute__((always_inline)) inline void store_row(float* dst, __m512d v) {
+  _mm256_storeu_ps(dst, _mm512_cvtpd_ps(v));  // (rounded to float as it is stored)
+}
+
 // dst[n * dst_stride + a] = src[n + a * src_stride] for an 8 x 8 block
 // (a transpose: eight 512-bit loads, three rounds of two-source shuffles,
-// eight stores; loops unrolled so the arrays stay in registers, as R builds
-// with -O2).
+// eight stores, rounded to float for a float dst; loops unrolled so the
+// arrays stay in registers, as R builds with -O2).
+template <class Dst>
 __attribute__((always_inline)) inline void transpose_8x8(const double* src, std::int64_t src_stride,
-                                                         double* dst, std::int64_t dst_stride) {
+                                                         Dst* dst, std::int64_t dst_stride) {
   __m512d r[8], t[8], u[8];
 #pragma GCC unroll 8
   for (int a = 0; a < 8; ++a) r[a] = _mm512_loadu_pd(src + a * src_stride);
@@ -109,8 +117,8 @@ __attribute__((always_inline)) inline void transpose_8x8(const double* src, std:
   const __m512i halves_hi = _mm512_setr_epi64(4, 5, 6, 7, 12, 13, 14, 15);
 #pragma GCC unroll 4
   for (int n = 0; n < 4; ++n) {
-    _mm512_storeu_pd(dst + n * dst_stride, _mm512_permutex2var_pd(u[n], halves_lo, u[4 + n]));
-    _mm512_storeu_pd(dst + (n + 4) * dst_stride, _mm512_permutex2var_pd(u[n], halves_hi, u[4 + n]));
+    store_row(dst + n * dst_stride, _mm512_permutex2var_pd(u[n], halves_lo, u[4 + n]));
+    store_row(dst + (n + 4) * dst_stride, _mm512_permutex2var_pd(u[n], halves_hi, u[4 + n]));
   }
 }
 
