@@ -15,8 +15,9 @@
 #'   in chunks of that size (at least one sample). On CPUs with AVX-512,
 #'   batches of 8 samples or more (but 9 to 11 and 17, which would leave
 #'   over a quarter of the lanes of their groups of 8 samples empty) are
-#'   computed in R's order directly and need no such copies (weight
-#'   gradients excepted where the batch is not a multiple of 8).
+#'   computed in R's order directly and need no such copies (a float32
+#'   weight gradient there makes one float copy of the output gradient where it
+#'   fits in this allowance, and takes another kernel where it does not).
 #' * `convtranspose.cudnn_deterministic`, `convtranspose.cudnn_benchmark`,
 #'   `convtranspose.allow_tf32`: how the CUDA backend uses cuDNN; see
 #'   [cvt_cuda_is_available()].

@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
     std::vector<double> y(g.fine_elements), gx(g.coarse_elements), gw(g.weight_elements);
     ct::ComputeOptions options;
     options.num_threads = threads;
-    options.l2_bytes = sysconf(_SC_LEVEL2_CACHE_SIZE) > 0 ? sysconf(_SC_LEVEL2_CACHE_SIZE) : 0;
+    if (sysconf(_SC_LEVEL2_CACHE_SIZE) > 0) options.l2_bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
     char message[256];
     for (int single = 0; single <= 1; ++single) {
       for (int backward = 0; backward <= 1; ++backward) {
