@@ -210,6 +210,19 @@ if ("gc_share" %in% names(m)) {
                     "lets glibc keep freed results for the next ones instead of mapping them ",
                     "afresh."))
 }
+if (file.exists(file.path(dir, "gc-loop.tsv"))) {
+  loop <- read("gc-loop.tsv")
+  lines <- c(lines, "", "### A loop of large results under those settings", "",
+             paste0("`bench/gc-loop.R`, each environment in a fresh process: 30 calls of ",
+                    "unet_up4's float32 forward (`y <- layer(x)`, 32 MB results) and of plain R's ",
+                    "`y <- numeric(4194304)`; medians in ms."), "",
+             "| environment | loop | calls with a collection | median | median without a collection | median with one |",
+             "|---|---|---:|---:|---:|---:|",
+             sprintf("| %s | %s | %d of %d | %.1f | %s | %s |", loop$environment, loop$loop,
+                     loop$calls_with_gc, loop$calls, 1e3 * loop$median_s,
+                     ifelse(is.na(loop$median_no_gc_s), "", sprintf("%.1f", 1e3 * loop$median_no_gc_s)),
+                     ifelse(is.na(loop$median_gc_s), "", sprintf("%.1f", 1e3 * loop$median_gc_s))))
+}
 
 # Run-to-run spread: the same rows in fresh processes.
 if (nrow(spread)) {

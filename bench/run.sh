@@ -87,6 +87,16 @@ if [ -n "$lib" ] && "$cxx" -O2 -fopenmp -Iinst/include bench/core_bench.cpp -o "
   OMP_NUM_THREADS=$threads "$tmp/core_bench" "$lib" "$suite" "$tmp/core.tsv" "$threads" > /dev/null
 fi
 
+# Large results in a loop (README, Speed): R's collector and glibc's fresh
+# pages under the settings a user can change, each in a fresh process.
+first=1
+for env_set in "defaults" "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=4294967296" \
+               "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=4294967296 R_GC_MEM_GROW=3"; do
+  settings=$( [ "$env_set" = defaults ] || echo "$env_set" )
+  env $settings BENCH_THREADS=$threads "$rscript" bench/gc-loop.R "$env_set" "$tmp/loop.tsv"
+  if [ "$first" = 1 ]; then cat "$tmp/loop.tsv"; first=0; else tail -n +2 "$tmp/loop.tsv"; fi
+done > "$tmp/gc-loop.tsv"
+
 "$tmp/peak" "$threads" > "$tmp/peak-end.tsv"
 cat "$tmp/peak-end.tsv"
 
@@ -110,5 +120,6 @@ cp "$tmp/onednn.tsv" "$out/onednn.tsv"
 cp "$tmp/onednn-1-env.tsv" "$out/onednn-env.tsv"
 cp "$tmp/spread.tsv" "$out/spread.tsv"
 cp "$tmp/core.tsv" "$out/core.tsv"
+cp "$tmp/gc-loop.tsv" "$out/gc-loop.tsv"
 { cat "$tmp/peak-start.tsv"; tail -n +2 "$tmp/peak-end.tsv"; } | awk -F '\t' -v OFS='\t' \
   'NR == 1 { print $0, "when"; next } { print $0, (NR <= 3 ? "start" : "end") }' > "$out/peak.tsv"
