@@ -190,10 +190,8 @@ if ("gc_share" %in% names(m)) {
   }
   lines <- c(lines, "", "## R's garbage collector and fresh memory", "",
              paste0("Every call allocates its result (up to 54 MB here). Two costs of R, not of ",
-                    "the kernel, follow: R's collector (a full collection of a session's heap ",
-                    "took 30-50 ms on the Intel Xeon of 2026-12-02 whatever the call: there ",
-                    "`for (i in 1:12) y <- numeric(4194304)` alternated 18 and 55 ms), and ",
-                    "the page faults of memory glibc maps afresh for every block over 32 MB. ",
+                    "the kernel, follow: R's collector, and the page faults of memory glibc ",
+                    "maps afresh for every block over 32 MB (the loop below shows both). ",
                     "Rows where the collector took over 5% of the timed calls:"), "",
              "| layer | pass | dtype | median ms | median without a collection ms | fastest ms | kernel alone ms | calls with a collection | collector's share |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|",
