@@ -369,7 +369,11 @@ Plan plan_weight_gradient(const ConvGeometry& g, bool storage_is_compute,
   // (float32 reads a float copy of the fine array: within the layout
   // copies' allowance)
   const double fine_copy_bytes = single ? 4.0 * static_cast<double>(g.fine_elements) : 0.0;
-  std::string packed_not_worth = in_place;
+  std::string packed_not_worth =
+      g.batch < tuning::kPackedWeightMinBatch
+          ? "batch " + text(g.batch) + " makes runs too short to read in place"
+      : ccg < 2 ? "one coarse channel per group"
+                : "";
   if (packed_not_worth.empty() && fine_copy_bytes > static_cast<double>(options.layout_chunk_bytes))
     packed_not_worth = "its float copy of the fine array (" +
                        text(static_cast<std::int64_t>(fine_copy_bytes)) +

@@ -51,6 +51,10 @@ constexpr std::int64_t kImplicitMinChannels = 2;
 // weight_row_pointers: runs of at least this many fine channels, and a
 // multiple of 4 (its 4-, 8- and 12-column kernels cover a run exactly).
 constexpr std::int64_t kRowPointerMinChannels = 8;
+// weight_in_place_packed reads runs of `batch` values (its vectors run over
+// coarse channels, not samples): runs shorter than this leave it slower
+// than the sample-major paths (batches 1 and 2 in the suite).
+constexpr std::int64_t kPackedWeightMinBatch = 4;
 // weight_in_place_registers: sums of fewer row groups do not pay for the
 // lanes' final addition and spills.
 constexpr std::int64_t kRegisterWeightMinRowGroups = 128;
