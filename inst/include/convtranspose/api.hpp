@@ -43,7 +43,7 @@ class ConvertedIn {
     if (std::is_same<T, Storage>::value || data == nullptr) {
       ptr_ = reinterpret_cast<const T*>(data);
     } else {
-      buf_.resize(static_cast<std::size_t>(n));
+      buf_.reset(static_cast<std::size_t>(n));
       convert(data, buf_.data(), n, num_threads);
       ptr_ = buf_.data();
     }
@@ -52,7 +52,7 @@ class ConvertedIn {
 
  private:
   const T* ptr_ = nullptr;
-  std::vector<T> buf_;
+  WorkBuffer<T> buf_;  // (uninitialised: convert() writes all of it)
 };
 
 
@@ -247,10 +247,13 @@ Status weight_gradient(const ConvGeometry& geometry, const Storage* coarse, cons
     // The first chunk's sum goes straight into the total (the result itself
     // when the types match), later chunks' sums are added to it.
     const std::size_t n = static_cast<std::size_t>(g.weight_elements);
-    std::vector<T> total_buf, part;
+    // (uninitialised: the weight kernels start their sums from zero)
+    WorkBuffer<T> total_buf;
+    std::vector<T> part;
     T* total = reinterpret_cast<T*>(grad_weight);
-    if (!std::is_same<T, Storage>::value) {
-      total_buf.resize(n);
+    const bool converted = !std::is_same<T, Storage>::value;
+    if (converted) {
+      total_buf.reset(n);
       total = total_buf.data();
     }
     const Storage* const inputs[2] = {coarse, fine};
@@ -269,7 +272,7 @@ Status weight_gradient(const ConvGeometry& geometry, const Storage* coarse, cons
           return s;
         });
     if (!status.ok()) return status;
-    if (!total_buf.empty()) convert(total, grad_weight, g.weight_elements, options.num_threads);
+    if (converted) convert(total, grad_weight, g.weight_elements, options.num_threads);
     return Status::success();
   });
 }

@@ -220,11 +220,12 @@ Status batch_weight_gradient_gathered(const ConvGeometry& g, const double* coars
   using gemm_detail::kNr;
   constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
   constexpr bool in_doubles = std::is_same<T, double>::value;
-  // (float: the fine array and dW in the compute type, converted once)
-  std::vector<T> fine_copy, grad_copy;
+  // (float: the fine array and dW in the compute type, converted once;
+  // uninitialised, as every value of dW belongs to one item, below)
+  WorkBuffer<T> fine_copy, grad_copy;
   if (!in_doubles) {
-    fine_copy.resize(static_cast<std::size_t>(g.fine_elements));
-    grad_copy.resize(static_cast<std::size_t>(g.weight_elements));
+    fine_copy.reset(static_cast<std::size_t>(g.fine_elements));
+    grad_copy.reset(static_cast<std::size_t>(g.weight_elements));
     convert(fine_values, fine_copy.data(), g.fine_elements, options.num_threads);
   }
   const T* fine = in_doubles ? reinterpret_cast<const T*>(fine_values) : fine_copy.data();

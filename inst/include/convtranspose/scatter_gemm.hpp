@@ -142,7 +142,8 @@ Status gemm_col2im(const ConvGeometry& g, const Plan& plan, const T* coarse, con
   const std::int64_t q_tile = std::min(Q, plan.tile_pixels), k_tile = std::min(K, plan.tile_taps);
   return detail::guarded([&]() -> Status {
     const detail::TapTable taps(g);
-    std::vector<T> buffer(static_cast<std::size_t>(cfg * k_tile * q_tile));
+    // (uninitialised: each tile's product overwrites what col2im reads)
+    WorkBuffer<T> buffer(static_cast<std::size_t>(cfg * k_tile * q_tile));
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
       for (std::int64_t q0 = 0; q0 < Q; q0 += q_tile) {
         const std::int64_t q1 = std::min(Q, q0 + q_tile);
