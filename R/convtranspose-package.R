@@ -15,9 +15,11 @@
 #'   in chunks of that size (at least one sample). On CPUs with AVX-512,
 #'   batches of 8 samples or more (but 9 to 11 and 17, which would leave
 #'   over a quarter of the lanes of their groups of 8 samples empty) are
-#'   computed in R's order directly and need no such copies (a float32
-#'   weight gradient there makes one float copy of the output gradient where it
-#'   fits in this allowance, and takes another kernel where it does not).
+#'   computed in R's order directly and need no such copies, and so are
+#'   weight gradients from 4 samples. In float32 those kernels read a float
+#'   copy of their input (the weight gradient: of the output gradient) where
+#'   it fits in this allowance; where it does not, the forward-style ones
+#'   convert as they read and the weight gradient takes another kernel.
 #' * `convtranspose.cudnn_deterministic`, `convtranspose.cudnn_benchmark`,
 #'   `convtranspose.allow_tf32`: how the CUDA backend uses cuDNN; see
 #'   [cvt_cuda_is_available()].

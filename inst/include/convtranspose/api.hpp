@@ -55,6 +55,21 @@ class ConvertedIn {
   WorkBuffer<T> buf_;  // (uninitialised: convert() writes all of it)
 };
 
+// run(input) on the input of an in-place product in the type it is read in:
+// float32 reads a float copy of R's doubles, converted once on the team,
+// where it fits within layout_chunk_bytes (rather than converting each
+// value again at every tap that reads it); otherwise the array itself.
+template <class T, class Storage, class Run>
+Status with_input_as_compute(const Storage* in, std::int64_t n, const ComputeOptions& options,
+                             Run run) {
+  if (!std::is_same<T, Storage>::value &&
+      n * static_cast<std::int64_t>(sizeof(T)) <= options.layout_chunk_bytes) {
+    WorkBuffer<T> copy(static_cast<std::size_t>(n));
+    convert(in, copy.data(), n, options.num_threads);
+    return run(static_cast<const T*>(copy.data()));
+  }
+  return run(in);
+}
 
 // Runs a sample-major kernel over an R-layout batch, `arrays` inputs
 // (per-sample sizes in_sizes) into one output (out_size per sample), chunk
@@ -169,7 +184,10 @@ Status coarse_to_fine(const ConvGeometry& geometry, const Storage* coarse, const
     if (!plan.status.ok()) return plan.status;
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
     if (plan.path == Path::phase_in_place)
-      return detail::batch_phase_gemm<T>(g, plan, coarse, w.get(), b.get(), fine, options);
+      return detail::with_input_as_compute<T>(
+          coarse, g.coarse_elements, options, [&](const auto* x) {
+            return detail::batch_phase_gemm<T>(g, plan, x, w.get(), b.get(), fine, options);
+          });
 #endif
     return detail::run_sample_major<T>(
         plan, g, coarse, g.coarse_channels * g.coarse_pixels, fine,
@@ -208,7 +226,10 @@ Status fine_to_coarse(const ConvGeometry& geometry, const Storage* fine, const S
     if (!plan.status.ok()) return plan.status;
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
     if (plan.path == Path::implicit_in_place)
-      return detail::batch_gather_gemm<T>(g, plan, fine, w.get(), b.get(), coarse, options);
+      return detail::with_input_as_compute<T>(
+          fine, g.fine_elements, options, [&](const auto* y) {
+            return detail::batch_gather_gemm<T>(g, plan, y, w.get(), b.get(), coarse, options);
+          });
 #endif
     return detail::run_sample_major<T>(
         plan, g, fine, g.fine_channels * g.fine_pixels, coarse,

@@ -30,11 +30,12 @@ namespace detail {
 using tuning::kRowGroup;
 
 // coarse -> fine on R's layout by stride phase (see phase_gemm.hpp for the
-// phases). `coarse`, `fine`: R arrays (batch fastest); weight and bias in T.
+// phases). `coarse`, `fine`: arrays in R's layout (batch fastest), the input
+// in R's doubles or a float copy of them; weight and bias in T.
 // Path::phase_in_place. Requires a finite weight (a zero row standing for a
 // coarse pixel off the image must contribute nothing).
-template <class T, class Storage>
-Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const Storage* coarse,
+template <class T, class In, class Storage>
+Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const In* coarse,
                         const T* weight, const T* bias, Storage* fine,
                         const ComputeOptions& options) {
   const std::vector<Phase>& phases = plan.phases;
@@ -108,9 +109,9 @@ Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const Storage* 
       for (const GroupBlock& block : group_blocks(g.groups, rows, step))
         items.push_back({block, p0, p0 + phases_per_item});
     }
-    return run_items<RowGroupScratch<T, Storage>>(
+    return run_items<RowGroupScratch<T, In, Storage>>(
         items.size(), per_index * static_cast<double>(step) / static_cast<double>(phase_ranges),
-        options, [&](std::size_t i, RowGroupScratch<T, Storage>& s) {
+        options, [&](std::size_t i, RowGroupScratch<T, In, Storage>& s) {
           const GroupBlock& it = items[i].block;
           for (std::size_t ph = items[i].first_phase; ph < items[i].last_phase; ++ph) {
             const Phase& phase = phases[ph];
@@ -132,7 +133,7 @@ Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const Storage* 
                   });
               s.out[static_cast<std::size_t>(r)] = fine + n0 + B * (it.grp * cfg + cf * fine_pixel);
             }
-            row_group_product<T, Storage>(
+            row_group_product<T, In, Storage>(
                 count, phase.taps, ccg, B,
                 rhs.data() + pair_start[ph * static_cast<std::size_t>(g.groups) +
                                         static_cast<std::size_t>(it.grp)],
@@ -145,9 +146,10 @@ Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const Storage* 
 
 // fine -> coarse on R's layout as an implicit product: coarse pixel q of a
 // group = the fine rows its taps read (a zero row off the image, as
-// PyTorch's im2col) times the group's weight: Path::implicit_in_place.
-template <class T, class Storage>
-Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const Storage* fine,
+// PyTorch's im2col) times the group's weight: Path::implicit_in_place. The
+// fine input in R's doubles or a float copy, as above.
+template <class T, class In, class Storage>
+Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const In* fine,
                          const T* weight, const T* bias, Storage* coarse,
                          const ComputeOptions& options) {
   const std::int64_t B = g.batch;
@@ -184,8 +186,8 @@ Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const Storage*
           tuning::kPackTeamFromValues);
       if (!packed.ok()) return packed;
       const double per_item = 2.0 * static_cast<double>(step * kRowGroup) * kc * ccg;
-      Status done = run_items<RowGroupScratch<T, Storage>>(
-          items.size(), per_item, options, [&](std::size_t i, RowGroupScratch<T, Storage>& s) {
+      Status done = run_items<RowGroupScratch<T, In, Storage>>(
+          items.size(), per_item, options, [&](std::size_t i, RowGroupScratch<T, In, Storage>& s) {
             const GroupBlock& it = items[i];
             const std::int64_t count = it.end - it.begin;
             s.in.resize(static_cast<std::size_t>(count * K));
@@ -196,13 +198,13 @@ Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const Storage*
               const std::int64_t n0 = at.n0, q = at.pixel;
               s.lanes[static_cast<std::size_t>(r)] = at.lanes;
               s.out[static_cast<std::size_t>(r)] = coarse + n0 + B * (it.grp * ccg + cc * q);
-              const Storage* y = fine + n0 + B * it.grp * cfg;
+              const In* y = fine + n0 + B * it.grp * cfg;
               fine_pixels_of(g, q, [&](std::int64_t t, std::int64_t pixel) {
                 s.in[static_cast<std::size_t>(r * K + t)] =
                     pixel >= 0 ? y + B * cf * pixel : nullptr;
               });
             }
-            row_group_product<T, Storage>(count, K, cfg, B, rhs.data() + it.grp * per_group, ccg,
+            row_group_product<T, In, Storage>(count, K, cfg, B, rhs.data() + it.grp * per_group, ccg,
                                           bias != nullptr ? bias + it.grp * ccg : nullptr,
                                           /*accumulate=*/k0 > 0, s, k0, k0 + kc);
           });

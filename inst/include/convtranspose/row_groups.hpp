@@ -150,17 +150,23 @@ inline void load_row_group(float* dst, const double* src, int lanes) {
                             : _mm256_setzero_ps());
 }
 
-template <class T, class Storage>
-void load_row_group(T* dst, const Storage* src, int lanes) {
+inline void load_row_group(float* dst, const float* src, int lanes) {
+  _mm256_storeu_ps(dst, src != nullptr ? _mm256_maskz_loadu_ps(lane_mask(lanes), src)
+                                       : _mm256_setzero_ps());
+}
+
+template <class T, class In>
+void load_row_group(T* dst, const In* src, int lanes) {
   for (int i = 0; i < kRowGroup; ++i)
     dst[i] = src != nullptr && i < lanes ? static_cast<T>(src[i]) : T(0);
 }
 
-// Per-thread scratch of one work item.
-template <class T, class Storage>
+// Per-thread scratch of one work item: the input read in storage type In
+// (R's doubles, or a float copy of them), the output written in Out.
+template <class T, class In, class Out>
 struct RowGroupScratch {
-  std::vector<const Storage*> in;  // [row group * taps + t]: input pixel, or null
-  std::vector<Storage*> out;       // [row group]: output pixel
+  std::vector<const In*> in;  // [row group * taps + t]: input pixel, or null
+  std::vector<Out*> out;      // [row group]: output pixel
   std::vector<int> lanes;          // [row group]: samples in it
   AlignedVector<T> packed;         // the rows of one slice of the inner dimension
 };
@@ -173,10 +179,10 @@ struct RowGroupScratch {
 // taps * channels, or a whole number of kKc slices packed as a W of that
 // depth). Without `accumulate` the first slice stores the sums plus bias[j]
 // (or zero).
-template <class T, class Storage>
+template <class T, class In, class Out>
 void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t channels,
                        std::int64_t batch, const T* packed_w, std::int64_t columns, const T* bias,
-                       bool accumulate, RowGroupScratch<T, Storage>& s, std::int64_t k_begin,
+                       bool accumulate, RowGroupScratch<T, In, Out>& s, std::int64_t k_begin,
                        std::int64_t k_end) {
   using gemm_detail::kNr;
   constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
@@ -190,14 +196,14 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
       T* dst = s.packed.data() + (r / kSlots) * kMr * kc + (r % kSlots) * kRowGroup;
       // (tap t, channel c) of row k, stepped rather than divided out
       std::int64_t t = k0 / channels, c = k0 % channels;
-      auto tap_row = [&](std::int64_t row) -> const Storage* {
+      auto tap_row = [&](std::int64_t row) -> const In* {
         return row < row_groups && t < taps ? s.in[static_cast<std::size_t>(row * taps + t)]
                                             : nullptr;
       };
       // The next row group's runs fetched one row group ahead: scattered
       // runs, one per tap, defeat the hardware prefetcher.
-      const Storage* src = tap_row(r);
-      const Storage* ahead = tap_row(r + 1);
+      const In* src = tap_row(r);
+      const In* ahead = tap_row(r + 1);
       const int lanes = r < row_groups ? s.lanes[static_cast<std::size_t>(r)] : 0;
       for (std::int64_t k = 0; k < kc; ++k, dst += kMr) {
         if (ahead != nullptr)
@@ -217,12 +223,12 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
       const T* pw =
           packed_w + panel_offset(k0 - k_begin, j0 / kNr, k_end - k_begin, weight_panels(columns));
       for (std::int64_t b = 0; b < blocks; ++b) {
-        Storage* out[kSlots];
+        Out* out[kSlots];
         for (std::int64_t slot = 0; slot < kSlots; ++slot) {
           const std::int64_t r = b * kSlots + slot;
           out[slot] = r < row_groups ? s.out[static_cast<std::size_t>(r)] + j0 * batch : nullptr;
         }
-        const RowGroupStore<T, Storage> store{
+        const RowGroupStore<T, Out> store{
             out, s.lanes.data() + b * kSlots, batch, cols, bias != nullptr ? bias + j0 : nullptr,
             add};
         gemm_detail::with_block_columns(cols, [&](auto width) {
