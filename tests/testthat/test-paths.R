@@ -166,3 +166,29 @@ test_that("convtranspose.force_path refuses unknown names and paths that cannot 
   expect_error(nnf_conv_transpose1d(x, w), class = "convtranspose_argument_error",
                regexp = "AVX-512 build only")
 })
+
+test_that("a float32 weight beyond float's range counts as Inf when the paths are chosen", {
+  # 1e39 is finite in R's doubles and Inf in float32: the planner checks the
+  # weight as it will be computed with (the in-place products pack R's
+  # doubles themselves), so the result is float32's with an Inf weight.
+  set.seed(7)
+  x <- array(rnorm(8 * 4 * 5 * 5), c(8, 4, 5, 5))
+  w <- array(rnorm(4 * 3 * 3 * 3), c(4, 3, 3, 3))
+  w[2, 1, 2, 2] <- 1e39
+  w_inf <- w
+  w_inf[2, 1, 2, 2] <- Inf
+  y32 <- nnf_conv_transpose2d(x, w, stride = 2, dtype = "float32")
+  y64 <- nnf_conv_transpose2d(x, w_inf, stride = 2)
+  expect_identical(is.nan(y32), is.nan(y64))
+  expect_identical(is.infinite(y32), is.infinite(y64))
+  expect_gt(sum(!is.finite(y64)), 0)
+  ok <- is.finite(y64)
+  expect_equal(y32[ok], y64[ok], tolerance = 1e-5)
+  grad <- array(rnorm(length(y64)), dim(y64))
+  g32 <- nnf_conv_transpose2d_backward(grad, x, w, stride = 2, dtype = "float32")$input
+  g64 <- nnf_conv_transpose2d_backward(grad, x, w_inf, stride = 2)$input
+  expect_identical(is.nan(g32), is.nan(g64))
+  expect_identical(is.infinite(g32), is.infinite(g64))
+  ok <- is.finite(g64)
+  expect_equal(g32[ok], g64[ok], tolerance = 1e-5)
+})

@@ -175,20 +175,22 @@ Status coarse_to_fine(const ConvGeometry& geometry, const Storage* coarse, const
   const ConvGeometry g = compute_geometry(geometry);
   return detail::guarded([&]() -> Status {
     const int nt = options.num_threads;
-    const detail::ConvertedIn<T, Storage> w(weight, g.weight_elements, nt),
-        b(bias, g.fine_channels, nt);
+    const detail::ConvertedIn<T, Storage> b(bias, g.fine_channels, nt);
+    // (finite as T: a double beyond float's range is Inf in float32)
     const Plan plan = plan_coarse_to_fine<T>(g, std::is_same<T, Storage>::value, options, [&]() {
-      return detail::all_finite_as<T>(w.get(), g.weight_elements, options.num_threads);
+      return detail::all_finite_as<T>(weight, g.weight_elements, options.num_threads);
     });
     detail::report(plan, options);
     if (!plan.status.ok()) return plan.status;
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
+    // (the in-place products pack the weight from R's doubles themselves)
     if (plan.path == Path::phase_in_place)
       return detail::with_input_as_compute<T>(
           coarse, g.coarse_elements, options, [&](const auto* x) {
-            return detail::batch_phase_gemm<T>(g, plan, x, w.get(), b.get(), fine, options);
+            return detail::batch_phase_gemm<T>(g, plan, x, weight, b.get(), fine, options);
           });
 #endif
+    const detail::ConvertedIn<T, Storage> w(weight, g.weight_elements, nt);
     return detail::run_sample_major<T>(
         plan, g, coarse, g.coarse_channels * g.coarse_pixels, fine,
         g.fine_channels * g.fine_pixels, options,
@@ -217,10 +219,9 @@ Status fine_to_coarse(const ConvGeometry& geometry, const Storage* fine, const S
   const ConvGeometry g = compute_geometry(geometry);
   return detail::guarded([&]() -> Status {
     const int nt = options.num_threads;
-    const detail::ConvertedIn<T, Storage> w(weight, g.weight_elements, nt),
-        b(bias, g.coarse_channels, nt);
+    const detail::ConvertedIn<T, Storage> b(bias, g.coarse_channels, nt);
     const Plan plan = plan_fine_to_coarse<T>(g, std::is_same<T, Storage>::value, options, [&]() {
-      return detail::all_finite_as<T>(w.get(), g.weight_elements, options.num_threads);
+      return detail::all_finite_as<T>(weight, g.weight_elements, options.num_threads);
     });
     detail::report(plan, options);
     if (!plan.status.ok()) return plan.status;
@@ -228,9 +229,10 @@ Status fine_to_coarse(const ConvGeometry& geometry, const Storage* fine, const S
     if (plan.path == Path::implicit_in_place)
       return detail::with_input_as_compute<T>(
           fine, g.fine_elements, options, [&](const auto* y) {
-            return detail::batch_gather_gemm<T>(g, plan, y, w.get(), b.get(), coarse, options);
+            return detail::batch_gather_gemm<T>(g, plan, y, weight, b.get(), coarse, options);
           });
 #endif
+    const detail::ConvertedIn<T, Storage> w(weight, g.weight_elements, nt);
     return detail::run_sample_major<T>(
         plan, g, fine, g.fine_channels * g.fine_pixels, coarse,
         g.coarse_channels * g.coarse_pixels, options,

@@ -31,12 +31,12 @@ using tuning::kRowGroup;
 
 // coarse -> fine on R's layout by stride phase (see phase_gemm.hpp for the
 // phases). `coarse`, `fine`: arrays in R's layout (batch fastest), the input
-// in R's doubles or a float copy of them; weight and bias in T.
-// Path::phase_in_place. Requires a finite weight (a zero row standing for a
+// in R's doubles or a float copy of them; the weight in R's doubles (packed
+// into T here), the bias in T. Path::phase_in_place. Requires a finite weight (a zero row standing for a
 // coarse pixel off the image must contribute nothing).
 template <class T, class In, class Storage>
 Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const In* coarse,
-                        const T* weight, const T* bias, Storage* fine,
+                        const Storage* weight, const T* bias, Storage* fine,
                         const ComputeOptions& options) {
   const std::vector<Phase>& phases = plan.phases;
   const std::int64_t B = g.batch;
@@ -147,10 +147,11 @@ Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const In* coars
 // fine -> coarse on R's layout as an implicit product: coarse pixel q of a
 // group = the fine rows its taps read (a zero row off the image, as
 // PyTorch's im2col) times the group's weight: Path::implicit_in_place. The
-// fine input in R's doubles or a float copy, as above.
+// fine input in R's doubles or a float copy, the weight in R's doubles, as
+// above.
 template <class T, class In, class Storage>
 Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const In* fine,
-                         const T* weight, const T* bias, Storage* coarse,
+                         const Storage* weight, const T* bias, Storage* coarse,
                          const ComputeOptions& options) {
   const std::int64_t B = g.batch;
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
@@ -174,14 +175,18 @@ Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const In* fine
     for (std::int64_t k = 0; k < depth; ++k) row_offset[static_cast<std::size_t>(k)] = cc * k;
     for (std::int64_t k0 = 0; k0 < depth; k0 += round_depth) {
       const std::int64_t kc = std::min(round_depth, depth - k0);
+      // (items: one kKc slice of one group, all its panels, so that each
+      // row of the weight is read once and in order)
+      const std::int64_t slices = (kc + gemm_detail::kKc - 1) / gemm_detail::kKc;
       Status packed = run_items<char>(
-          static_cast<std::size_t>(g.groups * panels), static_cast<double>(gemm_detail::kNr * kc),
-          options,
+          static_cast<std::size_t>(g.groups * slices),
+          static_cast<double>(panels * gemm_detail::kNr * gemm_detail::kKc), options,
           [&](std::size_t i, char&) {
-            const std::int64_t grp = static_cast<std::int64_t>(i) / panels;
-            const std::int64_t panel = static_cast<std::int64_t>(i) % panels;
-            pack_weight_panels(kc, ccg, panel, panel + 1, weight + grp * ccg,
-                               row_offset.data() + k0, 1, rhs.data() + grp * per_group);
+            const std::int64_t grp = static_cast<std::int64_t>(i) / slices;
+            const std::int64_t s0 = static_cast<std::int64_t>(i) % slices * gemm_detail::kKc;
+            pack_weight_panels(std::min(gemm_detail::kKc, kc - s0), ccg, 0, panels,
+                               weight + grp * ccg, row_offset.data() + k0 + s0, 1,
+                               rhs.data() + grp * per_group + s0 * panels * gemm_detail::kNr);
           },
           tuning::kPackTeamFromValues);
       if (!packed.ok()) return packed;

@@ -85,6 +85,12 @@ __attribute__((always_inline)) inline void store_row(double* dst, __m512d v) {
 __attribute__((always_inline)) inline void store_row(float* dst, __m512d v) {
   _mm256_storeu_ps(dst, _mm512_cvtpd_ps(v));  // (rounded to float as it is stored)
 }
+__attribute__((always_inline)) inline void store_half_row(double* dst, __m256d v) {
+  _mm256_storeu_pd(dst, v);
+}
+__attribute__((always_inline)) inline void store_half_row(float* dst, __m256d v) {
+  _mm_storeu_ps(dst, _mm256_cvtpd_ps(v));
+}
 
 // dst[n * dst_stride + a] = src[n + a * src_stride] for an 8 x 8 block
 // (a transpose: eight 512-bit loads, three rounds of two-source shuffles,
@@ -124,9 +130,10 @@ __attribute__((always_inline)) inline void transpose_8x8(const double* src, std:
 
 // The first four columns of the same: dst[n * dst_stride + a] =
 // src[n + a * src_stride] for n < 8, a < 4 (four loads, eight 256-bit
-// stores).
+// stores, or 128-bit ones of floats).
+template <class Dst>
 __attribute__((always_inline)) inline void transpose_8x4(const double* src, std::int64_t src_stride,
-                                                         double* dst, std::int64_t dst_stride) {
+                                                         Dst* dst, std::int64_t dst_stride) {
   const __m512d r0 = _mm512_loadu_pd(src), r1 = _mm512_loadu_pd(src + src_stride);
   const __m512d r2 = _mm512_loadu_pd(src + 2 * src_stride);
   const __m512d r3 = _mm512_loadu_pd(src + 3 * src_stride);
@@ -139,10 +146,10 @@ __attribute__((always_inline)) inline void transpose_8x4(const double* src, std:
   for (int odd = 0; odd < 2; ++odd) {
     const __m512d lo = _mm512_permutex2var_pd(t[2 * odd], rows_0_2, t[2 * odd + 1]);
     const __m512d hi = _mm512_permutex2var_pd(t[2 * odd], rows_4_6, t[2 * odd + 1]);
-    _mm256_storeu_pd(dst + odd * dst_stride, _mm512_castpd512_pd256(lo));
-    _mm256_storeu_pd(dst + (2 + odd) * dst_stride, _mm512_extractf64x4_pd(lo, 1));
-    _mm256_storeu_pd(dst + (4 + odd) * dst_stride, _mm512_castpd512_pd256(hi));
-    _mm256_storeu_pd(dst + (6 + odd) * dst_stride, _mm512_extractf64x4_pd(hi, 1));
+    store_half_row(dst + odd * dst_stride, _mm512_castpd512_pd256(lo));
+    store_half_row(dst + (2 + odd) * dst_stride, _mm512_extractf64x4_pd(lo, 1));
+    store_half_row(dst + (4 + odd) * dst_stride, _mm512_castpd512_pd256(hi));
+    store_half_row(dst + (6 + odd) * dst_stride, _mm512_extractf64x4_pd(hi, 1));
   }
 }
 
@@ -166,9 +173,11 @@ inline std::int64_t panel_offset(std::int64_t k0, std::int64_t panel, std::int64
 // Eight rows k..k+7 of a slice for eight or four whole columns starting at
 // `column` (base[row_offset[k] + j * column_stride]), when those rows lie at
 // consecutive offsets: vector loads down the columns and a transpose into
-// the panel's rows. Returns false (nothing written) otherwise.
-inline bool pack_rows_by_transpose(const double* column, const std::int64_t* offset,
-                                   std::int64_t column_stride, int columns, double* dst) {
+// the panel's rows (rounded to float for a float panel). Returns false
+// (nothing written) otherwise.
+template <class Dst>
+bool pack_rows_by_transpose(const double* column, const std::int64_t* offset,
+                            std::int64_t column_stride, int columns, Dst* dst) {
   for (int i = 1; i < 8; ++i)
     if (offset[i] != offset[0] + i) return false;
   const double* src = column + offset[0];
@@ -180,49 +189,66 @@ inline bool pack_rows_by_transpose(const double* column, const std::int64_t* off
   return true;
 }
 
-inline bool pack_rows_by_transpose(const float*, const std::int64_t*, std::int64_t, int, float*) {
-  return false;  // (never called: float takes the one-by-one path)
+template <class Src, class Dst>
+bool pack_rows_by_transpose(const Src*, const std::int64_t*, std::int64_t, int, Dst*) {
+  return false;  // (never called: a float weight takes the one-by-one path)
 }
 
-// Here W[k, j] = base[row_offset[k] + j * column_stride]. The weight is
+// Here W[k, j] = base[row_offset[k] + j * column_stride], in R's doubles
+// (packed into T: a float32 product rounds each value as it is packed, the
+// same rounding as a converted copy, without the copy). The weight is
 // contiguous along the rows for some callers (column_stride > 1: vector
-// loads down 8 rows and transposes, for double) and along the columns for
+// loads down 8 rows and transposes, for doubles) and along the columns for
 // others (column_stride == 1: a panel row is one short copy).
-template <class T>
+template <class T, class Src>
 void pack_weight_panels(std::int64_t depth, std::int64_t columns, std::int64_t first,
-                        std::int64_t last, const T* base, const std::int64_t* row_offset,
+                        std::int64_t last, const Src* base, const std::int64_t* row_offset,
                         std::int64_t column_stride, T* packed) {
   constexpr std::int64_t nr = gemm_detail::kNr;
   static_assert(nr == 12, "the transposes below cover 8 + 4 columns");
-  constexpr bool by_transpose = std::is_same<T, double>::value;
+  constexpr bool by_transpose = std::is_same<Src, double>::value;
+  constexpr bool same_type = std::is_same<Src, T>::value;
   const std::int64_t panels = weight_panels(columns);
+  if (column_stride == 1) {
+    // (row by row across the panels: each row of W read once, in order)
+    for (std::int64_t k0 = 0; k0 < depth; k0 += gemm_detail::kKc) {
+      const std::int64_t kc = std::min(depth, k0 + gemm_detail::kKc) - k0;
+      for (std::int64_t k = 0; k < kc; ++k) {
+        const Src* row = base + row_offset[k0 + k];
+        for (std::int64_t panel = first; panel < last; ++panel) {
+          T* dst = packed + panel_offset(k0, panel, depth, panels) + k * nr;
+          const Src* src = row + panel * nr;
+          const std::int64_t cols = std::min(nr, columns - panel * nr);
+          if (same_type && cols == nr) {
+            std::memcpy(dst, src, nr * sizeof(T));  // constant size: vector moves
+          } else if (cols == nr) {
+            for (std::int64_t jj = 0; jj < nr; ++jj) dst[jj] = static_cast<T>(src[jj]);
+          } else {
+            for (std::int64_t jj = 0; jj < nr; ++jj)
+              dst[jj] = jj < cols ? static_cast<T>(src[jj]) : T(0);
+          }
+        }
+      }
+    }
+    return;
+  }
   for (std::int64_t panel = first; panel < last; ++panel) {
     const std::int64_t j0 = panel * nr;
     const std::int64_t cols = std::min(nr, columns - j0);
-    const T* first_column = base + j0 * column_stride;
+    const Src* first_column = base + j0 * column_stride;
     for (std::int64_t k0 = 0; k0 < depth; k0 += gemm_detail::kKc) {
       T* dst = packed + panel_offset(k0, panel, depth, panels);
       const std::int64_t kc = std::min(depth, k0 + gemm_detail::kKc) - k0;
       const std::int64_t* offset = row_offset + k0;
-      if (column_stride == 1) {
-        for (std::int64_t k = 0; k < kc; ++k, dst += nr) {
-          const T* row = first_column + offset[k];
-          if (cols == nr) {
-            std::memcpy(dst, row, nr * sizeof(T));  // constant size: vector moves
-          } else {
-            for (std::int64_t jj = 0; jj < nr; ++jj) dst[jj] = jj < cols ? row[jj] : T(0);
-          }
-        }
-        continue;
-      }
       // Rows [from, to) one value at a time, column by column (a partial
-      // panel, rows that do not lie together, float): the lines a slice
+      // panel, rows that do not lie together): the lines a slice
       // reads stay in cache from one column to the next.
       auto one_by_one = [&](std::int64_t from, std::int64_t to) {
         for (std::int64_t jj = 0; jj < nr; ++jj) {
           if (jj < cols) {
-            const T* column = first_column + jj * column_stride;
-            for (std::int64_t k = from; k < to; ++k) dst[k * nr + jj] = column[offset[k]];
+            const Src* column = first_column + jj * column_stride;
+            for (std::int64_t k = from; k < to; ++k)
+              dst[k * nr + jj] = static_cast<T>(column[offset[k]]);
           } else {
             for (std::int64_t k = from; k < to; ++k) dst[k * nr + jj] = T(0);
           }
