@@ -123,10 +123,17 @@ void indirect_gemm(std::int64_t m, std::int64_t n, std::int64_t segments, std::i
       const std::int64_t i1 = std::min(m, i0 + kMc);
       for (std::int64_t j0 = 0; j0 < n; j0 += kNr) {
         const std::int64_t cols = std::min<std::int64_t>(kNr, n - j0);
-        for (std::int64_t s = 0; s < segs; ++s)
-          for (std::int64_t j = 0; j < kNr; ++j)
-            b[static_cast<std::size_t>(s * kNr + j)] =
-                j < cols ? b_cols[(s0 + s) * n + j0 + j] : zeros;
+        // (a panel as wide as a register block reads the caller's pointers
+        // in place; a narrower one a copy padded with zero columns)
+        const bool in_place = cols == 4 || cols == 8 || cols == kNr;
+        if (!in_place)
+          for (std::int64_t s = 0; s < segs; ++s)
+            for (std::int64_t j = 0; j < kNr; ++j)
+              b[static_cast<std::size_t>(s * kNr + j)] =
+                  j < cols ? b_cols[(s0 + s) * n + j0 + j] : zeros;
+        const ColumnRuns<T> b_runs =
+            in_place ? ColumnRuns<T>{b_cols + s0 * n + j0, segs, run, n}
+                     : ColumnRuns<T>{b.data(), segs, run, kNr};
         for (std::int64_t ir = i0; ir < i1; ir += kMr) {
           const std::int64_t rows = std::min<std::int64_t>(kMr, m - ir);
           // panel ir / kMr, columns from s0 * run on
@@ -138,7 +145,7 @@ void indirect_gemm(std::int64_t m, std::int64_t n, std::int64_t segments, std::i
           for (int j = 0; j < kNr; ++j) targets[j] = full ? c_cols[j0 + j] + ir : tile + j * kMr;
           with_block_columns(cols, [&](auto width) {
             micro_kernel<T, decltype(width)::value>(
-                pa, kMr, ColumnRuns<T>{b.data(), segs, run},
+                pa, kMr, b_runs,
                 StoreColumns<T>{targets, full && !overwrite, bias});
           });
           if (!full) {

@@ -152,12 +152,12 @@ struct RowPointers {
 };
 
 // ColumnRuns: B's column j in place as `segments` runs of `run` contiguous
-// values, run s of column j at cols[s * kNr + j] (the kNr pointers of a
+// values, run s of column j at cols[s * stride + j] (the kNr pointers of a
 // run stay in registers).
 template <class T>
 struct ColumnRuns {
   const T* const* cols;
-  std::int64_t segments, run;
+  std::int64_t segments, run, stride;
   struct Row {
     const T* const* cols;
     std::int64_t p;
@@ -166,7 +166,7 @@ struct ColumnRuns {
   template <class Body>
   __attribute__((always_inline)) void operator()(Body&& body) const {
     for (std::int64_t s = 0; s < segments; ++s)
-      for (std::int64_t p = 0; p < run; ++p) body(Row{cols + s * kNr, p});
+      for (std::int64_t p = 0; p < run; ++p) body(Row{cols + s * stride, p});
   }
 };
 
