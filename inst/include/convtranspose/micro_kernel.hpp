@@ -165,8 +165,12 @@ struct ColumnRuns {
   };
   template <class Body>
   __attribute__((always_inline)) void operator()(Body&& body) const {
-    for (std::int64_t s = 0; s < segments; ++s)
+    for (std::int64_t s = 0; s < segments; ++s) {
+      if (s + 2 < segments)
+        for (int j = 0; j < kNr; ++j)
+          _mm_prefetch(reinterpret_cast<const char*>(cols[(s + 2) * stride + j]), _MM_HINT_T0);
       for (std::int64_t p = 0; p < run; ++p) body(Row{cols + s * stride, p});
+    }
   }
 };
 
