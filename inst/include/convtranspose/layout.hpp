@@ -26,11 +26,20 @@ namespace convtranspose {
 // blocks. With leading dimensions larger than the sizes, it moves a block of
 // rows: a chunk of samples out of, or into, an R array.
 template <class Src, class Dst>
+void convert(const Src* src, Dst* dst, std::int64_t n, int num_threads);
+
+template <class Src, class Dst>
 void transpose_convert(const Src* src, Dst* dst, std::int64_t rows, std::int64_t cols,
                        int num_threads, std::int64_t src_ld = 0, std::int64_t dst_ld = 0) {
   constexpr std::int64_t kBlock = 64;
   if (src_ld == 0) src_ld = rows;
   if (dst_ld == 0) dst_ld = cols;
+  // (a single sample, as the float32 copies of a batch of one: contiguous
+  // both ways, a plain conversion rather than blocks of one row)
+  if ((rows == 1 && src_ld == 1) || (cols == 1 && dst_ld == 1)) {
+    convert(src, dst, rows * cols, num_threads);
+    return;
+  }
   // Blocks over both dimensions: one of them is often a handful of samples,
   // so splitting only that one would leave a single block for the team.
   const std::int64_t row_blocks = (rows + kBlock - 1) / kBlock;
@@ -57,6 +66,7 @@ template <class Src, class Dst>
 void convert(const Src* src, Dst* dst, std::int64_t n, int num_threads) {
   detail::parallel_for(n, num_threads, n > tuning::kLoopTeamFromValues,
                        [src, dst](std::int64_t b, std::int64_t e) {
+                         CONVTRANSPOSE_SIMD
                          for (std::int64_t i = b; i < e; ++i) dst[i] = static_cast<Dst>(src[i]);
                        });
 }
