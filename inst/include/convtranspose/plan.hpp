@@ -398,16 +398,19 @@ Plan plan_weight_gradient(const ConvGeometry& g, bool storage_is_compute,
   cannot = needs_avx512();
   if (cannot.empty() && cfg % 4 != 0)
     cannot = text(cfg) + " fine channels per group is not a multiple of 4";
-  // (a thread's tile of kWeightTileMinPixels pixels that fills L2 leaves
-  // the row-pointer kernel waiting on memory; im2col's product blocks for
-  // the cache)
+  // (a thread's tile of kWeightTileMinPixels pixels that fills L2, with a
+  // share of dW that does not fit there either, leaves the row-pointer
+  // kernel waiting on memory; im2col's product blocks for the cache)
   const std::int64_t tile_fits = budget / (cfg * taps_per_thread);
+  const std::int64_t dw_share_bytes =
+      ccg * cfg * taps_per_thread * static_cast<std::int64_t>(sizeof(T));
   std::string not_worth =
       cfg < tuning::kRowPointerMinChannels
           ? text(cfg) + " fine channels per group make runs too short"
-      : tile_fits <= tuning::kWeightTileMinPixels
+      : tile_fits <= tuning::kWeightTileMinPixels && dw_share_bytes > options.l2_bytes
           ? "a tile of " + text(tuning::kWeightTileMinPixels) + " pixels x " +
-                text(cfg * taps_per_thread) + " (tap, channel) columns fills L2"
+                text(cfg * taps_per_thread) + " (tap, channel) columns fills L2, and so does " +
+                "a thread's share of dW (" + text(dw_share_bytes) + " bytes)"
           : "";
   if (p.offer(Path::weight_row_pointers, cannot, not_worth, "fine rows read in place"))
     return p.plan;
