@@ -71,6 +71,8 @@ class Planner {
 
   // Whether `path` is still a candidate (not when another one is forced).
   bool considers(Path path) const { return forced_ == Path::none || forced_ == path; }
+  // Whether the caller forces `path`.
+  bool forces(Path path) const { return forced_ == path; }
 
   // Offers `path`: `cannot` says why it cannot run this call (empty: it
   // can), `not_worth` why it would be slower (empty: it pays), `because` why
@@ -232,13 +234,16 @@ Plan plan_coarse_to_fine(const ConvGeometry& g, bool storage_is_compute,
                                  "off the image would turn them into NaN where col2im adds nothing)";
   if (p.considers(Path::phase_in_place) || p.considers(Path::phase_sample_major))
     p.plan.phases = phases_of(g);
+  // (the weight's finiteness, a pass over it, is asked only of a path that
+  // would otherwise be taken)
   if (p.considers(Path::phase_in_place)) {
     std::string cannot = needs_avx512();
-    if (cannot.empty() && !finite()) cannot = non_finite;
     std::string not_worth = in_place_not_worth(g);
     if (not_worth.empty() && ccg < 2) not_worth = "one coarse channel per group";
     if (not_worth.empty())
       not_worth = phase_not_worth(g, p.plan.phases, tuning::kPanelColumns);
+    if (cannot.empty() && (not_worth.empty() || p.forces(Path::phase_in_place)) && !finite())
+      cannot = non_finite;
     if (p.offer(Path::phase_in_place, cannot, not_worth,
                 "batch " + text(g.batch) + " on R's layout, " +
                     text(static_cast<std::int64_t>(p.plan.phases.size())) +
@@ -256,9 +261,10 @@ Plan plan_coarse_to_fine(const ConvGeometry& g, bool storage_is_compute,
   }
   if (p.considers(Path::phase_sample_major)) {
     std::string cannot = needs_avx512();
-    if (cannot.empty() && !finite()) cannot = non_finite;
-    if (p.offer(Path::phase_sample_major, cannot,
-                phase_not_worth(g, p.plan.phases, tuning::block_rows<T>()),
+    const std::string not_worth = phase_not_worth(g, p.plan.phases, tuning::block_rows<T>());
+    if (cannot.empty() && (not_worth.empty() || p.forces(Path::phase_sample_major)) && !finite())
+      cannot = non_finite;
+    if (p.offer(Path::phase_sample_major, cannot, not_worth,
                 text(static_cast<std::int64_t>(p.plan.phases.size())) +
                     " stride phases cheaper than col2im"))
       return p.plan;

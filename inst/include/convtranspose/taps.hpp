@@ -140,16 +140,16 @@ struct PhaseAxis {
   std::vector<std::int64_t> taps, offsets;
 };
 
-inline PhaseAxis phase_axis(const ConvGeometry& g, int d, std::int64_t residue) {
+// `taps`: the taps t of dimension d with t * dilation % stride == residue,
+// in increasing order.
+inline PhaseAxis phase_axis(const ConvGeometry& g, int d, std::int64_t residue,
+                            const std::vector<std::int64_t>& taps) {
   const std::int64_t s = g.stride[d], p = g.padding[d], dil = g.dilation[d];
   PhaseAxis axis;
   axis.first = ((residue - p) % s + s) % s;
   axis.count = axis.first < g.fine_size[d] ? (g.fine_size[d] - axis.first + s - 1) / s : 0;
-  for (std::int64_t t = 0; t < g.kernel_size[d]; ++t) {
-    if ((t * dil) % s != residue) continue;
-    axis.taps.push_back(t);
-    axis.offsets.push_back((axis.first + p - t * dil) / s);  // exact
-  }
+  axis.taps = taps;
+  for (std::int64_t t : taps) axis.offsets.push_back((axis.first + p - t * dil) / s);  // exact
   return axis;
 }
 
@@ -164,6 +164,15 @@ struct Phase {
 
 // The phases with at least one tap and one fine pixel.
 inline std::vector<Phase> phases_of(const ConvGeometry& g) {
+  // (each dimension's taps sorted by residue once: a large stride times a
+  // long kernel, as istft_like's 256 x 1024, made the search by residue
+  // cost more than some whole calls)
+  std::vector<std::vector<std::int64_t>> by_residue[kMaxRank];
+  for (int d = 0; d < kMaxRank; ++d) {
+    by_residue[d].resize(static_cast<std::size_t>(g.stride[d]));
+    for (std::int64_t t = 0; t < g.kernel_size[d]; ++t)
+      by_residue[d][static_cast<std::size_t>(t * g.dilation[d] % g.stride[d])].push_back(t);
+  }
   std::vector<Phase> phases;
   for (std::int64_t r0 = 0; r0 < g.stride[0]; ++r0)
     for (std::int64_t r1 = 0; r1 < g.stride[1]; ++r1)
@@ -172,7 +181,8 @@ inline std::vector<Phase> phases_of(const ConvGeometry& g) {
         const std::int64_t residue[kMaxRank] = {r0, r1, r2};
         ph.columns = ph.taps = 1;
         for (int d = 0; d < kMaxRank; ++d) {
-          ph.axis[d] = phase_axis(g, d, residue[d]);
+          ph.axis[d] = phase_axis(g, d, residue[d],
+                                  by_residue[d][static_cast<std::size_t>(residue[d])]);
           ph.columns *= ph.axis[d].count;
           ph.taps *= static_cast<std::int64_t>(ph.axis[d].taps.size());
         }
