@@ -31,54 +31,6 @@ AlignedVector<T> packed_zeros(std::int64_t rows, std::int64_t depth) {
   return AlignedVector<T>(static_cast<std::size_t>((rows + kMr - 1) / kMr * kMr * depth), T(0));
 }
 
-// Packs rows [i0, i0 + mc) x inner [p0, p0 + kc) of a matrix in panels of
-// Width rows (zero-filled past the edge), each panel inner index by inner
-// index: out[p * Width + r]. A is packed so (Width = kMr); B as its
-// transpose (Width = kNr: panels of B's columns, row by row). Reads run along
-// whichever direction the matrix is contiguous in.
-// Consecutive panels lie `panel_stride` values apart (Width * kc unless
-// given: a slice packed into a wider packed matrix).
-template <int Width, class T>
-void pack_panels(const MatrixView<const T>& a, std::int64_t i0, std::int64_t mc, std::int64_t p0,
-                 std::int64_t kc, T* out, std::int64_t panel_stride = -1) {
-  if (panel_stride < 0) panel_stride = Width * kc;
-  for (std::int64_t ir = 0; ir < mc; ir += Width, out += panel_stride) {
-    const std::int64_t rows = std::min<std::int64_t>(Width, mc - ir);
-    const T* base = a.data + (i0 + ir) * a.row_stride + p0 * a.col_stride;
-    if (a.row_stride == 1 && rows == Width) {
-      // (a copy of constant size, which the compiler makes a few vector
-      // moves; the loop below runs one element at a time)
-      for (std::int64_t p = 0; p < kc; ++p)
-        std::memcpy(out + p * Width, base + p * a.col_stride, Width * sizeof(T));
-    } else if (a.row_stride == 1) {
-      for (std::int64_t p = 0; p < kc; ++p) {
-        const T* src = base + p * a.col_stride;
-        T* dst = out + p * Width;
-        std::int64_t r = 0;
-        for (; r < rows; ++r) dst[r] = src[r];
-        for (; r < Width; ++r) dst[r] = T(0);
-      }
-    } else {
-      for (std::int64_t r = 0; r < rows; ++r) {
-        const T* src = base + r * a.row_stride;
-        for (std::int64_t p = 0; p < kc; ++p) out[p * Width + r] = src[p * a.col_stride];
-      }
-      for (std::int64_t p = 0; p < kc; ++p)
-        for (std::int64_t r = rows; r < Width; ++r) out[p * Width + r] = T(0);
-    }
-  }
-}
-
-
-// A (rows x cols view) into columns [col0, col0 + cols) of a packed A of
-// `depth` columns (packed_zeros' layout).
-template <class T>
-void pack_a_columns(const MatrixView<const T>& a, std::int64_t col0, std::int64_t depth,
-                    T* packed) {
-  constexpr int kMr = rows_per_block<T>();
-  pack_panels<kMr>(a, 0, a.rows, 0, a.cols, packed + col0 * kMr, kMr * depth);
-}
-
 __attribute__((always_inline)) inline void store_row(double* dst, __m512d v) {
   _mm512_storeu_pd(dst, v);
 }
@@ -128,7 +80,92 @@ __attribute__((always_inline)) inline void transpose_8x8(const double* src, std:
   }
 }
 
-// The first four columns of the same: dst[n * dst_stride + a] =
+// The same for an 8 x 8 block of floats: eight 256-bit loads, three
+// rounds of shuffles, eight stores.
+__attribute__((always_inline)) inline void transpose_8x8(const float* src, std::int64_t src_stride,
+                                                         float* dst, std::int64_t dst_stride) {
+  __m256 r[8], t[8], u[8];
+#pragma GCC unroll 8
+  for (int a = 0; a < 8; ++a) r[a] = _mm256_loadu_ps(src + a * src_stride);
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4h + c]: rows 4h..4h+3 of columns c and c + 4 (c = 0..3)
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {
+    u[4 * h] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+    u[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xEE);
+    u[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+    u[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xEE);
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    _mm256_storeu_ps(dst + c * dst_stride, _mm256_permute2f128_ps(u[c], u[4 + c], 0x20));
+    _mm256_storeu_ps(dst + (c + 4) * dst_stride, _mm256_permute2f128_ps(u[c], u[4 + c], 0x31));
+  }
+}
+
+// Packs rows [i0, i0 + mc) x inner [p0, p0 + kc) of a matrix in panels of
+// Width rows (zero-filled past the edge), each panel inner index by inner
+// index: out[p * Width + r]. A is packed so (Width = kMr); B as its
+// transpose (Width = kNr: panels of B's columns, row by row). Reads run along
+// whichever direction the matrix is contiguous in.
+// Consecutive panels lie `panel_stride` values apart (Width * kc unless
+// given: a slice packed into a wider packed matrix).
+template <int Width, class T>
+void pack_panels(const MatrixView<const T>& a, std::int64_t i0, std::int64_t mc, std::int64_t p0,
+                 std::int64_t kc, T* out, std::int64_t panel_stride = -1) {
+  if (panel_stride < 0) panel_stride = Width * kc;
+  for (std::int64_t ir = 0; ir < mc; ir += Width, out += panel_stride) {
+    const std::int64_t rows = std::min<std::int64_t>(Width, mc - ir);
+    const T* base = a.data + (i0 + ir) * a.row_stride + p0 * a.col_stride;
+    if (a.row_stride == 1 && rows == Width) {
+      // (a copy of constant size, which the compiler makes a few vector
+      // moves; the loop below runs one element at a time)
+      for (std::int64_t p = 0; p < kc; ++p)
+        std::memcpy(out + p * Width, base + p * a.col_stride, Width * sizeof(T));
+    } else if (a.row_stride == 1) {
+      for (std::int64_t p = 0; p < kc; ++p) {
+        const T* src = base + p * a.col_stride;
+        T* dst = out + p * Width;
+        std::int64_t r = 0;
+        for (; r < rows; ++r) dst[r] = src[r];
+        for (; r < Width; ++r) dst[r] = T(0);
+      }
+    } else {
+      std::int64_t r = 0;
+      // (rows contiguous along the inner dimension, as a transposed weight:
+      // 8 x 8 transposes, not a scalar walk down each row)
+      for (; a.col_stride == 1 && r + 8 <= rows; r += 8) {
+        const T* src = base + r * a.row_stride;
+        std::int64_t p = 0;
+        for (; p + 8 <= kc; p += 8) transpose_8x8(src + p, a.row_stride, out + p * Width + r, Width);
+        for (; p < kc; ++p)
+          for (std::int64_t i = 0; i < 8; ++i) out[p * Width + r + i] = src[i * a.row_stride + p];
+      }
+      for (; r < rows; ++r) {
+        const T* src = base + r * a.row_stride;
+        for (std::int64_t p = 0; p < kc; ++p) out[p * Width + r] = src[p * a.col_stride];
+      }
+      for (std::int64_t p = 0; p < kc; ++p)
+        for (std::int64_t rr = rows; rr < Width; ++rr) out[p * Width + rr] = T(0);
+    }
+  }
+}
+
+
+// A (rows x cols view) into columns [col0, col0 + cols) of a packed A of
+// `depth` columns (packed_zeros' layout).
+template <class T>
+void pack_a_columns(const MatrixView<const T>& a, std::int64_t col0, std::int64_t depth,
+                    T* packed) {
+  constexpr int kMr = rows_per_block<T>();
+  pack_panels<kMr>(a, 0, a.rows, 0, a.cols, packed + col0 * kMr, kMr * depth);
+}
+
+// The first four columns of the doubles' 8 x 8 transpose: dst[n * dst_stride + a] =
 // src[n + a * src_stride] for n < 8, a < 4 (four loads, eight 256-bit
 // stores, or 128-bit ones of floats).
 template <class Dst>
