@@ -192,3 +192,21 @@ test_that("a float32 weight beyond float's range counts as Inf when the paths ar
   ok <- is.finite(g64)
   expect_equal(g32[ok], g64[ok], tolerance = 1e-5)
 })
+
+test_that("the general paths match the reference with channels enough for the packing's 8 x 8 blocks", {
+  # (the random geometries above have at most 5 channels per group: this one
+  # packs whole blocks of 8 rows and 8 inner values, and a remainder of each)
+  set.seed(11)
+  cfg <- list(rank = 2, groups = 1, cin = 19, cout = 5, k = c(3, 2), s = c(2, 1), d = c(1, 1),
+              p = c(1, 0), op = c(1, 0), size = c(6, 5), batch = 3, bias = TRUE,
+              unbatched = FALSE)
+  for (dtype in c("float64", "float32")) {
+    tol <- if (dtype == "float32") 1e-5 else 1e-12
+    for (path in c("gemm_col2im", "im2col_gemm", "weight_im2col")) {
+      operation <- cvt_paths()$operation[cvt_paths()$path == path]
+      r <- check_forced_path(path, operation, cfg, dtype)
+      expect_identical(r$ran, path)
+      expect_close(r$actual, r$expected, tol)
+    }
+  }
+})
