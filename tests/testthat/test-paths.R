@@ -193,20 +193,21 @@ test_that("a float32 weight beyond float's range counts as Inf when the paths ar
   expect_equal(g32[ok], g64[ok], tolerance = 1e-5)
 })
 
-test_that("the general paths match the reference with channels enough for the packing's 8 x 8 blocks", {
-  # (the random geometries above have at most 5 channels per group: this one
-  # packs whole blocks of 8 rows and 8 inner values, and a remainder of each)
+test_that("every path matches the reference with channels enough for whole packing blocks", {
+  # (the random geometries above have at most 5 input and 6 output channels
+  # per group: this one packs whole 8 x 8 blocks and 12-column weight panels,
+  # and a remainder of each)
   set.seed(11)
-  cfg <- list(rank = 2, groups = 1, cin = 19, cout = 5, k = c(3, 2), s = c(2, 1), d = c(1, 1),
-              p = c(1, 0), op = c(1, 0), size = c(6, 5), batch = 3, bias = TRUE,
+  cfg <- list(rank = 2, groups = 1, cin = 19, cout = 16, k = c(3, 2), s = c(2, 1), d = c(1, 1),
+              p = c(1, 0), op = c(1, 0), size = c(6, 5), batch = 8, bias = TRUE,
               unbatched = FALSE)
-  for (dtype in c("float64", "float32")) {
+  paths <- cvt_paths()
+  here <- vapply(strsplit(paths$isas, ","), function(isas) cvt_kernel_isa() %in% isas, TRUE)
+  paths <- paths[here & !grepl("^direct", paths$path), ]
+  for (i in seq_len(nrow(paths))) for (dtype in strsplit(paths$dtypes[i], ",")[[1]]) {
     tol <- if (dtype == "float32") 1e-5 else 1e-12
-    for (path in c("gemm_col2im", "im2col_gemm", "weight_im2col")) {
-      operation <- cvt_paths()$operation[cvt_paths()$path == path]
-      r <- check_forced_path(path, operation, cfg, dtype)
-      expect_identical(r$ran, path)
-      expect_close(r$actual, r$expected, tol)
-    }
+    r <- check_forced_path(paths$path[i], paths$operation[i], cfg, dtype)
+    expect_identical(r$ran, paths$path[i])
+    expect_close(r$actual, r$expected, tol)
   }
 })
