@@ -59,7 +59,7 @@ for (i in seq_len(nrow(rows))) {
                                  input_mb = mb(v[3]), output_mb = mb(v[2]),
                                  peak_growth_mb = mb(v[1]), working_mb = mb(v[1] - v[2]),
                                  bound_mb = mb(v[2] + 64 * 2^20),
-                                 within = v[1] - v[2] <= v[2] + 64 * 2^20))
+                                 within = v[1] <= v[2] + 64 * 2^20))
   }
 }
 utils::write.table(res, out, sep = "\t", quote = FALSE, row.names = FALSE)

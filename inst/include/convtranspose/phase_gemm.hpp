@@ -50,22 +50,101 @@ struct PointerTables {
   std::vector<T*> c_cols;
 };
 
-// Runs pack(pair, phase, group) for every (phase, group) pair, pair = phase
-// index * groups + group, on the team: the phases' packed weights together
-// are as large as the layer's weight.
+// Runs pack(pair, phase, group) for every (phase, group) pair of phases
+// [first, last) (all by default), pair = (phase index - first) * groups +
+// group, on the team: all the phases' packed weights together are as large
+// as the layer's weight.
 template <class Pack>
 Status for_each_phase_and_group(const ConvGeometry& g, const std::vector<Phase>& phases,
-                                const ComputeOptions& options, Pack pack) {
-  const std::size_t pairs = phases.size() * static_cast<std::size_t>(g.groups);
-  const double per_pair =
-      static_cast<double>(g.weight_elements) / static_cast<double>(std::max<std::size_t>(1, pairs));
+                                const ComputeOptions& options, Pack pack, std::size_t first = 0,
+                                std::size_t last = static_cast<std::size_t>(-1)) {
+  last = std::min(last, phases.size());
+  const std::size_t pairs = (last - first) * static_cast<std::size_t>(g.groups);
+  const double per_pair = static_cast<double>(g.weight_elements) /
+                          static_cast<double>(std::max<std::size_t>(1, phases.size() * g.groups));
   return run_items<char>(
       pairs, per_pair, options,
       [&](std::size_t pair, char&) {
-        pack(pair, phases[pair / static_cast<std::size_t>(g.groups)],
+        pack(pair, phases[first + pair / static_cast<std::size_t>(g.groups)],
              static_cast<std::int64_t>(pair % static_cast<std::size_t>(g.groups)));
       },
       tuning::kPackTeamFromValues);
+}
+
+// One round of phase_gemm() (below): phases [first, last).
+template <class T>
+Status phase_gemm_round(const ConvGeometry& g, const std::vector<Phase>& phases,
+                        std::size_t first, std::size_t last, const T* coarse, const T* weight,
+                        const T* row_bias, const std::vector<T>& zeros, bool overwrite, T* fine,
+                        const ComputeOptions& options) {
+  const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
+  const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
+  const std::int64_t coarse_sample = cc * g.coarse_pixels, fine_sample = cf * g.fine_pixels;
+  // The phase's weight, per group: (C_fine/g x taps C_coarse/g), packed
+  // for the product kernel; column ti * C_coarse/g + c is coarse channel c
+  // of the phase's tap ti.
+  std::vector<AlignedVector<T>> lhs((last - first) * static_cast<std::size_t>(g.groups));
+  Status packed = for_each_phase_and_group(
+      g, phases, options,
+      [&](std::size_t pair, const Phase& phase, std::int64_t grp) {
+        const std::int64_t depth = phase.taps * ccg;  // the product's inner size
+        AlignedVector<T> a = gemm_detail::packed_zeros<T>(cfg, depth);
+        for (std::int64_t ti = 0; ti < phase.taps; ++ti) {
+          // tap ti's (C_fine/g x C_coarse/g) block, contiguous in c
+          const std::int64_t tap = phase.tap_index[static_cast<std::size_t>(ti)];
+          const MatrixView<const T> w{weight + grp * ccg + cc * cfg * tap, cfg, ccg, cc, 1};
+          gemm_detail::pack_a_columns(w, ti * ccg, depth, a.data());
+        }
+        lhs[pair] = std::move(a);
+      },
+      first, last);
+  if (!packed.ok()) return packed;
+  // Work items: (group, block of fine-pixel indices over all samples,
+  // sample-major) for every phase of the round at once, sized by
+  // columns_per_item(): index j of each phase reads nearly the same coarse
+  // pixels, which after the first phase come from cache.
+  std::int64_t most_columns = 0;
+  double per_index = 0;  // flops of one index j over the phases
+  for (std::size_t ph = first; ph < last; ++ph) {
+    most_columns = std::max(most_columns, g.batch * phases[ph].columns);
+    per_index += 2.0 * cfg * phases[ph].taps * ccg;
+  }
+  const std::int64_t block =
+      columns_per_item(per_index, most_columns * g.groups, options.num_threads);
+  const std::vector<GroupBlock> items = group_blocks(g.groups, most_columns, block);
+  return run_items<PointerTables<T>>(
+      items.size(), per_index * static_cast<double>(block), options,
+      [&](std::size_t i, PointerTables<T>& tables) {
+        const GroupBlock& it = items[i];
+        for (std::size_t ph = first; ph < last; ++ph) {
+          const Phase& phase = phases[ph];
+          const std::int64_t begin = std::min(it.begin, g.batch * phase.columns);
+          const std::int64_t end = std::min(it.end, g.batch * phase.columns);
+          const std::int64_t width = end - begin;
+          if (width == 0) continue;
+          tables.b_cols.resize(static_cast<std::size_t>(phase.taps * width));
+          tables.c_cols.resize(static_cast<std::size_t>(width));
+          for (std::int64_t jn = begin; jn < end; ++jn) {
+            const std::int64_t col = jn - begin;
+            const std::int64_t n = jn / phase.columns, j = jn % phase.columns;
+            const T* x = coarse + n * coarse_sample + it.grp * ccg;
+            T* y = fine + n * fine_sample + it.grp * cfg;
+            const std::int64_t fine_pixel =
+                phase_pixel_taps(g, phase, j, [&](std::int64_t ti, std::int64_t pixel) {
+                  tables.b_cols[static_cast<std::size_t>(ti * width + col)] =
+                      pixel >= 0 ? x + pixel * cc : zeros.data();
+                });
+            tables.c_cols[static_cast<std::size_t>(col)] = y + fine_pixel * cf;
+          }
+          gemm_detail::indirect_gemm<T>(
+              cfg, width, phase.taps, ccg,
+              lhs[(ph - first) * static_cast<std::size_t>(g.groups) +
+                  static_cast<std::size_t>(it.grp)]
+                  .data(),
+              tables.b_cols.data(), tables.c_cols.data(), zeros.data(),
+              overwrite ? row_bias + it.grp * cfg : nullptr);
+        }
+      });
 }
 
 // fine: sample-major. With `overwrite` (the phases cover every fine pixel)
@@ -77,77 +156,35 @@ template <class T>
 Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const T* coarse,
                   const T* weight, const T* bias, bool overwrite, T* fine,
                   const ComputeOptions& options) {
-  const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
+  const std::int64_t ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
-  const std::int64_t coarse_sample = cc * g.coarse_pixels, fine_sample = cf * g.fine_pixels;
   return guarded([&]() -> Status {
-    // The phase's weight, per group: (C_fine/g x taps C_coarse/g), packed
-    // for the product kernel; column ti * C_coarse/g + c is coarse channel c
-    // of the phase's tap ti.
-    std::vector<AlignedVector<T>> lhs(phases.size() * static_cast<std::size_t>(g.groups));
-    Status packed = for_each_phase_and_group(
-        g, phases, options, [&](std::size_t pair, const Phase& phase, std::int64_t grp) {
-          const std::int64_t depth = phase.taps * ccg;  // the product's inner size
-          AlignedVector<T> a = gemm_detail::packed_zeros<T>(cfg, depth);
-          for (std::int64_t ti = 0; ti < phase.taps; ++ti) {
-            // tap ti's (C_fine/g x C_coarse/g) block, contiguous in c
-            const std::int64_t tap = phase.tap_index[static_cast<std::size_t>(ti)];
-            const MatrixView<const T> w{weight + grp * ccg + cc * cfg * tap, cfg, ccg, cc, 1};
-            gemm_detail::pack_a_columns(w, ti * ccg, depth, a.data());
-          }
-          lhs[pair] = std::move(a);
-        });
-    if (!packed.ok()) return packed;
-    // Work items: (group, block of fine-pixel indices over all samples,
-    // sample-major) for every phase at once, sized by columns_per_item():
-    // index j of each phase reads nearly the same coarse pixels, which after
-    // the first phase come from cache.
-    std::int64_t most_columns = 0;
-    double per_index = 0;  // flops of one index j over the phases
-    for (const Phase& ph : phases) {
-      most_columns = std::max(most_columns, g.batch * ph.columns);
-      per_index += 2.0 * cfg * ph.taps * ccg;
-    }
-    const std::int64_t block =
-        columns_per_item(per_index, most_columns * g.groups, options.num_threads);
-    const std::vector<GroupBlock> items = group_blocks(g.groups, most_columns, block);
     const std::vector<T> zeros(static_cast<std::size_t>(std::max(ccg, cf)), T(0));
     const T* row_bias = bias != nullptr ? bias : zeros.data();
-    return run_items<PointerTables<T>>(
-        items.size(), per_index * static_cast<double>(block), options,
-        [&](std::size_t i, PointerTables<T>& tables) {
-          const GroupBlock& it = items[i];
-          for (std::size_t ph = 0; ph < phases.size(); ++ph) {
-            const Phase& phase = phases[ph];
-            const std::int64_t begin = std::min(it.begin, g.batch * phase.columns);
-            const std::int64_t end = std::min(it.end, g.batch * phase.columns);
-            const std::int64_t width = end - begin;
-            if (width == 0) continue;
-            tables.b_cols.resize(static_cast<std::size_t>(phase.taps * width));
-            tables.c_cols.resize(static_cast<std::size_t>(width));
-            for (std::int64_t jn = begin; jn < end; ++jn) {
-              const std::int64_t col = jn - begin;
-              const std::int64_t n = jn / phase.columns, j = jn % phase.columns;
-              const T* x = coarse + n * coarse_sample + it.grp * ccg;
-              T* y = fine + n * fine_sample + it.grp * cfg;
-              const std::int64_t fine_pixel =
-                  phase_pixel_taps(g, phase, j, [&](std::int64_t ti, std::int64_t pixel) {
-                    tables.b_cols[static_cast<std::size_t>(ti * width + col)] =
-                        pixel >= 0 ? x + pixel * cc : zeros.data();
-                  });
-              tables.c_cols[static_cast<std::size_t>(col)] = y + fine_pixel * cf;
-            }
-            gemm_detail::indirect_gemm<T>(
-                cfg, width, phase.taps, ccg,
-                lhs[static_cast<std::size_t>(static_cast<std::int64_t>(ph) * g.groups + it.grp)]
-                    .data(),
-                tables.b_cols.data(), tables.c_cols.data(), zeros.data(),
-                overwrite ? row_bias + it.grp * cfg : nullptr);
-          }
-        });
+    // The phases in rounds whose packed weights stay within
+    // kPhaseWeightRoundBytes (at least one phase a round): all at once they
+    // would be a second copy of the layer's weight (waveglow_up: 52 MB).
+    constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
+    const std::int64_t packed_rows = (cfg + kMr - 1) / kMr * kMr;
+    for (std::size_t first = 0; first < phases.size();) {
+      std::size_t last = first;
+      std::int64_t round_bytes = 0;
+      while (last < phases.size()) {
+        const std::int64_t bytes = g.groups * packed_rows * phases[last].taps * ccg *
+                                   static_cast<std::int64_t>(sizeof(T));
+        if (last > first && round_bytes + bytes > tuning::kPhaseWeightRoundBytes) break;
+        round_bytes += bytes;
+        ++last;
+      }
+      Status round = phase_gemm_round(g, phases, first, last, coarse, weight, row_bias, zeros,
+                                      overwrite, fine, options);
+      if (!round.ok()) return round;
+      first = last;
+    }
+    return Status::success();
   });
-  return Status::success();
 }
+
 
 // Path::phase_sample_major: when the phases cover every fine pixel, their
 // products are stored with the bias added, with no pass that fills the
