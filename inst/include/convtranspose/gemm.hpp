@@ -132,8 +132,8 @@ void indirect_gemm(std::int64_t m, std::int64_t n, std::int64_t segments, std::i
               b[static_cast<std::size_t>(s * kNr + j)] =
                   j < cols ? b_cols[(s0 + s) * n + j0 + j] : zeros;
         const ColumnRuns<T> b_runs =
-            in_place ? ColumnRuns<T>{b_cols + s0 * n + j0, segs, run, n}
-                     : ColumnRuns<T>{b.data(), segs, run, kNr};
+            in_place ? ColumnRuns<T>{b_cols + s0 * n + j0, segs, run, n, static_cast<int>(cols)}
+                     : ColumnRuns<T>{b.data(), segs, run, kNr, kNr};
         for (std::int64_t ir = i0; ir < i1; ir += kMr) {
           const std::int64_t rows = std::min<std::int64_t>(kMr, m - ir);
           // panel ir / kMr, columns from s0 * run on

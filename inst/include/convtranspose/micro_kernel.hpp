@@ -152,12 +152,13 @@ struct RowPointers {
 };
 
 // ColumnRuns: B's column j in place as `segments` runs of `run` contiguous
-// values, run s of column j at cols[s * stride + j] (the kNr pointers of a
-// run stay in registers).
+// values, run s of column j at cols[s * stride + j], j < width (the
+// pointers of a run stay in registers).
 template <class T>
 struct ColumnRuns {
   const T* const* cols;
   std::int64_t segments, run, stride;
+  int width;
   struct Row {
     const T* const* cols;
     std::int64_t p;
@@ -167,7 +168,7 @@ struct ColumnRuns {
   __attribute__((always_inline)) void operator()(Body&& body) const {
     for (std::int64_t s = 0; s < segments; ++s) {
       if (s + 2 < segments)
-        for (int j = 0; j < kNr; ++j)
+        for (int j = 0; j < width; ++j)
           _mm_prefetch(reinterpret_cast<const char*>(cols[(s + 2) * stride + j]), _MM_HINT_T0);
       for (std::int64_t p = 0; p < run; ++p) body(Row{cols + s * stride, p});
     }
