@@ -238,13 +238,17 @@ Status batch_weight_gradient_gathered(const ConvGeometry& g, const double* coars
   // block of 128 rows of it, 512 KB, stays in L2).
   const std::int64_t slice = std::max<std::int64_t>(1, 512 / B);
   // Items: blocks of at most 8 register panels of rows and 384 columns of
-  // each group's dW. Each item packs its rows itself, so the rows are split
-  // first, down to one block per thread (split by columns, every column
-  // block would pack the same rows again: a quarter of the work where dW has
-  // few columns), then the columns where that leaves threads idle.
+  // each group's dW. Each item packs its rows itself and reads the fine runs
+  // of its columns, so the rows are split first, down to one block per
+  // thread (split by columns, every column block would pack the same rows
+  // again: a quarter of the work where dW has few columns), then the
+  // columns where that leaves threads idle; but runs shorter than a row
+  // group are dear to read twice (waveglow_up's batch of 4: a third slower
+  // with its rows split), so there the rows stay whole.
   const std::int64_t threads = std::max(1, options.num_threads);
   const std::int64_t row_panels = (ccg + kMr - 1) / kMr;
-  const std::int64_t wanted_row_blocks = (threads + g.groups - 1) / g.groups;
+  const std::int64_t wanted_row_blocks =
+      B >= tuning::kRowGroup ? (threads + g.groups - 1) / g.groups : 1;
   const std::int64_t row_block = std::min<std::int64_t>(
       ccg, kMr * std::min<std::int64_t>(8, (row_panels + wanted_row_blocks - 1) / wanted_row_blocks));
   const std::int64_t row_blocks = (ccg + row_block - 1) / row_block;
