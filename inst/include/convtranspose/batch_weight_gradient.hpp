@@ -243,8 +243,7 @@ Status batch_weight_gradient_gathered(const ConvGeometry& g, const double* coars
   // thread (split by columns, every column block would pack the same rows
   // again: a quarter of the work where dW has few columns), then the
   // columns where that leaves threads idle; but runs shorter than a row
-  // group are dear to read twice (waveglow_up's batch of 4: a third slower
-  // with its rows split), so there the rows stay whole.
+  // group are dear to read twice, so there the rows stay whole.
   const std::int64_t threads = std::max(1, options.num_threads);
   const std::int64_t row_panels = (ccg + kMr - 1) / kMr;
   const std::int64_t wanted_row_blocks =

@@ -164,9 +164,8 @@ struct Phase {
 
 // The phases with at least one tap and one fine pixel.
 inline std::vector<Phase> phases_of(const ConvGeometry& g) {
-  // (each dimension's taps sorted by residue once: a large stride times a
-  // long kernel, as istft_like's 256 x 1024, made the search by residue
-  // cost more than some whole calls)
+  // (each dimension's taps sorted by residue once: searching them for
+  // every residue costs stride x kernel size, large for a long kernel)
   std::vector<std::vector<std::int64_t>> by_residue[kMaxRank];
   for (int d = 0; d < kMaxRank; ++d) {
     by_residue[d].resize(static_cast<std::size_t>(g.stride[d]));
