@@ -277,7 +277,7 @@ Rcpp::List ct_path_table() {
     id[i] = static_cast<int>(info.path);
     operation[i] = ct::operation_name(info.operation);
     path[i] = info.name;
-    isas[i] = (info.traits & ct::kAvx512Only) ? "avx512" : "baseline,avx2,avx512";
+    isas[i] = (info.traits & ct::kSimdOnly) ? "avx2,avx512" : "baseline,avx2,avx512";
     const bool f64 = (info.traits & ct::kFloat64) != 0, f32 = (info.traits & ct::kFloat32) != 0;
     dtypes[i] = f64 && f32 ? "float64,float32" : f64 ? "float64" : "float32";
     description[i] = info.description;

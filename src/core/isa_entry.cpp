@@ -6,9 +6,11 @@
 // bound inside the library (-Bsymbolic), so none mixes with the baseline
 // copy's. GCC's C++ front end does not define the ISA macros under `#pragma
 // GCC target`, and Eigen reads them to choose its vector code, so they are
-// defined here. With CONVTRANSPOSE_ISA_AVX512 the products use the
-// package's own AVX-512 kernels (gemm.hpp) and Eigen keeps its AVX2 code
-// (its AVX-512 code crashed in our products).
+// defined here. Both libraries run the package's own kernels
+// (CONVTRANSPOSE_SIMD_GEMM: gemm.hpp and the in-place products), on 512-bit
+// vectors with CONVTRANSPOSE_ISA_AVX512, else on 256-bit ones; Eigen, which
+// the remaining products use, keeps its AVX2 code (its AVX-512 code crashed
+// in our products).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__)
 #if defined(CONVTRANSPOSE_ISA_AVX512)
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
@@ -16,6 +18,7 @@
 #else
 #pragma GCC target("avx2,fma")
 #endif
+#define CONVTRANSPOSE_SIMD_GEMM 1
 #define __SSE3__ 1
 #define __SSSE3__ 1
 #define __SSE4_1__ 1

@@ -95,9 +95,9 @@ test_that("every path, forced on random geometries, matches the reference on eve
       }
     }
   }
-  # on an AVX-512 machine every path of the list ran at least once
-  if ("avx512" %in% builds_here())
-    expect_setequal(unique(sub("^avx512 (\\S+) .*$", "\\1", grep("^avx512", reached, value = TRUE))),
+  # each vector build this machine runs ran every path of the list
+  for (isa in intersect(builds_here(), c("avx2", "avx512")))
+    expect_setequal(unique(sub("^\\S+ (\\S+) .*$", "\\1", grep(paste0("^", isa, " "), reached, value = TRUE))),
                     paths$path)
 })
 
@@ -159,12 +159,12 @@ test_that("convtranspose.force_path refuses unknown names and paths that cannot 
   expect_error(nnf_conv_transpose1d_backward(array(1, c(2, 2, 7)), x[, 1:2, , drop = FALSE], wd,
                                              groups = 2),
                class = "convtranspose_argument_error", regexp = "NaN or Inf")
-  # paths of the AVX-512 build, asked for in the baseline build
+  # paths of the vector builds, asked for in the baseline build
   Sys.setenv(CONVTRANSPOSE_ISA = "baseline")
   on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"), add = TRUE)
   options(convtranspose.force_path = "phase_in_place")
   expect_error(nnf_conv_transpose1d(x, w), class = "convtranspose_argument_error",
-               regexp = "AVX-512 build only")
+               regexp = "AVX2 and AVX-512 builds only")
 })
 
 test_that("a float32 weight beyond float's range counts as Inf when the paths are chosen", {

@@ -143,7 +143,7 @@ inline Status not_in_this_build(const Plan& plan) {
 template <class T>
 Status weight_gradient_in_place(const Plan& plan, const ConvGeometry& g, const double* coarse,
                                 const double* fine, double* grad, const ComputeOptions& options) {
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
   if (plan.path == Path::weight_in_place_packed)
     return batch_weight_gradient_gathered<T>(g, coarse, fine, grad, options);
   if (plan.path == Path::weight_in_place_registers)
@@ -182,7 +182,7 @@ Status coarse_to_fine(const ConvGeometry& geometry, const Storage* coarse, const
     });
     detail::report(plan, options);
     if (!plan.status.ok()) return plan.status;
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
     // (the in-place products pack the weight from R's doubles themselves)
     if (plan.path == Path::phase_in_place)
       return detail::with_input_as_compute<T>(
@@ -198,7 +198,7 @@ Status coarse_to_fine(const ConvGeometry& geometry, const Storage* coarse, const
           switch (plan.path) {
             case Path::direct_scatter:
               return direct_scatter(chunk, plan, x, w.get(), b.get(), y, options);
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
             case Path::phase_sample_major:
               return detail::phase_sample_major(chunk, plan, x, w.get(), b.get(), y, options);
 #endif
@@ -225,7 +225,7 @@ Status fine_to_coarse(const ConvGeometry& geometry, const Storage* fine, const S
     });
     detail::report(plan, options);
     if (!plan.status.ok()) return plan.status;
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
     if (plan.path == Path::implicit_in_place)
       return detail::with_input_as_compute<T>(
           fine, g.fine_elements, options, [&](const auto* y) {
@@ -240,7 +240,7 @@ Status fine_to_coarse(const ConvGeometry& geometry, const Storage* fine, const S
           switch (plan.path) {
             case Path::direct_gather:
               return direct_gather(chunk, plan, x, w.get(), b.get(), y, options);
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
             case Path::implicit_sample_major:
               return detail::implicit_gather_gemm(chunk, x, w.get(), b.get(), y, options);
 #endif

@@ -4,7 +4,7 @@
 #ifndef CONVTRANSPOSE_BATCH_PRODUCTS_HPP
 #define CONVTRANSPOSE_BATCH_PRODUCTS_HPP
 
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
 
 #include <algorithm>
 #include <cstdint>

@@ -1,10 +1,10 @@
-// The AVX-512 build's weight gradients on R's layout, whose sum runs over
+// The AVX2 and AVX-512 builds' weight gradients on R's layout, whose sum runs over
 // the batch (row_groups.hpp): weight_in_place_registers (float32) and
 // weight_in_place_packed (both types).
 #ifndef CONVTRANSPOSE_BATCH_WEIGHT_GRADIENT_HPP
 #define CONVTRANSPOSE_BATCH_WEIGHT_GRADIENT_HPP
 
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
 
 #include <algorithm>
 #include <cstdint>
@@ -47,7 +47,9 @@ template <>
 struct RowGroupVector<float> {
   using type = __m256;
   static type zero() { return _mm256_setzero_ps(); }
-  static type load(const double* p) { return _mm512_cvtpd_ps(_mm512_loadu_pd(p)); }
+  static type load(const double* p) {
+    return gemm_detail::Wide<double>::to_float(gemm_detail::Wide<double>::load(p));
+  }
   static type load_sums(const float* p) { return _mm256_loadu_ps(p); }
   static void store_sums(float* p, type v) { _mm256_storeu_ps(p, v); }
   static type fmadd(type a, type b, type c) { return _mm256_fmadd_ps(a, b, c); }

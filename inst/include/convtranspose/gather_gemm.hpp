@@ -338,7 +338,7 @@ Status weight_columns(const ConvGeometry& g, const Plan& plan, const T* coarse, 
           for (std::int64_t k0 = kb; k0 < ke && q1 > q0; k0 += k_tile) {
             const std::int64_t k1 = std::min(ke, k0 + k_tile);
             const MatrixView<T> dw_taps = dw.block(0, cfg * k0, ccg, cfg * (k1 - k0));
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
             if (in_place) {
               const T** rows = row_tables[static_cast<std::size_t>(tid)].data();
               detail::fine_rows(g, taps, fine, q0, q1, k0, k1, grp, zeros.data(), rows);

@@ -1,11 +1,11 @@
-// A packed matrix product for AVX-512 CPUs:
+// A packed matrix product for AVX2 and AVX-512 CPUs:
 //   C (m x n) = op(A) op(B)   or   C += op(A) op(B),
 // column-major with leading dimensions, op = identity or transpose. The
 // kernels' products go through matmul() (below), which uses this code when
-// the including translation unit is compiled for AVX-512
-// (CONVTRANSPOSE_GEMM_AVX512, the AVX-512 library of src/core) and Eigen
-// otherwise. Eigen 3.3's own AVX-512 path crashed in our products, and its
-// AVX2 path uses half the width of the machine's vector units.
+// the including translation unit is one of src/core's ISA libraries
+// (CONVTRANSPOSE_SIMD_GEMM) and Eigen otherwise. Eigen 3.3's own AVX-512
+// path crashed in our products, and its AVX2 path uses half the width of
+// an AVX-512 machine's vector units.
 //
 // The macro-kernels here only loop: over kKc-deep slices of the inner
 // dimension and blocks of rows and columns, calling the one micro-kernel
@@ -30,13 +30,13 @@
 #include "micro_kernel.hpp"
 #include "pack.hpp"
 
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
 #include <immintrin.h>
 #endif
 
 namespace convtranspose {
 
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
 namespace gemm_detail {
 
 template <class T>
@@ -239,7 +239,7 @@ void matmul(const MatrixView<const T>& a, const MatrixView<const T>& b, const Ma
         for (std::int64_t i = 0; i < c.rows; ++i) c(i, j) = T(0);
     return;
   }
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
   gemm_detail::packed_gemm<T>(a, b, c, accumulate);
 #else
   if (c.row_stride != 1) {  // Eigen writes column-major results: C' = B' A'

@@ -1,11 +1,11 @@
-// Packing for the AVX-512 micro-kernel (micro_kernel.hpp): A in panels of
+// Packing for the micro-kernel (micro_kernel.hpp): A in panels of
 // kMr rows, B (a weight) in panels of kNr columns, kKc-deep slices one after
 // the other, with the transposes that fill panels from data contiguous the
 // other way.
 #ifndef CONVTRANSPOSE_PACK_HPP
 #define CONVTRANSPOSE_PACK_HPP
 
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
 
 #include <immintrin.h>
 
@@ -31,17 +31,19 @@ AlignedVector<T> packed_zeros(std::int64_t rows, std::int64_t depth) {
   return AlignedVector<T>(static_cast<std::size_t>((rows + kMr - 1) / kMr * kMr * depth), T(0));
 }
 
-__attribute__((always_inline)) inline void store_row(double* dst, __m512d v) {
-  _mm512_storeu_pd(dst, v);
-}
-__attribute__((always_inline)) inline void store_row(float* dst, __m512d v) {
-  _mm256_storeu_ps(dst, _mm512_cvtpd_ps(v));  // (rounded to float as it is stored)
-}
 __attribute__((always_inline)) inline void store_half_row(double* dst, __m256d v) {
   _mm256_storeu_pd(dst, v);
 }
 __attribute__((always_inline)) inline void store_half_row(float* dst, __m256d v) {
-  _mm_storeu_ps(dst, _mm256_cvtpd_ps(v));
+  _mm_storeu_ps(dst, _mm256_cvtpd_ps(v));  // (rounded to float as it is stored)
+}
+
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+__attribute__((always_inline)) inline void store_row(double* dst, __m512d v) {
+  _mm512_storeu_pd(dst, v);
+}
+__attribute__((always_inline)) inline void store_row(float* dst, __m512d v) {
+  _mm256_storeu_ps(dst, _mm512_cvtpd_ps(v));
 }
 
 // dst[n * dst_stride + a] = src[n + a * src_stride] for an 8 x 8 block
@@ -79,6 +81,37 @@ __attribute__((always_inline)) inline void transpose_8x8(const double* src, std:
     store_row(dst + (n + 4) * dst_stride, _mm512_permutex2var_pd(u[n], halves_hi, u[4 + n]));
   }
 }
+
+#else
+// dst[n * dst_stride + a] = src[n + a * src_stride] for a 4 x 4 block
+// (four 256-bit loads, two rounds of shuffles, four stores).
+template <class Dst>
+__attribute__((always_inline)) inline void transpose_4x4(const double* src, std::int64_t src_stride,
+                                                         Dst* dst, std::int64_t dst_stride) {
+  const __m256d r0 = _mm256_loadu_pd(src), r1 = _mm256_loadu_pd(src + src_stride);
+  const __m256d r2 = _mm256_loadu_pd(src + 2 * src_stride);
+  const __m256d r3 = _mm256_loadu_pd(src + 3 * src_stride);
+  // (r0[0] r1[0] r0[2] r1[2]), (r0[1] r1[1] r0[3] r1[3]), the same of r2, r3
+  const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+  const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+  store_half_row(dst, _mm256_permute2f128_pd(t0, t2, 0x20));
+  store_half_row(dst + dst_stride, _mm256_permute2f128_pd(t1, t3, 0x20));
+  store_half_row(dst + 2 * dst_stride, _mm256_permute2f128_pd(t0, t2, 0x31));
+  store_half_row(dst + 3 * dst_stride, _mm256_permute2f128_pd(t1, t3, 0x31));
+}
+
+// The AVX2 build's 8 x 8 transpose of doubles: four 4 x 4 blocks.
+template <class Dst>
+__attribute__((always_inline)) inline void transpose_8x8(const double* src, std::int64_t src_stride,
+                                                         Dst* dst, std::int64_t dst_stride) {
+#pragma GCC unroll 2
+  for (int a0 = 0; a0 < 8; a0 += 4)
+#pragma GCC unroll 2
+    for (int n0 = 0; n0 < 8; n0 += 4)
+      transpose_4x4(src + n0 + a0 * src_stride, src_stride, dst + n0 * dst_stride + a0,
+                    dst_stride);
+}
+#endif
 
 // The same for an 8 x 8 block of floats: eight 256-bit loads, three
 // rounds of shuffles, eight stores.
@@ -168,6 +201,7 @@ void pack_a_columns(const MatrixView<const T>& a, std::int64_t col0, std::int64_
 // The first four columns of the doubles' 8 x 8 transpose: dst[n * dst_stride + a] =
 // src[n + a * src_stride] for n < 8, a < 4 (four loads, eight 256-bit
 // stores, or 128-bit ones of floats).
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
 template <class Dst>
 __attribute__((always_inline)) inline void transpose_8x4(const double* src, std::int64_t src_stride,
                                                          Dst* dst, std::int64_t dst_stride) {
@@ -189,6 +223,14 @@ __attribute__((always_inline)) inline void transpose_8x4(const double* src, std:
     store_half_row(dst + (6 + odd) * dst_stride, _mm512_extractf64x4_pd(hi, 1));
   }
 }
+#else
+template <class Dst>
+__attribute__((always_inline)) inline void transpose_8x4(const double* src, std::int64_t src_stride,
+                                                         Dst* dst, std::int64_t dst_stride) {
+  transpose_4x4(src, src_stride, dst, dst_stride);
+  transpose_4x4(src + 4, src_stride, dst + 4 * dst_stride, dst_stride);
+}
+#endif
 
 // A (taps * channels) x columns weight W packed for micro_kernel()'s right
 // operand: slices of kKc rows (the product's inner dimension) one after the

@@ -34,7 +34,7 @@ enum class Path : int {
 };
 
 enum PathTraits : unsigned {
-  kAvx512Only = 1u,  // compiled in the AVX-512 build alone
+  kSimdOnly = 1u,  // compiled in the AVX2 and AVX-512 builds alone
   kFloat64 = 2u,
   kFloat32 = 4u,
   kBothTypes = kFloat64 | kFloat32
@@ -54,11 +54,11 @@ inline const PathInfo* path_table() {
        "one coarse channel per group: each coarse value times its taps' weights, added straight "
        "into the fine pixels they reach"},
       {Path::phase_in_place, Operation::coarse_to_fine, "phase_in_place",
-       kAvx512Only | kBothTypes,
+       kSimdOnly | kBothTypes,
        "one product per stride phase on R's layout, 8 samples a vector; no layout copies, no "
        "col2im"},
       {Path::phase_sample_major, Operation::coarse_to_fine, "phase_sample_major",
-       kAvx512Only | kBothTypes,
+       kSimdOnly | kBothTypes,
        "one product per stride phase on sample-major copies, coarse pixels read in place"},
       {Path::gemm_col2im, Operation::coarse_to_fine, "gemm_col2im", kBothTypes,
        "column tiles by GEMM, split across threads, then col2im (the general path)"},
@@ -66,10 +66,10 @@ inline const PathInfo* path_table() {
        "one coarse channel per group: each coarse value summed straight from the fine pixels "
        "its taps read"},
       {Path::implicit_in_place, Operation::fine_to_coarse, "implicit_in_place",
-       kAvx512Only | kBothTypes,
+       kSimdOnly | kBothTypes,
        "implicit GEMM on R's layout, 8 samples a vector, fine pixels read in place"},
       {Path::implicit_sample_major, Operation::fine_to_coarse, "implicit_sample_major",
-       kAvx512Only | kBothTypes,
+       kSimdOnly | kBothTypes,
        "implicit GEMM on sample-major copies, fine pixels read in place (no im2col)"},
       {Path::im2col_gemm, Operation::fine_to_coarse, "im2col_gemm", kBothTypes,
        "im2col column tiles per thread, then GEMM (the general path)"},
@@ -77,14 +77,14 @@ inline const PathInfo* path_table() {
        "one coarse channel per group: coarse values times the fine values their taps reach, "
        "private sums per thread"},
       {Path::weight_in_place_packed, Operation::weight_gradient, "weight_in_place_packed",
-       kAvx512Only | kBothTypes,
+       kSimdOnly | kBothTypes,
        "GEMM over (pixel, sample) on R's layout: coarse channels packed, fine runs read in place "
        "(float32: from a float copy)"},
       {Path::weight_in_place_registers, Operation::weight_gradient, "weight_in_place_registers",
-       kAvx512Only | kFloat32,
+       kSimdOnly | kFloat32,
        "sums over the batch in registers on R's layout, 8 samples a vector, no packing"},
       {Path::weight_row_pointers, Operation::weight_gradient, "weight_row_pointers",
-       kAvx512Only | kBothTypes,
+       kSimdOnly | kBothTypes,
        "GEMM on sample-major copies, fine rows read in place through a table of row pointers"},
       {Path::weight_im2col, Operation::weight_gradient, "weight_im2col", kBothTypes,
        "im2col column tiles, then GEMM (the general path)"},

@@ -15,7 +15,7 @@
 #ifndef CONVTRANSPOSE_PHASE_GEMM_HPP
 #define CONVTRANSPOSE_PHASE_GEMM_HPP
 
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
 
 #include <algorithm>
 #include <cstdint>

@@ -112,14 +112,14 @@ class Planner {
 
 inline std::string text(std::int64_t v) { return std::to_string(v); }
 
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
-constexpr bool kAvx512Build = true;
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
+constexpr bool kSimdBuild = true;
 #else
-constexpr bool kAvx512Build = false;
+constexpr bool kSimdBuild = false;
 #endif
 
-inline std::string needs_avx512() {
-  return kAvx512Build ? "" : "it is compiled in the AVX-512 build only (cvt_kernel_isa())";
+inline std::string needs_simd_build() {
+  return kSimdBuild ? "" : "it is compiled in the AVX2 and AVX-512 builds only (cvt_kernel_isa())";
 }
 
 inline std::int64_t row_groups_per_pixel(std::int64_t batch) {
@@ -237,7 +237,7 @@ Plan plan_coarse_to_fine(const ConvGeometry& g, bool storage_is_compute,
   // (the weight's finiteness, a pass over it, is asked only of a path that
   // would otherwise be taken)
   if (p.considers(Path::phase_in_place)) {
-    std::string cannot = needs_avx512();
+    std::string cannot = needs_simd_build();
     std::string not_worth = in_place_not_worth(g);
     if (not_worth.empty() && ccg < 2) not_worth = "one coarse channel per group";
     if (not_worth.empty())
@@ -260,7 +260,7 @@ Plan plan_coarse_to_fine(const ConvGeometry& g, bool storage_is_compute,
     }
   }
   if (p.considers(Path::phase_sample_major)) {
-    std::string cannot = needs_avx512();
+    std::string cannot = needs_simd_build();
     const std::string not_worth = phase_not_worth(g, p.plan.phases, tuning::block_rows<T>());
     if (cannot.empty() && (not_worth.empty() || p.forces(Path::phase_sample_major)) && !finite())
       cannot = non_finite;
@@ -313,7 +313,7 @@ Plan plan_fine_to_coarse(const ConvGeometry& g, bool storage_is_compute,
   if (p.considers(Path::implicit_in_place)) {
     std::string not_worth = in_place_not_worth(g);
     if (not_worth.empty()) not_worth = short_runs;
-    if (p.offer(Path::implicit_in_place, needs_avx512(), not_worth,
+    if (p.offer(Path::implicit_in_place, needs_simd_build(), not_worth,
                 "batch " + text(g.batch) + " on R's layout")) {
       // Items of few row groups use each packed weight value for few flops;
       // where the weight also outweighs the output it is packed one depth
@@ -329,7 +329,7 @@ Plan plan_fine_to_coarse(const ConvGeometry& g, bool storage_is_compute,
       return p.plan;
     }
   }
-  if (p.offer(Path::implicit_sample_major, needs_avx512(), short_runs,
+  if (p.offer(Path::implicit_sample_major, needs_simd_build(), short_runs,
               "fine pixels read in place"))
     return p.plan;
   // Per-thread column tiles of tile_pixels coarse pixels, tile_taps taps.
@@ -384,7 +384,7 @@ Plan plan_weight_gradient(const ConvGeometry& g, bool storage_is_compute,
     packed_not_worth = "its float copy of the fine array (" +
                        text(static_cast<std::int64_t>(fine_copy_bytes)) +
                        " bytes) would exceed layout_chunk_bytes";
-  if (p.offer(Path::weight_in_place_packed, needs_avx512(), packed_not_worth,
+  if (p.offer(Path::weight_in_place_packed, needs_simd_build(), packed_not_worth,
               "batch " + text(g.batch) + " on R's layout"))
     return on_r_layout();
   // The sample-major paths: threads own taps where there are enough of
@@ -401,7 +401,7 @@ Plan plan_weight_gradient(const ConvGeometry& g, bool storage_is_compute,
                                                           budget / (cfg * taps_per_thread))));
   p.plan.tile_taps =
       std::max<std::int64_t>(1, std::min(taps_per_thread, budget / (cfg * p.plan.tile_pixels)));
-  cannot = needs_avx512();
+  cannot = needs_simd_build();
   if (cannot.empty() && cfg % 4 != 0)
     cannot = text(cfg) + " fine channels per group is not a multiple of 4";
   // (a thread's tile of kWeightTileMinPixels pixels that fills L2, with a
@@ -420,7 +420,7 @@ Plan plan_weight_gradient(const ConvGeometry& g, bool storage_is_compute,
           : "";
   if (p.offer(Path::weight_row_pointers, cannot, not_worth, "fine rows read in place"))
     return p.plan;
-  cannot = needs_avx512();
+  cannot = needs_simd_build();
   if (cannot.empty() && !single) cannot = "it computes in float32 only";
   if (cannot.empty() && g.batch % tuning::kRowGroup != 0)
     cannot = "batch " + text(g.batch) + " is not a multiple of " + text(tuning::kRowGroup);

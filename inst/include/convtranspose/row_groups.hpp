@@ -1,5 +1,5 @@
 // Products straight on R's layout, for batches of 8 samples or more
-// (AVX-512 build). R keeps the batch index fastest, so for one pixel and one
+// (AVX2 and AVX-512 builds). R keeps the batch index fastest, so for one pixel and one
 // channel the values of 8 consecutive samples are contiguous. A product whose
 // rows are (sample, pixel) pairs, taken 8 samples of one pixel at a time (a
 // "row group"), can therefore read its operand and write its result in
@@ -22,7 +22,7 @@
 #ifndef CONVTRANSPOSE_ROW_GROUPS_HPP
 #define CONVTRANSPOSE_ROW_GROUPS_HPP
 
-#if defined(CONVTRANSPOSE_GEMM_AVX512)
+#if defined(CONVTRANSPOSE_SIMD_GEMM)
 
 #include <algorithm>
 #include <cstdint>
@@ -64,12 +64,9 @@ inline RowGroupAt row_group_at(std::int64_t rg, std::int64_t batch) {
   return {rg / per_pixel, n0, static_cast<int>(std::min(kRowGroup, batch - n0))};
 }
 
-// The first `lanes` of 8 vector lanes.
-inline __mmask8 lane_mask(int lanes) { return static_cast<__mmask8>((1u << lanes) - 1u); }
-
 // The row-group store policy of micro_kernel(): the block's rows are
-// kSlots row groups, slot after slot (8 lanes each: one vector of doubles,
-// half a vector of floats), each written to its own output pixel with the
+// kSlots row groups, slot after slot (8 lanes each: one wide vector of
+// doubles, half a wide vector of floats), each written to its own output pixel with the
 // missing samples of a partial row group masked off, converted to the
 // storage type. out[slot] is the row group's output at the panel's first
 // column (column j `batch` values further on), null past the last row
@@ -83,17 +80,20 @@ struct RowGroupStore {
   const T* bias;
   bool add;
 
+  using Doubles = gemm_detail::Wide<double>;
+  using Floats = gemm_detail::Wide<float>;
+
   // lanes of one row group's sums, as doubles, into a double output
-  __attribute__((always_inline)) void put(double* dst, __m512d sums, T column_bias,
-                                          __mmask8 m) const {
-    _mm512_mask_storeu_pd(dst, m,
-                          add ? _mm512_add_pd(_mm512_maskz_loadu_pd(m, dst), sums)
-                              : _mm512_add_pd(sums, _mm512_set1_pd(static_cast<double>(column_bias))));
+  __attribute__((always_inline)) void put(double* dst, Doubles::Vec sums, T column_bias,
+                                          int n) const {
+    const Doubles::Vec base = add ? Doubles::load_lanes(dst, n)
+                                  : Doubles::broadcast(static_cast<double>(column_bias));
+    Doubles::store_lanes(dst, Doubles::add(base, sums), n);
   }
 
   template <int Cols, class Vec>
   __attribute__((always_inline)) void operator()(Vec (&acc)[Cols][gemm_detail::kVecs]) const {
-    constexpr int kSlotsPerVec = gemm_detail::Avx512<T>::kLanes / kRowGroup;
+    constexpr int kSlotsPerVec = gemm_detail::Wide<T>::kLanes / kRowGroup;
 #pragma GCC unroll 12
     for (int j = 0; j < Cols; ++j) {
       if (j >= cols) break;
@@ -111,25 +111,23 @@ struct RowGroupStore {
   }
 
  private:
-  __attribute__((always_inline)) void store_slot(Storage* dst, __m512d v, int, T column_bias,
+  __attribute__((always_inline)) void store_slot(Storage* dst, Doubles::Vec v, int, T column_bias,
                                                  int n) const {
     store_doubles(dst, v, column_bias, n);
   }
-  __attribute__((always_inline)) void store_slot(Storage* dst, __m512 v, int half, T column_bias,
-                                                 int n) const {
-    const __m256 lanes8 = half == 0 ? _mm512_castps512_ps256(v)
-                                    : _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-    store_doubles(dst, _mm512_cvtps_pd(lanes8), column_bias, n);
+  __attribute__((always_inline)) void store_slot(Storage* dst, Floats::Vec v, int half,
+                                                 T column_bias, int n) const {
+    store_doubles(dst, Floats::half_to_double(v, half), column_bias, n);
   }
   // (double storage, the package's, by masked vector stores; any other one
   // value by value)
-  __attribute__((always_inline)) void store_doubles(Storage* dst, __m512d sums, T column_bias,
+  __attribute__((always_inline)) void store_doubles(Storage* dst, Doubles::Vec sums, T column_bias,
                                                     int n) const {
     if (std::is_same<Storage, double>::value) {
-      put(reinterpret_cast<double*>(dst), sums, column_bias, lane_mask(n));
+      put(reinterpret_cast<double*>(dst), sums, column_bias, n);
     } else {
       alignas(64) double tmp[kRowGroup];
-      _mm512_store_pd(tmp, sums);
+      Doubles::store(tmp, sums);
       for (int i = 0; i < n; ++i)
         dst[i] = add ? dst[i] + static_cast<Storage>(tmp[i])
                      : static_cast<Storage>(tmp[i] + static_cast<double>(column_bias));
@@ -140,18 +138,18 @@ struct RowGroupStore {
 // `lanes` values of a row group into the packed operand, zeros in the
 // other lanes (all zeros for null).
 inline void load_row_group(double* dst, const double* src, int lanes) {
-  _mm512_storeu_pd(
-      dst, src != nullptr ? _mm512_maskz_loadu_pd(lane_mask(lanes), src) : _mm512_setzero_pd());
+  using Doubles = gemm_detail::Wide<double>;
+  Doubles::store(dst, src != nullptr ? Doubles::load_lanes(src, lanes) : Doubles::zero());
 }
 
 inline void load_row_group(float* dst, const double* src, int lanes) {
-  _mm256_storeu_ps(dst, src != nullptr
-                            ? _mm512_cvtpd_ps(_mm512_maskz_loadu_pd(lane_mask(lanes), src))
-                            : _mm256_setzero_ps());
+  using Doubles = gemm_detail::Wide<double>;
+  _mm256_storeu_ps(dst, src != nullptr ? Doubles::to_float(Doubles::load_lanes(src, lanes))
+                                       : _mm256_setzero_ps());
 }
 
 inline void load_row_group(float* dst, const float* src, int lanes) {
-  _mm256_storeu_ps(dst, src != nullptr ? _mm256_maskz_loadu_ps(lane_mask(lanes), src)
+  _mm256_storeu_ps(dst, src != nullptr ? gemm_detail::load_float_lanes(src, lanes)
                                        : _mm256_setzero_ps());
 }
 
