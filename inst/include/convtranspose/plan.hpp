@@ -413,7 +413,7 @@ Plan plan_weight_gradient(const ConvGeometry& g, bool storage_is_compute,
   std::string not_worth =
       cfg < tuning::kRowPointerMinChannels
           ? text(cfg) + " fine channels per group make runs too short"
-      : tile_fits <= tuning::kWeightTileMinPixels && dw_share_bytes > options.l2_bytes
+      : tile_fits <= tuning::kWeightTileMinPixels && dw_share_bytes >= options.l2_bytes
           ? "a tile of " + text(tuning::kWeightTileMinPixels) + " pixels x " +
                 text(cfg * taps_per_thread) + " (tap, channel) columns fills L2, and so does " +
                 "a thread's share of dW (" + text(dw_share_bytes) + " bytes)"
