@@ -12,7 +12,7 @@
 #' * `convtranspose.layout_chunk_bytes`: how much memory, in bytes, the CPU
 #'   kernels use at a time to bring a batch into the order they compute in
 #'   (R keeps the batch index fastest); default 32 MB. The batch is processed
-#'   in chunks of that size (at least one sample). On CPUs with AVX-512,
+#'   in chunks of that size (at least one sample). On CPUs with AVX2 or AVX-512,
 #'   batches of 8 samples or more (but 9 to 11 and 17, which would leave
 #'   over a quarter of the lanes of their groups of 8 samples empty) are
 #'   computed in R's order directly and need no such copies, and so are

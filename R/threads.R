@@ -51,8 +51,8 @@ cvt_set_num_threads <- function(n) {
 #'
 #' R compiles packages for the baseline instruction set (SSE2 on x86-64). On
 #' Linux x86-64 the package also builds its kernels for AVX2 + FMA and for
-#' AVX-512 (with its own AVX-512 matrix-product kernel), as separate
-#' libraries; when the package loads it takes the best one the CPU runs.
+#' AVX-512 (both with the package's own matrix-product kernel and in-place
+#' products, on 256-bit and 512-bit vectors), as separate libraries; when the package loads it takes the best one the CPU runs.
 #' Results agree with the baseline build to rounding. The environment
 #' variable `CONVTRANSPOSE_ISA`, read at every call, makes the next calls
 #' use a lower build than the best: `"avx2"` or `"baseline"` (other values are

@@ -14,7 +14,7 @@ fuzz_legal_config <- function() {
               s = sample(1:4, rank, TRUE), d = sample(1:3, rank, TRUE),
               size = sample(1:max_size, rank, TRUE),       # size-1 inputs included
               # zero batch included; 8 and 13 (a partial group of 5) run the
-              # AVX-512 build's in-place products
+              # vector builds' in-place products
               batch = sample(c(0:3, 8, 13), 1, prob = c(1, 4, 3, 2, 1, 1)),
               bias = runif(1) < 0.7, unbatched = runif(1) < 0.2,
               dtype = if (runif(1) < 0.2) "float32" else "float64")

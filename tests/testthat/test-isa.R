@@ -77,7 +77,7 @@ fast_and_baseline <- function(run, seed) {
   list(fast = fast, base = run())
 }
 
-# Wider layers, where the AVX-512 build multiplies by stride phase in place
+# Wider layers, where the AVX2 and AVX-512 builds multiply by stride phase in place
 # (phase_gemm.hpp): random geometries against the baseline build.
 test_that("the stride-phase products agree with the baseline build", {
   skip_if(cvt_kernel_isa() == "baseline", "no AVX2 build or CPU here")
@@ -141,7 +141,7 @@ test_that("single samples with many channels agree with the baseline build", {
   }
 })
 
-# Batches of 8 samples or more, where the AVX-512 build multiplies on R's
+# Batches of 8 samples or more, where the AVX2 and AVX-512 builds multiply on R's
 # layout itself, the batch as the vector dimension, in groups of 8 samples
 # with a partial last one (batch_gemm.hpp): every operation of both layers
 # against the baseline build, with groups, dilation, output_padding, phases
@@ -238,7 +238,7 @@ test_that("a partial group of samples never reads the next channel's values", {
 })
 
 # The weight gradient of batches the sample-major kernels take (fewer than 8
-# samples), where the AVX-512 build multiplies the coarse and fine pixels in
+# samples), where the AVX2 and AVX-512 builds multiply the coarse and fine pixels in
 # place (row_pointer_gemm): rows of the weight past a whole block of 16
 # (double) or 32 (float), column panels of 12, 8 and 4 within a tap, taps off
 # the image, more pixels than one 256-deep slice, groups, and one tap (the

@@ -1,5 +1,5 @@
-// The AVX-512 build's forward-style products on R's layout (row_groups.hpp
-// says how): phase_in_place (coarse -> fine by stride phase, see
+// The AVX2 and AVX-512 builds' forward-style products on R's layout
+// (row_groups.hpp says how): phase_in_place (coarse -> fine by stride phase, see
 // taps.hpp's phases) and implicit_in_place (fine -> coarse).
 #ifndef CONVTRANSPOSE_BATCH_PRODUCTS_HPP
 #define CONVTRANSPOSE_BATCH_PRODUCTS_HPP

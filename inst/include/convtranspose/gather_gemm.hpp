@@ -288,7 +288,7 @@ Status direct_weight(const ConvGeometry& g, const Plan& plan, const T* coarse, c
 // Path::weight_im2col and Path::weight_row_pointers: per group, dW_g = X_g *
 // columns^T over tiles of the plan's size; threads own taps (disjoint
 // columns of dW) or a share of the pixels summed into private copies. The
-// row-pointer path (AVX-512 build) reads the fine rows in place through a
+// row-pointer path (AVX2 and AVX-512 builds) reads the fine rows in place through a
 // table of pointers instead of gathering the columns.
 template <class T>
 Status weight_columns(const ConvGeometry& g, const Plan& plan, const T* coarse, const T* fine,

@@ -1,5 +1,5 @@
-// The coarse -> fine direction by stride phase, for the AVX-512 build (its
-// indirect product kernel, gemm.hpp). The fine pixels split into stride^rank
+// The coarse -> fine direction by stride phase, for the AVX2 and AVX-512
+// builds (their indirect product kernel, gemm.hpp). The fine pixels split into stride^rank
 // phases by (fine + padding) mod stride. Within a phase, every fine pixel is
 // reached by the same taps (those with tap * dilation = phase mod stride),
 // each from the coarse pixel at a fixed offset, so one phase of one group is
@@ -202,7 +202,7 @@ Status phase_sample_major(const ConvGeometry& g, const Plan& plan, const T* coar
 }
 
 // The fine -> coarse direction (a convolution's forward pass, a transposed
-// convolution's input gradient) in the AVX-512 build, as an implicit
+// convolution's input gradient) in the AVX2 and AVX-512 builds, as an implicit
 // product: coarse pixel q of a group = W_g (C_coarse/g x taps C_fine/g) times
 // the fine vectors its taps reach (a zero vector off the image), read in
 // place, with no im2col column matrix. coarse: sample-major, overwritten

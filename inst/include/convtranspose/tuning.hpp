@@ -1,6 +1,7 @@
 // Every threshold and blocking constant of the CPU core, named, in one place.
 // Sizes that must fit a cache come from ComputeOptions::l2_bytes, read off
-// the machine; vector-width constants are those of the AVX-512 kernels.
+// the machine; vector-width constants are those of the wide vector of the
+// AVX2 and AVX-512 kernels (micro_kernel.hpp's Wide: 8 doubles, 16 floats).
 #ifndef CONVTRANSPOSE_TUNING_HPP
 #define CONVTRANSPOSE_TUNING_HPP
 
@@ -29,8 +30,9 @@ constexpr double kWeightRoundFlops = 4e9;
 constexpr double kDirectBlockFlops = 1e7;
 constexpr double kItemFlops = 1e7;
 
-// The AVX-512 products: samples per row group (one vector of doubles), the
-// columns of a weight panel, and rows of a register block per type.
+// The vector builds' products: samples per row group (one wide vector of
+// doubles), the columns of a weight panel, and rows of a register block
+// per type.
 constexpr std::int64_t kRowGroup = 8;
 constexpr std::int64_t kPanelColumns = 12;
 template <class T>
