@@ -123,12 +123,16 @@ struct WidePair {
   static Vec add(Vec a, Vec b) { return {Y::add(a.lo, b.lo), Y::add(a.hi, b.hi)}; }
 };
 
+// (a whole row group by plain loads and stores: AVX2's masked ones are
+// microcoded on some CPUs, the stores slowly)
 template <>
 struct Wide<double> : WidePair<double> {
   static Vec load_lanes(const double* p, int lanes) {
+    if (lanes >= kLanes) return load(p);
     return {_mm256_maskload_pd(p, lanes_from(0, lanes)), _mm256_maskload_pd(p + 4, lanes_from(4, lanes))};
   }
   static void store_lanes(double* p, Vec v, int lanes) {
+    if (lanes >= kLanes) return store(p, v);
     _mm256_maskstore_pd(p, lanes_from(0, lanes), v.lo);
     _mm256_maskstore_pd(p + 4, lanes_from(4, lanes), v.hi);
   }
@@ -146,6 +150,7 @@ struct Wide<float> : WidePair<float> {
 };
 
 inline __m256 load_float_lanes(const float* p, int lanes) {
+  if (lanes >= 8) return _mm256_loadu_ps(p);
   const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   return _mm256_maskload_ps(p, mask);
 }
