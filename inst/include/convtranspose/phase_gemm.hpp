@@ -1,7 +1,7 @@
 // The coarse -> fine direction by stride phase, for the AVX2 and AVX-512
-// builds (their indirect product kernel, gemm.hpp). The fine pixels split into stride^rank
-// phases by (fine + padding) mod stride. Within a phase, every fine pixel is
-// reached by the same taps (those with tap * dilation = phase mod stride),
+// builds (their indirect product kernel, gemm.hpp). The fine pixels split
+// into stride^rank phases by (fine + padding) mod stride. Within a phase,
+// every fine pixel is reached by the same taps (those with tap * dilation = phase mod stride),
 // each from the coarse pixel at a fixed offset, so one phase of one group is
 // a single matrix product:
 //

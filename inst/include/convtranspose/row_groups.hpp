@@ -1,9 +1,9 @@
-// Products straight on R's layout, for batches of 8 samples or more
-// (AVX2 and AVX-512 builds). R keeps the batch index fastest, so for one pixel and one
-// channel the values of 8 consecutive samples are contiguous. A product whose
-// rows are (sample, pixel) pairs, taken 8 samples of one pixel at a time (a
-// "row group"), can therefore read its operand and write its result in
-// place, with the batch as the vector dimension:
+// Products straight on R's layout, for batches of 8 samples or more (AVX2
+// and AVX-512 builds). R keeps the batch index fastest, so for one pixel
+// and one channel the values of 8 consecutive samples are contiguous. A
+// product whose rows are (sample, pixel) pairs, taken 8 samples of one
+// pixel at a time (a "row group"), can therefore read its operand and write
+// its result in place, with the batch as the vector dimension:
 //
 //   out[(n, p), j] (+)= sum over taps t and channels c of
 //                       in[(n, p_t), c] * W[(t, c), j]
@@ -66,9 +66,9 @@ inline RowGroupAt row_group_at(std::int64_t rg, std::int64_t batch) {
 
 // The row-group store policy of micro_kernel(): the block's rows are
 // kSlots row groups, slot after slot (8 lanes each: one wide vector of
-// doubles, half a wide vector of floats), each written to its own output pixel with the
-// missing samples of a partial row group masked off, converted to the
-// storage type. out[slot] is the row group's output at the panel's first
+// doubles, half a wide vector of floats), each written to its own output
+// pixel with the missing samples of a partial row group masked off,
+// converted to the storage type. out[slot] is the row group's output at the panel's first
 // column (column j `batch` values further on), null past the last row
 // group. Sums are added to the output (`add`), or stored plus the column's
 // bias (bias[j], when given).
