@@ -113,8 +113,8 @@ int main() {
   int failures = 0, runs = 0;
   for (int i = 0; i < static_cast<int>(ct::Path::count); ++i) {
     const ct::PathInfo& info = ct::path_table()[i];
-#if !defined(CONVTRANSPOSE_GEMM_AVX512)
-    if (info.traits & ct::kAvx512Only) continue;
+#if !defined(CONVTRANSPOSE_SIMD_GEMM)
+    if (info.traits & ct::kSimdOnly) continue;
 #endif
     for (int threads : {2, 3}) {
       if (info.traits & ct::kFloat64) failures += check<double>(info, threads), ++runs;

@@ -7,7 +7,8 @@
 # thread, buffers it frees) is otherwise reported. First the setup's own
 # check, under the same options: a planted race must be reported and a
 # race-free team must not be; then tools/tsan/driver.cpp, every path of the
-# baseline and AVX-512 builds forced on 2 and 3 threads, no report allowed.
+# baseline, AVX2 and AVX-512 builds forced on 2 and 3 threads, no report
+# allowed (each vector build where this CPU runs it).
 set -eu
 cd "$(dirname "$0")/../.."
 sh tools/install-deps.sh clang libomp-dev libclang-rt-14-dev
@@ -32,10 +33,15 @@ if ! "$out/race-free" > "$out/race-free.log" 2>&1; then
 fi
 echo "tsan: setup ok (planted race reported, race-free program quiet)"
 
-avx512="-DCONVTRANSPOSE_GEMM_AVX512 -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma"
+avx2="-DCONVTRANSPOSE_SIMD_GEMM -mavx2 -mfma"
+avx512="$avx2 -DCONVTRANSPOSE_GEMM_AVX512 -mavx512f -mavx512dq -mavx512bw -mavx512vl"
 status=0
-for build in baseline avx512; do
+for build in baseline avx2 avx512; do
   extra=""
+  if [ "$build" = avx2 ]; then
+    grep -q avx2 /proc/cpuinfo 2>/dev/null || { echo "tsan: no AVX2 here, skipped"; continue; }
+    extra=$avx2
+  fi
   if [ "$build" = avx512 ]; then
     grep -q avx512bw /proc/cpuinfo 2>/dev/null || { echo "tsan: no AVX-512 here, skipped"; continue; }
     extra=$avx512
