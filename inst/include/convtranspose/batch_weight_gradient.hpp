@@ -1,6 +1,6 @@
-// The AVX2 and AVX-512 builds' weight gradients on R's layout, whose sum runs over
-// the batch (row_groups.hpp): weight_in_place_registers (float32) and
-// weight_in_place_packed (both types).
+// The AVX2 and AVX-512 builds' weight gradients on R's layout, whose sum
+// runs over the batch (row_groups.hpp): weight_in_place_registers (float32)
+// and weight_in_place_packed (both types).
 #ifndef CONVTRANSPOSE_BATCH_WEIGHT_GRADIENT_HPP
 #define CONVTRANSPOSE_BATCH_WEIGHT_GRADIENT_HPP
 

@@ -166,14 +166,6 @@ constexpr int rows_per_block() {
   return kVecs * Wide<T>::kLanes;
 }
 
-template <class T, int Cols, class Vec>
-inline void zero_block(Vec (&acc)[Cols][kVecs]) {
-#pragma GCC unroll 12
-  for (int j = 0; j < Cols; ++j)
-#pragma GCC unroll 2
-    for (int v = 0; v < kVecs; ++v) acc[j][v] = Wide<T>::zero();
-}
-
 // The register block's results into its Cols columns of C: added to them
 // when `accumulate`, else stored, plus the block's kMr values of `row_bias`
 // when given (a bias per row, the same for every column).
@@ -220,6 +212,14 @@ struct StoreColumns {
 // (64 columns are 5 panels and 4 columns: 11% of the FMAs of a full-width
 // last panel would be wasted).
 #if defined(CONVTRANSPOSE_GEMM_AVX512)
+template <class T, int Cols, class Vec>
+inline void zero_block(Vec (&acc)[Cols][kVecs]) {
+#pragma GCC unroll 12
+  for (int j = 0; j < Cols; ++j)
+#pragma GCC unroll 2
+    for (int v = 0; v < kVecs; ++v) acc[j][v] = Wide<T>::zero();
+}
+
 template <class T, int Cols, class BRows, class Store>
 __attribute__((always_inline)) inline void micro_kernel(const T* a, std::int64_t lda,
                                                         const BRows& b_rows, const Store& store) {

@@ -1,9 +1,9 @@
 // The coarse -> fine direction by stride phase, for the AVX2 and AVX-512
 // builds (their indirect product kernel, gemm.hpp). The fine pixels split
 // into stride^rank phases by (fine + padding) mod stride. Within a phase,
-// every fine pixel is reached by the same taps (those with tap * dilation = phase mod stride),
-// each from the coarse pixel at a fixed offset, so one phase of one group is
-// a single matrix product:
+// every fine pixel is reached by the same taps (those with tap * dilation =
+// phase mod stride), each from the coarse pixel at a fixed offset, so one
+// phase of one group is a single matrix product:
 //
 //   fine[phase positions] += [W_t1^T ... W_tT^T] (C_fine/g x T C_coarse/g)
 //                             * [x at offset t1; ...; x at offset tT]
@@ -184,7 +184,6 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
     return Status::success();
   });
 }
-
 
 // Path::phase_sample_major: when the phases cover every fine pixel, their
 // products are stored with the bias added, with no pass that fills the
