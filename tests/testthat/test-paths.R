@@ -101,6 +101,37 @@ test_that("every path, forced on random geometries, matches the reference on eve
                     paths$path)
 })
 
+test_that("every path matches the reference where the product is deeper than one packing slice", {
+  # (the random geometries above stay under 256 taps x channels: here 9 x
+  # 40 = 360 rows of packed weight, two slices of 256 and 104, each packed
+  # in shares of rows, on one thread and on two)
+  paths <- cvt_paths()
+  on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"))
+  set.seed(7)
+  for (isa in builds_here()) {
+    Sys.setenv(CONVTRANSPOSE_ISA = isa)
+    for (threads in 1:2) {
+      before <- cvt_set_num_threads(threads)
+      for (batch in c(16, 9)) {
+        cfg <- list(rank = 2, groups = 1, cin = 40, cout = 40, k = c(3, 3), s = c(2, 2),
+                    d = c(1, 1), p = c(1, 1), size = c(5, 4), batch = batch, bias = TRUE,
+                    unbatched = FALSE, op = c(1, 0))
+        for (i in seq_len(nrow(paths))) {
+          row <- paths[i, ]
+          if (!isa %in% strsplit(row$isas, ",")[[1]] || grepl("^direct", row$path) ||
+              (row$path == "weight_in_place_registers" && batch %% 8 != 0)) next
+          for (dtype in strsplit(row$dtypes, ",")[[1]]) {
+            r <- check_forced_path(row$path, row$operation, cfg, dtype)
+            expect_identical(r$ran, row$path)
+            expect_close(r$actual, r$expected, if (dtype == "float32") 1e-5 else 1e-12)
+          }
+        }
+      }
+      cvt_set_num_threads(before)
+    }
+  }
+})
+
 test_that("cvt_paths() lists each path once, with its operation, builds and dtypes", {
   paths <- cvt_paths()
   expect_s3_class(paths, "data.frame")

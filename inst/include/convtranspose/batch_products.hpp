@@ -175,18 +175,25 @@ Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const In* fine
     for (std::int64_t k = 0; k < depth; ++k) row_offset[static_cast<std::size_t>(k)] = cc * k;
     for (std::int64_t k0 = 0; k0 < depth; k0 += round_depth) {
       const std::int64_t kc = std::min(round_depth, depth - k0);
-      // (items: one kKc slice of one group, all its panels, so that each
-      // row of the weight is read once and in order)
+      // (items: rows of one kKc slice of one group, all its panels, so
+      // that each item reads one stretch of the weight; with by_slice a
+      // round is one slice, whose rows are then the team's only shares)
       const std::int64_t slices = (kc + gemm_detail::kKc - 1) / gemm_detail::kKc;
+      const std::int64_t shares = (gemm_detail::kKc + tuning::kPackRowsPerItem - 1) /
+                                  tuning::kPackRowsPerItem;
       Status packed = run_items<char>(
-          static_cast<std::size_t>(g.groups * slices),
-          static_cast<double>(panels * gemm_detail::kNr * gemm_detail::kKc), options,
+          static_cast<std::size_t>(g.groups * slices * shares),
+          static_cast<double>(panels * gemm_detail::kNr * tuning::kPackRowsPerItem), options,
           [&](std::size_t i, char&) {
-            const std::int64_t grp = static_cast<std::int64_t>(i) / slices;
-            const std::int64_t s0 = static_cast<std::int64_t>(i) % slices * gemm_detail::kKc;
-            pack_weight_panels(std::min(gemm_detail::kKc, kc - s0), ccg, 0, panels,
-                               weight + grp * ccg, row_offset.data() + k0 + s0, 1,
-                               rhs.data() + grp * per_group + s0 * panels * gemm_detail::kNr);
+            const std::int64_t item = static_cast<std::int64_t>(i);
+            const std::int64_t grp = item / (slices * shares);
+            const std::int64_t s0 = item / shares % slices * gemm_detail::kKc;
+            const std::int64_t slice = std::min(gemm_detail::kKc, kc - s0);
+            const std::int64_t r0 = item % shares * tuning::kPackRowsPerItem;
+            if (r0 >= slice) return;
+            pack_weight_rows(ccg, slice, r0, std::min(slice, r0 + tuning::kPackRowsPerItem), 0,
+                             panels, weight + grp * ccg, row_offset.data() + k0 + s0,
+                             rhs.data() + grp * per_group + s0 * panels * gemm_detail::kNr);
           },
           tuning::kPackTeamFromValues);
       if (!packed.ok()) return packed;

@@ -273,6 +273,34 @@ bool pack_rows_by_transpose(const Src*, const std::int64_t*, std::int64_t, int, 
   return false;  // (never called: a float weight takes the one-by-one path)
 }
 
+// Rows [k_begin, k_end) of one slice of kc rows, panels [first, last), of a
+// weight contiguous along its columns: W[k, j] = base[row_offset[k] + j],
+// the slice at `slice` (panel p's row k at slice + (p * kc + k) * kNr).
+// Row by row across the panels, so that a share of rows reads one stretch.
+template <class T, class Src>
+void pack_weight_rows(std::int64_t columns, std::int64_t kc, std::int64_t k_begin,
+                      std::int64_t k_end, std::int64_t first, std::int64_t last, const Src* base,
+                      const std::int64_t* row_offset, T* slice) {
+  constexpr std::int64_t nr = gemm_detail::kNr;
+  constexpr bool same_type = std::is_same<Src, T>::value;
+  for (std::int64_t k = k_begin; k < k_end; ++k) {
+    const Src* row = base + row_offset[k];
+    for (std::int64_t panel = first; panel < last; ++panel) {
+      T* dst = slice + (panel * kc + k) * nr;
+      const Src* src = row + panel * nr;
+      const std::int64_t cols = std::min(nr, columns - panel * nr);
+      if (same_type && cols == nr) {
+        std::memcpy(dst, src, nr * sizeof(T));  // constant size: vector moves
+      } else if (cols == nr) {
+        for (std::int64_t jj = 0; jj < nr; ++jj) dst[jj] = static_cast<T>(src[jj]);
+      } else {
+        for (std::int64_t jj = 0; jj < nr; ++jj)
+          dst[jj] = jj < cols ? static_cast<T>(src[jj]) : T(0);
+      }
+    }
+  }
+}
+
 // Here W[k, j] = base[row_offset[k] + j * column_stride], in R's doubles
 // (packed into T: a float32 product rounds each value as it is packed, the
 // same rounding as a converted copy, without the copy). The weight is
@@ -286,28 +314,12 @@ void pack_weight_panels(std::int64_t depth, std::int64_t columns, std::int64_t f
   constexpr std::int64_t nr = gemm_detail::kNr;
   static_assert(nr == 12, "the transposes below cover 8 + 4 columns");
   constexpr bool by_transpose = std::is_same<Src, double>::value;
-  constexpr bool same_type = std::is_same<Src, T>::value;
   const std::int64_t panels = weight_panels(columns);
   if (column_stride == 1) {
-    // (row by row across the panels: each row of W read once, in order)
     for (std::int64_t k0 = 0; k0 < depth; k0 += gemm_detail::kKc) {
       const std::int64_t kc = std::min(depth, k0 + gemm_detail::kKc) - k0;
-      for (std::int64_t k = 0; k < kc; ++k) {
-        const Src* row = base + row_offset[k0 + k];
-        for (std::int64_t panel = first; panel < last; ++panel) {
-          T* dst = packed + panel_offset(k0, panel, depth, panels) + k * nr;
-          const Src* src = row + panel * nr;
-          const std::int64_t cols = std::min(nr, columns - panel * nr);
-          if (same_type && cols == nr) {
-            std::memcpy(dst, src, nr * sizeof(T));  // constant size: vector moves
-          } else if (cols == nr) {
-            for (std::int64_t jj = 0; jj < nr; ++jj) dst[jj] = static_cast<T>(src[jj]);
-          } else {
-            for (std::int64_t jj = 0; jj < nr; ++jj)
-              dst[jj] = jj < cols ? static_cast<T>(src[jj]) : T(0);
-          }
-        }
-      }
+      pack_weight_rows(columns, kc, 0, kc, first, last, base, row_offset + k0,
+                       packed + panel_offset(k0, 0, depth, panels));
     }
     return;
   }

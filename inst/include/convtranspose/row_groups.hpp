@@ -46,6 +46,7 @@ namespace detail {
 
 using tuning::kRowGroup;
 using gemm_detail::pack_weight_panels;
+using gemm_detail::pack_weight_rows;
 using gemm_detail::panel_offset;
 using gemm_detail::transpose_8x8;
 using gemm_detail::weight_panels;

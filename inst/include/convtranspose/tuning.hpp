@@ -18,6 +18,9 @@ constexpr double kTileTeamFromFlops = 2e5;
 // Values written (a bias fill) or packed (weights) before a team pays.
 constexpr double kFillTeamFromValues = 1e6;
 constexpr double kPackTeamFromValues = 65536;
+// Weight rows per share of a packing team: a slice packed one round at a
+// time is split by rows (each share reads one stretch of the weight).
+constexpr std::int64_t kPackRowsPerItem = 32;
 // Values moved (layout changes, bias fills) before a team pays.
 constexpr std::int64_t kLoopTeamFromValues = std::int64_t(1) << 16;
 // Values checked for NaN/Inf before the check runs on a team.
