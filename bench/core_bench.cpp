@@ -3,6 +3,8 @@
 // call, no R. Beside bench.R's whole R calls it splits a row's time into
 // the kernel's and R's (allocating the result, page faults, collections).
 // Usage: core_bench kernels/convtranspose_avx512.so suite.tsv out.tsv threads
+// With BENCH_PARTS=1 it also times the backward pass's two products apart,
+// as directions input_gradient and weight_gradient (bench/modes.sh).
 // (bench/run.sh runs it; same warm-up and repetition rule as bench.R)
 #include <convtranspose/geometry.hpp>
 #include <convtranspose/options.hpp>
@@ -12,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -95,13 +98,19 @@ int main(int argc, char** argv) {
     if (sysconf(_SC_LEVEL2_CACHE_SIZE) > 0) options.l2_bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
     char message[256];
     for (int single = 0; single <= 1; ++single) {
-      for (int backward = 0; backward <= 1; ++backward) {
+      const bool parts = std::getenv("BENCH_PARTS") != nullptr;
+      // 0 forward, 1 backward, 2 and 3 its input and weight gradients
+      for (int backward = 0; backward <= (parts ? 3 : 1); ++backward) {
         auto call = [&] {
+          if (backward == 3)
+            return run(CONVTRANSPOSE_WEIGHT_GRADIENT, single, &g, coarse.data(), fine.data(),
+                       nullptr, gw.data(), &options, message, sizeof message);
           if (!backward)
             return run(CONVTRANSPOSE_COARSE_TO_FINE, single, &g, coarse.data(), weight.data(),
                        bias.data(), y.data(), &options, message, sizeof message);
           int c = run(CONVTRANSPOSE_FINE_TO_COARSE, single, &g, fine.data(), weight.data(),
                       nullptr, gx.data(), &options, message, sizeof message);
+          if (backward == 2) return c;
           return c ? c
                    : run(CONVTRANSPOSE_WEIGHT_GRADIENT, single, &g, coarse.data(), fine.data(),
                          nullptr, gw.data(), &options, message, sizeof message);
@@ -117,7 +126,9 @@ int main(int argc, char** argv) {
           times.push_back(t);
           total += t;
         }
-        const char* direction = backward ? "backward" : "forward";
+        const char* const directions[] = {"forward", "backward", "input_gradient",
+                                          "weight_gradient"};
+        const char* direction = directions[backward];
         const char* dtype = single ? "float32" : "float64";
         out << f[0] << '\t' << direction << '\t' << dtype << '\t' << median(times) << '\t'
             << *std::min_element(times.begin(), times.end()) << '\n';

@@ -8,6 +8,8 @@
 //            layout included: the job convtranspose does on R arrays.
 // backward = backward-data + backward-weights (with the bias gradient).
 // Before timing it checks both figures' path against a naive loop.
+// With BENCH_PARTS=1 it also times backward-data and backward-weights
+// apart (blocked), as directions input_gradient and weight_gradient.
 // Usage: onednn_bench suite.tsv out.tsv [threads]; writes out.tsv and
 // out-env.tsv (the version and threads).
 #include <omp.h>
@@ -203,10 +205,17 @@ struct Bench {
     strm.wait();
   }
   void backward_blocked() {
+    backward_data();
+    backward_weights();
+  }
+  void backward_data() {
     dnnl::deconvolution_backward_data(bwd_data_pd)
         .execute(strm, {{DNNL_ARG_DIFF_DST, bd_diff_dst},
                         {DNNL_ARG_WEIGHTS, bd_weights},
                         {DNNL_ARG_DIFF_SRC, bd_diff_src}});
+    strm.wait();
+  }
+  void backward_weights() {
     dnnl::deconvolution_backward_weights(bwd_weights_pd)
         .execute(strm, {{DNNL_ARG_SRC, bw_src},
                         {DNNL_ARG_DIFF_DST, bw_diff_dst},
@@ -442,9 +451,16 @@ int main(int argc, char** argv) {
           {"backward", "plain", [&] { b.backward_plain(); },
            std::string(b.bwd_data_pd.impl_info_str()) + "+" + b.bwd_weights_pd.impl_info_str()},
       };
-      for (const Case& c : cases) {
+      std::vector<Case> all(std::begin(cases), std::end(cases));
+      if (std::getenv("BENCH_PARTS") != nullptr) {
+        all.push_back({"input_gradient", "blocked", [&] { b.backward_data(); },
+                       b.bwd_data_pd.impl_info_str()});
+        all.push_back({"weight_gradient", "blocked", [&] { b.backward_weights(); },
+                       b.bwd_weights_pd.impl_info_str()});
+      }
+      for (const Case& c : all) {
         const Timing t = time_calls(c.call, 7);
-        const double work = (c.direction[0] == 'f' ? 1 : 2) * l.flops();
+        const double work = (std::string(c.direction) == "backward" ? 2 : 1) * l.flops();
         std::fprintf(out, "%s\t%s\tfloat32\t%s\t%.6g\t%.6g\t%.6g\t%s\n", l.name.c_str(),
                      c.direction, c.layout, t.median, t.fastest, work / t.median / 1e9,
                      c.impl.c_str());
