@@ -8,13 +8,15 @@ args <- commandArgs(TRUE)
 dir <- if (length(args) >= 1) args[1] else "bench/results"
 suite <- utils::read.delim(if (length(args) >= 2) args[2] else "bench/bench-suite.tsv",
                            stringsAsFactors = FALSE)
-read <- function(f) utils::read.delim(file.path(dir, f), stringsAsFactors = FALSE)
+read <- function(f, ...) utils::read.delim(file.path(dir, f), stringsAsFactors = FALSE, ...)
 ours <- read("convtranspose.tsv")
 torch <- read("pytorch.tsv")
 onednn <- read("onednn.tsv")
 peak <- read("peak.tsv")
 spread <- read("spread.tsv")
-env_ours <- read("convtranspose-env.tsv")
+# (as text: a short hash such as 90e5423 reads as a number, Inf)
+env_ours <- read("convtranspose-env.tsv", colClasses = "character")
+env_ours$threads <- as.integer(env_ours$threads)
 env_torch <- read("pytorch-env.tsv")
 env_onednn <- read("onednn-env.tsv")
 core <- if (file.exists(file.path(dir, "core.tsv"))) read("core.tsv") else NULL
