@@ -138,7 +138,7 @@ Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const In* coars
                 rhs.data() + pair_start[ph * static_cast<std::size_t>(g.groups) +
                                         static_cast<std::size_t>(it.grp)],
                 cfg, bias != nullptr ? bias + it.grp * cfg : nullptr, prefill, s, 0,
-                phase.taps * ccg);
+                phase.taps * ccg, /*skip_off_image=*/true);
           }
         });
   });
@@ -218,7 +218,8 @@ Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const In* fine
             }
             row_group_product<T, In, Storage>(count, K, cfg, B, rhs.data() + it.grp * per_group, ccg,
                                           bias != nullptr ? bias + it.grp * ccg : nullptr,
-                                          /*accumulate=*/k0 > 0, s, k0, k0 + kc);
+                                          /*accumulate=*/k0 > 0, s, k0, k0 + kc,
+                                          plan.skips_off_image);
           });
       if (!done.ok()) return done;
     }

@@ -38,6 +38,9 @@ struct Plan {
   bool split_taps = false;  // weight paths: threads own taps (else pixels, private sums)
   bool by_slice = false;    // implicit_in_place: weight packed one depth slice at a time
   bool by_phase = false;    // phase_in_place: each work item takes one phase
+  // implicit_in_place: a finite weight, so blocks reading only taps off the
+  // image skip them (with Inf or NaN, 0 * w is NaN, as in PyTorch)
+  bool skips_off_image = false;
   std::vector<detail::Phase> phases;  // the phase paths
 };
 
@@ -324,6 +327,9 @@ Plan plan_fine_to_coarse(const ConvGeometry& g, bool storage_is_compute,
       p.plan.by_slice = step < tuning::kRowGroupsPerItem &&
                         g.groups * panels * tuning::kPanelColumns * K * cfg >
                             g.batch * cc * g.coarse_pixels;
+      bool padded = false;
+      for (int d = 0; d < g.rank; ++d) padded = padded || g.padding[d] > 0;
+      p.plan.skips_off_image = padded && finite();
       p.plan.chunk_samples = 0;
       p.plan.chunk = g;
       return p.plan;

@@ -168,6 +168,7 @@ struct RowGroupScratch {
   std::vector<Out*> out;      // [row group]: output pixel
   std::vector<int> lanes;          // [row group]: samples in it
   AlignedVector<T> packed;         // the rows of one slice of the inner dimension
+  std::vector<unsigned char> off_image;  // [block]: the slice's taps all off the image
 };
 
 // out (+)= rows x W for `row_groups` row groups. Row group r reads tap t's
@@ -177,12 +178,14 @@ struct RowGroupScratch {
 // rows [k_begin, k_end) of the inner dimension (all of them, 0 to
 // taps * channels, or a whole number of kKc slices packed as a W of that
 // depth). Without `accumulate` the first slice stores the sums plus bias[j]
-// (or zero).
+// (or zero). With `skip_off_image` (a finite W, where zero rows add
+// nothing) register blocks whose row groups all read null at every tap of a
+// slice skip it.
 template <class T, class In, class Out>
 void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t channels,
                        std::int64_t batch, const T* packed_w, std::int64_t columns, const T* bias,
                        bool accumulate, RowGroupScratch<T, In, Out>& s, std::int64_t k_begin,
-                       std::int64_t k_end) {
+                       std::int64_t k_end, bool skip_off_image) {
   using gemm_detail::kNr;
   constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
   constexpr std::int64_t kSlots = kMr / kRowGroup;  // row groups per register block
@@ -190,8 +193,19 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
   for (std::int64_t k0 = k_begin; k0 < k_end; k0 += gemm_detail::kKc) {
     const std::int64_t kc = std::min(gemm_detail::kKc, k_end - k0);
     s.packed.resize(static_cast<std::size_t>(blocks * kMr * kc));
+    // Blocks whose row groups all read off the image at every tap of the
+    // slice (a border pixel's missing taps) would multiply zeros.
+    const std::int64_t t_first = k0 / channels, t_last = (k0 + kc - 1) / channels;
+    s.off_image.assign(static_cast<std::size_t>(blocks), skip_off_image ? 1 : 0);
+    for (std::int64_t r = 0; r < (skip_off_image ? row_groups : 0); ++r)
+      for (std::int64_t t = t_first; t <= t_last && t < taps; ++t)
+        if (s.in[static_cast<std::size_t>(r * taps + t)] != nullptr) {
+          s.off_image[static_cast<std::size_t>(r / kSlots)] = 0;
+          break;
+        }
     // Left operand: row group r of block b at slot r % kSlots.
     for (std::int64_t r = 0; r < blocks * kSlots; ++r) {
+      if (s.off_image[static_cast<std::size_t>(r / kSlots)]) continue;
       T* dst = s.packed.data() + (r / kSlots) * kMr * kc + (r % kSlots) * kRowGroup;
       // (tap t, channel c) of row k, stepped rather than divided out
       std::int64_t t = k0 / channels, c = k0 % channels;
@@ -222,6 +236,8 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
       const T* pw =
           packed_w + panel_offset(k0 - k_begin, j0 / kNr, k_end - k_begin, weight_panels(columns));
       for (std::int64_t b = 0; b < blocks; ++b) {
+        const bool skip = s.off_image[static_cast<std::size_t>(b)] != 0;
+        if (skip && add) continue;
         Out* out[kSlots];
         for (std::int64_t slot = 0; slot < kSlots; ++slot) {
           const std::int64_t r = b * kSlots + slot;
@@ -230,9 +246,12 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
         const RowGroupStore<T, Out> store{
             out, s.lanes.data() + b * kSlots, batch, cols, bias != nullptr ? bias + j0 : nullptr,
             add};
+        // (a skipped block of the first slice still stores the bias: an
+        // empty inner dimension)
         gemm_detail::with_block_columns(cols, [&](auto width) {
           gemm_detail::micro_kernel<T, decltype(width)::value>(
-              s.packed.data() + b * kMr * kc, kMr, gemm_detail::PackedRows<T>{pw, kc}, store);
+              s.packed.data() + b * kMr * kc, kMr,
+              gemm_detail::PackedRows<T>{pw, skip ? 0 : kc}, store);
         });
       }
     }
