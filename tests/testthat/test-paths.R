@@ -132,6 +132,30 @@ test_that("every path matches the reference where the product is deeper than one
   }
 })
 
+test_that("implicit_sample_major packs a weight of several shares once for every chunk", {
+  # (taps x fine channels per group 36 x 64 = 2304 columns: over one share
+  # of the packing team in either dtype; 40 coarse channels a group leave a
+  # part-filled panel; chunk_bytes = 1 makes each of the 3 samples a chunk)
+  on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"))
+  set.seed(11)
+  cfg <- list(rank = 2, groups = 2, cin = 80, cout = 128, k = c(6, 6), s = c(2, 2),
+              d = c(1, 1), p = c(1, 2), size = c(5, 4), batch = 3, bias = FALSE,
+              unbatched = FALSE, op = c(0, 1))
+  for (isa in intersect(builds_here(), c("avx2", "avx512"))) {
+    Sys.setenv(CONVTRANSPOSE_ISA = isa)
+    for (threads in 1:2) {
+      before <- cvt_set_num_threads(threads)
+      for (dtype in c("float64", "float32"))
+        for (chunk_bytes in c(1, 32 * 2^20)) {
+          r <- check_forced_path("implicit_sample_major", "fine_to_coarse", cfg, dtype, chunk_bytes)
+          expect_identical(r$ran, "implicit_sample_major")
+          expect_close(r$actual, r$expected, if (dtype == "float32") 1e-5 else 1e-12)
+        }
+      cvt_set_num_threads(before)
+    }
+  }
+})
+
 test_that("cvt_paths() lists each path once, with its operation, builds and dtypes", {
   paths <- cvt_paths()
   expect_s3_class(paths, "data.frame")

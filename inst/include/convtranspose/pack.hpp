@@ -140,6 +140,19 @@ __attribute__((always_inline)) inline void transpose_8x8(const float* src, std::
   }
 }
 
+// One panel row of Width values, in the panel's type: a copy of constant
+// size (a few vector moves), or doubles rounded to float four at a time.
+template <int Width, class T>
+__attribute__((always_inline)) inline void copy_panel_row(const T* src, T* dst) {
+  std::memcpy(dst, src, Width * sizeof(T));
+}
+template <int Width>
+__attribute__((always_inline)) inline void copy_panel_row(const double* src, float* dst) {
+  static_assert(Width % 4 == 0, "panel rows of whole 256-bit vectors");
+#pragma GCC unroll 8
+  for (int r = 0; r < Width; r += 4) store_half_row(dst + r, _mm256_loadu_pd(src + r));
+}
+
 // Packs rows [i0, i0 + mc) x inner [p0, p0 + kc) of a matrix in panels of
 // Width rows (zero-filled past the edge), each panel inner index by inner
 // index: out[p * Width + r]. A is packed so (Width = kMr); B as its
@@ -147,24 +160,22 @@ __attribute__((always_inline)) inline void transpose_8x8(const float* src, std::
 // whichever direction the matrix is contiguous in.
 // Consecutive panels lie `panel_stride` values apart (Width * kc unless
 // given: a slice packed into a wider packed matrix).
-template <int Width, class T>
-void pack_panels(const MatrixView<const T>& a, std::int64_t i0, std::int64_t mc, std::int64_t p0,
+template <int Width, class T, class Src>
+void pack_panels(const MatrixView<const Src>& a, std::int64_t i0, std::int64_t mc, std::int64_t p0,
                  std::int64_t kc, T* out, std::int64_t panel_stride = -1) {
   if (panel_stride < 0) panel_stride = Width * kc;
   for (std::int64_t ir = 0; ir < mc; ir += Width, out += panel_stride) {
     const std::int64_t rows = std::min<std::int64_t>(Width, mc - ir);
-    const T* base = a.data + (i0 + ir) * a.row_stride + p0 * a.col_stride;
+    const Src* base = a.data + (i0 + ir) * a.row_stride + p0 * a.col_stride;
     if (a.row_stride == 1 && rows == Width) {
-      // (a copy of constant size, which the compiler makes a few vector
-      // moves; the loop below runs one element at a time)
       for (std::int64_t p = 0; p < kc; ++p)
-        std::memcpy(out + p * Width, base + p * a.col_stride, Width * sizeof(T));
+        copy_panel_row<Width>(base + p * a.col_stride, out + p * Width);
     } else if (a.row_stride == 1) {
       for (std::int64_t p = 0; p < kc; ++p) {
-        const T* src = base + p * a.col_stride;
+        const Src* src = base + p * a.col_stride;
         T* dst = out + p * Width;
         std::int64_t r = 0;
-        for (; r < rows; ++r) dst[r] = src[r];
+        for (; r < rows; ++r) dst[r] = static_cast<T>(src[r]);
         for (; r < Width; ++r) dst[r] = T(0);
       }
     } else {
@@ -172,15 +183,16 @@ void pack_panels(const MatrixView<const T>& a, std::int64_t i0, std::int64_t mc,
       // (rows contiguous along the inner dimension, as a transposed weight:
       // 8 x 8 transposes, not a scalar walk down each row)
       for (; a.col_stride == 1 && r + 8 <= rows; r += 8) {
-        const T* src = base + r * a.row_stride;
+        const Src* src = base + r * a.row_stride;
         std::int64_t p = 0;
         for (; p + 8 <= kc; p += 8) transpose_8x8(src + p, a.row_stride, out + p * Width + r, Width);
         for (; p < kc; ++p)
-          for (std::int64_t i = 0; i < 8; ++i) out[p * Width + r + i] = src[i * a.row_stride + p];
+          for (std::int64_t i = 0; i < 8; ++i)
+            out[p * Width + r + i] = static_cast<T>(src[i * a.row_stride + p]);
       }
       for (; r < rows; ++r) {
-        const T* src = base + r * a.row_stride;
-        for (std::int64_t p = 0; p < kc; ++p) out[p * Width + r] = src[p * a.col_stride];
+        const Src* src = base + r * a.row_stride;
+        for (std::int64_t p = 0; p < kc; ++p) out[p * Width + r] = static_cast<T>(src[p * a.col_stride]);
       }
       for (std::int64_t p = 0; p < kc; ++p)
         for (std::int64_t rr = rows; rr < Width; ++rr) out[p * Width + rr] = T(0);
@@ -191,8 +203,8 @@ void pack_panels(const MatrixView<const T>& a, std::int64_t i0, std::int64_t mc,
 
 // A (rows x cols view) into columns [col0, col0 + cols) of a packed A of
 // `depth` columns (packed_zeros' layout).
-template <class T>
-void pack_a_columns(const MatrixView<const T>& a, std::int64_t col0, std::int64_t depth,
+template <class T, class Src>
+void pack_a_columns(const MatrixView<const Src>& a, std::int64_t col0, std::int64_t depth,
                     T* packed) {
   constexpr int kMr = rows_per_block<T>();
   pack_panels<kMr>(a, 0, a.rows, 0, a.cols, packed + col0 * kMr, kMr * depth);

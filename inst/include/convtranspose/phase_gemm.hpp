@@ -200,6 +200,48 @@ Status phase_sample_major(const ConvGeometry& g, const Plan& plan, const T* coar
   return phase_gemm(g, plan.phases, coarse, weight, bias, overwrite, fine, options);
 }
 
+// The left operand of implicit_gather_gemm (below): each group's weight
+// (C_coarse/g x taps C_fine/g; column t * C_fine/g + c is fine channel c of
+// tap t, the weight's own column order) in panels of kMr coarse channels
+// (zeros past C_coarse/g), group after group.
+template <class T>
+struct ImplicitWeight {
+  WorkBuffer<T> packed;
+  std::int64_t group_values = 0;  // one group's panels
+  const T* group(std::int64_t grp) const { return packed.data() + grp * group_values; }
+};
+
+// Packs it once per call, for every chunk of samples, straight from the
+// caller's storage (R's doubles rounded as they are packed: no converted
+// copy of the weight), on the team in stretches of one panel's columns.
+template <class T, class W>
+Status pack_implicit_weight(const ConvGeometry& g, const W* weight, const ComputeOptions& options,
+                            ImplicitWeight<T>* out) {
+  constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
+  const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
+  const std::int64_t depth = g.kernel_taps * g.fine_channels_per_group;
+  const std::int64_t panels = (ccg + kMr - 1) / kMr;
+  const std::int64_t stretch = std::max<std::int64_t>(1, tuning::kPackValuesPerItem / kMr);
+  const std::int64_t stretches = (depth + stretch - 1) / stretch;
+  out->group_values = panels * kMr * depth;
+  out->packed.reset(static_cast<std::size_t>(g.groups * out->group_values));
+  T* const packed = out->packed.data();
+  const std::int64_t per_group = out->group_values;
+  return run_items<char>(
+      static_cast<std::size_t>(g.groups * panels * stretches), static_cast<double>(kMr * stretch),
+      options,
+      [&](std::size_t item, char&) {
+        const std::int64_t i = static_cast<std::int64_t>(item);
+        const std::int64_t grp = i / (panels * stretches), panel = i / stretches % panels;
+        const std::int64_t c0 = i % stretches * stretch, c1 = std::min(depth, c0 + stretch);
+        const MatrixView<const W> w = column_major(weight + grp * ccg, ccg, depth, cc);
+        T* const out_panel = packed + grp * per_group + panel * kMr * depth;
+        gemm_detail::pack_panels<kMr>(w, panel * kMr, std::min(kMr, ccg - panel * kMr), c0,
+                                      c1 - c0, out_panel + c0 * kMr);
+      },
+      tuning::kPackTeamFromValues);
+}
+
 // The fine -> coarse direction (a convolution's forward pass, a transposed
 // convolution's input gradient) in the AVX2 and AVX-512 builds, as an implicit
 // product: coarse pixel q of a group = W_g (C_coarse/g x taps C_fine/g) times
@@ -208,23 +250,13 @@ Status phase_sample_major(const ConvGeometry& g, const Plan& plan, const T* coar
 // with the bias (or zero) plus the products. Like the column path, taps off
 // the image multiply zeros (as PyTorch's im2col does).
 template <class T>
-Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weight, const T* bias,
-                            T* coarse, const ComputeOptions& options) {
+Status implicit_gather_gemm(const ConvGeometry& g, const ImplicitWeight<T>& lhs, const T* fine,
+                            const T* bias, T* coarse, const ComputeOptions& options) {
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t K = g.kernel_taps, depth = K * cfg;
   const std::int64_t coarse_sample = cc * g.coarse_pixels, fine_sample = cf * g.fine_pixels;
   return guarded([&]() -> Status {
-    // Each group's weight packed in panels of kMr coarse channels (zeros past
-    // C_coarse/g); column t * C_fine/g + c is fine channel c of tap t, which
-    // is the weight's own column order: read contiguously, channel fastest.
-    std::vector<AlignedVector<T>> lhs(static_cast<std::size_t>(g.groups));
-    for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-      AlignedVector<T> a = gemm_detail::packed_zeros<T>(ccg, depth);
-      gemm_detail::pack_a_columns(column_major(weight + grp * ccg, ccg, depth, cc), 0, depth,
-                                  a.data());
-      lhs[static_cast<std::size_t>(grp)] = std::move(a);
-    }
     const double per_column = 2.0 * ccg * depth;
     const std::int64_t columns = g.batch * g.coarse_pixels;
     const std::int64_t block =
@@ -250,9 +282,9 @@ Status implicit_gather_gemm(const ConvGeometry& g, const T* fine, const T* weigh
                   pixel >= 0 ? y + pixel * cf : zeros.data();
             });
           }
-          gemm_detail::indirect_gemm<T>(
-              ccg, width, K, cfg, lhs[static_cast<std::size_t>(it.grp)].data(),
-              tables.b_cols.data(), tables.c_cols.data(), zeros.data(), row_bias + it.grp * ccg);
+          gemm_detail::indirect_gemm<T>(ccg, width, K, cfg, lhs.group(it.grp),
+                                        tables.b_cols.data(), tables.c_cols.data(), zeros.data(),
+                                        row_bias + it.grp * ccg);
         });
   });
 }

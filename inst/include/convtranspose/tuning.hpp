@@ -21,6 +21,9 @@ constexpr double kPackTeamFromValues = 65536;
 // Weight rows per share of a packing team: a slice packed one round at a
 // time is split by rows (each share reads one stretch of the weight).
 constexpr std::int64_t kPackRowsPerItem = 32;
+// Values per share of a team packing a whole weight at once (implicit_
+// sample_major): tens of KB, so that the shares even out among the threads.
+constexpr std::int64_t kPackValuesPerItem = 32768;
 // Values moved (layout changes, bias fills) before a team pays.
 constexpr std::int64_t kLoopTeamFromValues = std::int64_t(1) << 16;
 // Values checked for NaN/Inf before the check runs on a team.
