@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "finite.hpp"
 #include "gemm.hpp"
 #include "geometry.hpp"
 #include "layout.hpp"
@@ -181,9 +182,13 @@ Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const In* fine
       const std::int64_t slices = (kc + gemm_detail::kKc - 1) / gemm_detail::kKc;
       const std::int64_t shares = (gemm_detail::kKc + tuning::kPackRowsPerItem - 1) /
                                   tuning::kPackRowsPerItem;
+      const std::size_t pack_items = static_cast<std::size_t>(g.groups * slices * shares);
+      // (plan.skips_off_image: each share also checks the values it packed,
+      // where they are in cache, instead of a pass over the whole weight)
+      std::vector<unsigned char> share_finite(plan.skips_off_image ? pack_items : 0, 1);
       Status packed = run_items<char>(
-          static_cast<std::size_t>(g.groups * slices * shares),
-          static_cast<double>(panels * gemm_detail::kNr * tuning::kPackRowsPerItem), options,
+          pack_items, static_cast<double>(panels * gemm_detail::kNr * tuning::kPackRowsPerItem),
+          options,
           [&](std::size_t i, char&) {
             const std::int64_t item = static_cast<std::int64_t>(i);
             const std::int64_t grp = item / (slices * shares);
@@ -191,12 +196,25 @@ Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const In* fine
             const std::int64_t slice = std::min(gemm_detail::kKc, kc - s0);
             const std::int64_t r0 = item % shares * tuning::kPackRowsPerItem;
             if (r0 >= slice) return;
-            pack_weight_rows(ccg, slice, r0, std::min(slice, r0 + tuning::kPackRowsPerItem), 0,
-                             panels, weight + grp * ccg, row_offset.data() + k0 + s0,
-                             rhs.data() + grp * per_group + s0 * panels * gemm_detail::kNr);
+            const std::int64_t r1 = std::min(slice, r0 + tuning::kPackRowsPerItem);
+            T* const slice_start = rhs.data() + grp * per_group + s0 * panels * gemm_detail::kNr;
+            pack_weight_rows(ccg, slice, r0, r1, 0, panels, weight + grp * ccg,
+                             row_offset.data() + k0 + s0, slice_start);
+            if (share_finite.empty()) return;
+            bool finite = true;
+            for (std::int64_t panel = 0; panel < panels; ++panel)
+              finite = finite_as<T>(slice_start + (panel * slice + r0) * gemm_detail::kNr,
+                                    (r1 - r0) * gemm_detail::kNr) &&
+                       finite;
+            share_finite[i] = finite;
           },
           tuning::kPackTeamFromValues);
       if (!packed.ok()) return packed;
+      // Blocks that read only taps off the image skip this round where its
+      // weight is finite (with Inf or NaN, 0 * w is NaN, as in PyTorch).
+      const bool skip_off_image =
+          plan.skips_off_image &&
+          std::find(share_finite.begin(), share_finite.end(), 0) == share_finite.end();
       const double per_item = 2.0 * static_cast<double>(step * kRowGroup) * kc * ccg;
       Status done = run_items<RowGroupScratch<T, In, Storage>>(
           items.size(), per_item, options, [&](std::size_t i, RowGroupScratch<T, In, Storage>& s) {
@@ -218,8 +236,7 @@ Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const In* fine
             }
             row_group_product<T, In, Storage>(count, K, cfg, B, rhs.data() + it.grp * per_group, ccg,
                                           bias != nullptr ? bias + it.grp * ccg : nullptr,
-                                          /*accumulate=*/k0 > 0, s, k0, k0 + kc,
-                                          plan.skips_off_image);
+                                          /*accumulate=*/k0 > 0, s, k0, k0 + kc, skip_off_image);
           });
       if (!done.ok()) return done;
     }

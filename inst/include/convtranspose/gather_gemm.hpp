@@ -19,6 +19,7 @@
 #include <omp.h>
 #endif
 
+#include "finite.hpp"
 #include "gemm.hpp"
 #include "geometry.hpp"
 #include "layout.hpp"
@@ -146,36 +147,6 @@ std::vector<T> weight_by_tap(const ConvGeometry& g, const T* weight) {
 inline std::int64_t direct_block(const ConvGeometry& g, int nt) {
   return std::max<std::int64_t>(nt, static_cast<std::int64_t>(tuning::kDirectBlockFlops /
                                                               (2.0 * g.fine_channels * g.kernel_taps)));
-}
-
-// The direct kernels skip taps that fall outside the fine grid, where the
-// GEMM paths multiply by explicit zeros; the two agree unless the factor is
-// NaN or infinite (0 * Inf = NaN). So the direct path is taken only when
-// every value that would meet such a zero is finite.
-// Checked in T, the type the kernel computes in (a double beyond float's
-// range is Inf in float). (Branch-free in blocks, x - x being NaN exactly for NaN and +-Inf, so
-// that it vectorises: a layer's weight can be tens of megabytes.)
-template <class T, class V>
-bool all_finite_as(const V* values, std::int64_t n, int num_threads = 1) {
-  constexpr std::int64_t kBlock = 4096;
-  const std::int64_t blocks = (n + kBlock - 1) / kBlock;
-  std::vector<unsigned char> block_finite(static_cast<std::size_t>(blocks));
-  unsigned char* const flags = block_finite.data();
-  parallel_for(blocks, num_threads, n >= tuning::kFiniteParallelFrom,
-               [=](std::int64_t first, std::int64_t last) {
-                 for (std::int64_t b = first; b < last; ++b) {
-                   const V* v = values + b * kBlock;
-                   const std::int64_t len = std::min(kBlock, n - b * kBlock);
-                   T sum = 0;
-                   CONVTRANSPOSE_SIMD_SUM(sum)
-                   for (std::int64_t i = 0; i < len; ++i)
-                     sum += static_cast<T>(v[i]) - static_cast<T>(v[i]);
-                   flags[b] = sum == sum;
-                 }
-               });
-  for (unsigned char ok : block_finite)
-    if (!ok) return false;
-  return true;
 }
 
 }  // namespace detail

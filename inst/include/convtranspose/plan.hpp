@@ -38,8 +38,8 @@ struct Plan {
   bool split_taps = false;  // weight paths: threads own taps (else pixels, private sums)
   bool by_slice = false;    // implicit_in_place: weight packed one depth slice at a time
   bool by_phase = false;    // phase_in_place: each work item takes one phase
-  // implicit_in_place: a finite weight, so blocks reading only taps off the
-  // image skip them (with Inf or NaN, 0 * w is NaN, as in PyTorch)
+  // implicit_in_place: a padded layer, whose blocks reading only taps off
+  // the image skip them in a round whose packed weight is finite
   bool skips_off_image = false;
   std::vector<detail::Phase> phases;  // the phase paths
 };
@@ -329,7 +329,7 @@ Plan plan_fine_to_coarse(const ConvGeometry& g, bool storage_is_compute,
                             g.batch * cc * g.coarse_pixels;
       bool padded = false;
       for (int d = 0; d < g.rank; ++d) padded = padded || g.padding[d] > 0;
-      p.plan.skips_off_image = padded && finite();
+      p.plan.skips_off_image = padded;
       p.plan.chunk_samples = 0;
       p.plan.chunk = g;
       return p.plan;
