@@ -248,6 +248,47 @@ test_that("a float32 weight beyond float's range counts as Inf when the paths ar
   expect_equal(g32[ok], g64[ok], tolerance = 1e-5)
 })
 
+test_that("phase_in_place, meeting a NaN or Inf as it packs the weight, leaves the call to the next path", {
+  # (its zero rows for coarse pixels off the image would make NaN where
+  # col2im adds nothing; the planner no longer reads the weight first)
+  skip_if_not(any(c("avx2", "avx512") == cvt_kernel_isa()))
+  set.seed(5)
+  x <- array(rnorm(16 * 8 * 4 * 4), c(16, 8, 4, 4))
+  w <- array(rnorm(8 * 6 * 4 * 4), c(8, 6, 4, 4))
+  verbose <- function(expr) {
+    old <- options(convtranspose.verbose = TRUE)
+    on.exit(options(old))
+    expr
+  }
+  expect_message(verbose(nnf_conv_transpose2d(x, w, stride = 2, padding = 1)),
+                 "build: phase_in_place")
+  for (bad in c(Inf, NaN)) {
+    w_bad <- w
+    w_bad[3, 2, 4, 1] <- bad
+    for (dtype in c("float64", "float32")) {
+      msgs <- character()
+      y <- withCallingHandlers(
+        verbose(nnf_conv_transpose2d(x, w_bad, stride = 2, padding = 1, dtype = dtype)),
+        message = function(m) {
+          msgs <<- c(msgs, conditionMessage(m))
+          invokeRestart("muffleMessage")
+        })
+      expect_length(msgs, 1)
+      expect_false(grepl("build: phase_in_place", msgs))
+      expect_match(msgs, "phase_in_place \\(the weight has NaN or Inf")
+      ref <- reference_conv_transpose(x, w_bad, NULL, c(2, 2), c(1, 1), c(0, 0), 1, c(1, 1))
+      expect_identical(is.nan(y), is.nan(ref))
+      ok <- is.finite(ref)
+      expect_gt(sum(!ok), 0)
+      expect_equal(y[ok], ref[ok], tolerance = if (dtype == "float32") 1e-5 else 1e-12)
+    }
+    old <- options(convtranspose.force_path = "phase_in_place")
+    expect_error(nnf_conv_transpose2d(x, w_bad, stride = 2, padding = 1),
+                 class = "convtranspose_argument_error", regexp = "NaN or Inf")
+    options(old)
+  }
+})
+
 test_that("implicit_in_place keeps PyTorch's NaN from an Inf weight at taps off the image", {
   # (with a finite weight it skips blocks whose taps all fall off the
   # padded image; an Inf times im2col's zeros is NaN, and must stay so)

@@ -177,19 +177,31 @@ Status coarse_to_fine(const ConvGeometry& geometry, const Storage* coarse, const
     const int nt = options.num_threads;
     const detail::ConvertedIn<T, Storage> b(bias, g.fine_channels, nt);
     // (finite as T: a double beyond float's range is Inf in float32)
-    const Plan plan = plan_coarse_to_fine<T>(g, std::is_same<T, Storage>::value, options, [&]() {
-      return detail::all_finite_as<T>(weight, g.weight_elements, options.num_threads);
-    });
-    detail::report(plan, options);
-    if (!plan.status.ok()) return plan.status;
+    auto plan_for = [&](bool in_place_checks_weight) {
+      return plan_coarse_to_fine<T>(
+          g, std::is_same<T, Storage>::value, options,
+          [&]() { return detail::all_finite_as<T>(weight, g.weight_elements, options.num_threads); },
+          in_place_checks_weight);
+    };
+    Plan plan = plan_for(true);
 #if defined(CONVTRANSPOSE_SIMD_GEMM)
     // (the in-place products pack the weight from R's doubles themselves)
-    if (plan.path == Path::phase_in_place)
-      return detail::with_input_as_compute<T>(
+    if (plan.status.ok() && plan.path == Path::phase_in_place) {
+      bool weight_finite = true;
+      const Status done = detail::with_input_as_compute<T>(
           coarse, g.coarse_elements, options, [&](const auto* x) {
-            return detail::batch_phase_gemm<T>(g, plan, x, weight, b.get(), fine, options);
+            return detail::batch_phase_gemm<T>(g, plan, x, weight, b.get(), fine, options,
+                                               &weight_finite);
           });
+      if (!done.ok() || weight_finite) {
+        detail::report(plan, options);
+        return done;
+      }
+      plan = plan_for(false);  // (its packing met a NaN or Inf)
+    }
 #endif
+    detail::report(plan, options);
+    if (!plan.status.ok()) return plan.status;
     const detail::ConvertedIn<T, Storage> w(weight, g.weight_elements, nt);
     return detail::run_sample_major<T>(
         plan, g, coarse, g.coarse_channels * g.coarse_pixels, fine,

@@ -33,17 +33,46 @@ using tuning::kRowGroup;
 // coarse -> fine on R's layout by stride phase (see phase_gemm.hpp for the
 // phases). `coarse`, `fine`: arrays in R's layout (batch fastest), the input
 // in R's doubles or a float copy of them; the weight in R's doubles (packed
-// into T here), the bias in T. Path::phase_in_place. Requires a finite weight (a zero row standing for a
-// coarse pixel off the image must contribute nothing).
+// into T here), the bias in T. Path::phase_in_place. Requires a finite weight
+// (a zero row standing for a coarse pixel off the image must contribute
+// nothing): the packing checks it, and where it is not, the products do not
+// run and *weight_finite is false.
 template <class T, class In, class Storage>
 Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const In* coarse,
                         const Storage* weight, const T* bias, Storage* fine,
-                        const ComputeOptions& options) {
+                        const ComputeOptions& options, bool* weight_finite) {
   const std::vector<Phase>& phases = plan.phases;
   const std::int64_t B = g.batch;
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   return guarded([&]() -> Status {
+    // Each phase's weight per group, (taps * C_coarse/g x C_fine/g): row
+    // ti * C_coarse/g + c is coarse channel c of the phase's tap ti. All in
+    // one buffer, pair by pair (pair = phase * groups + group).
+    const std::size_t pairs = phases.size() * static_cast<std::size_t>(g.groups);
+    const std::int64_t panels = weight_panels(cfg);
+    std::vector<std::int64_t> pair_start(pairs + 1, 0);
+    for (std::size_t pair = 0; pair < pairs; ++pair)
+      pair_start[pair + 1] =
+          pair_start[pair] +
+          phases[pair / static_cast<std::size_t>(g.groups)].taps * ccg * panels * gemm_detail::kNr;
+    WorkBuffer<T> rhs(static_cast<std::size_t>(pair_start[pairs]));
+    std::vector<unsigned char> pair_finite(pairs, 1);
+    Status packed = for_each_phase_and_group(
+        g, phases, options, [&](std::size_t pair, const Phase& phase, std::int64_t grp) {
+          const std::int64_t depth = phase.taps * ccg;
+          std::vector<std::int64_t> row_offset(static_cast<std::size_t>(depth));
+          for (std::int64_t ti = 0; ti < phase.taps; ++ti) {
+            const std::int64_t tap = phase.tap_index[static_cast<std::size_t>(ti)];
+            for (std::int64_t c = 0; c < ccg; ++c)
+              row_offset[static_cast<std::size_t>(ti * ccg + c)] = grp * ccg + c + cc * cfg * tap;
+          }
+          pair_finite[pair] = pack_weight_panels(depth, cfg, 0, panels, weight, row_offset.data(),
+                                                 cc, rhs.data() + pair_start[pair]);
+        });
+    if (!packed.ok()) return packed;
+    *weight_finite = std::find(pair_finite.begin(), pair_finite.end(), 0) == pair_finite.end();
+    if (!*weight_finite) return Status::success();
     // Fine pixels no phase reaches hold the bias alone: then the whole
     // output starts from the bias and every product adds to it.
     std::int64_t covered = 0;
@@ -61,30 +90,6 @@ Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const In* coars
           tuning::kFillTeamFromValues);
       if (!filled.ok()) return filled;
     }
-    // Each phase's weight per group, (taps * C_coarse/g x C_fine/g): row
-    // ti * C_coarse/g + c is coarse channel c of the phase's tap ti. All in
-    // one buffer, pair by pair (pair = phase * groups + group).
-    const std::size_t pairs = phases.size() * static_cast<std::size_t>(g.groups);
-    const std::int64_t panels = weight_panels(cfg);
-    std::vector<std::int64_t> pair_start(pairs + 1, 0);
-    for (std::size_t pair = 0; pair < pairs; ++pair)
-      pair_start[pair + 1] =
-          pair_start[pair] +
-          phases[pair / static_cast<std::size_t>(g.groups)].taps * ccg * panels * gemm_detail::kNr;
-    WorkBuffer<T> rhs(static_cast<std::size_t>(pair_start[pairs]));
-    Status packed = for_each_phase_and_group(
-        g, phases, options, [&](std::size_t pair, const Phase& phase, std::int64_t grp) {
-          const std::int64_t depth = phase.taps * ccg;
-          std::vector<std::int64_t> row_offset(static_cast<std::size_t>(depth));
-          for (std::int64_t ti = 0; ti < phase.taps; ++ti) {
-            const std::int64_t tap = phase.tap_index[static_cast<std::size_t>(ti)];
-            for (std::int64_t c = 0; c < ccg; ++c)
-              row_offset[static_cast<std::size_t>(ti * ccg + c)] = grp * ccg + c + cc * cfg * tap;
-          }
-          pack_weight_panels(depth, cfg, 0, panels, weight, row_offset.data(), cc,
-                             rhs.data() + pair_start[pair]);
-        });
-    if (!packed.ok()) return packed;
     // Work items: (group, block of row-group indices) for every phase at
     // once (index r of each phase reads nearly the same coarse pixels), or
     // with plan.by_phase one phase each (it streams that phase's weight).
@@ -183,8 +188,8 @@ Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const In* fine
       const std::int64_t shares = (gemm_detail::kKc + tuning::kPackRowsPerItem - 1) /
                                   tuning::kPackRowsPerItem;
       const std::size_t pack_items = static_cast<std::size_t>(g.groups * slices * shares);
-      // (plan.skips_off_image: each share also checks the values it packed,
-      // where they are in cache, instead of a pass over the whole weight)
+      // (plan.skips_off_image: each share's packing also says whether its
+      // values are finite, instead of a pass over the whole weight)
       std::vector<unsigned char> share_finite(plan.skips_off_image ? pack_items : 0, 1);
       Status packed = run_items<char>(
           pack_items, static_cast<double>(panels * gemm_detail::kNr * tuning::kPackRowsPerItem),
@@ -197,16 +202,11 @@ Status batch_gather_gemm(const ConvGeometry& g, const Plan& plan, const In* fine
             const std::int64_t r0 = item % shares * tuning::kPackRowsPerItem;
             if (r0 >= slice) return;
             const std::int64_t r1 = std::min(slice, r0 + tuning::kPackRowsPerItem);
-            T* const slice_start = rhs.data() + grp * per_group + s0 * panels * gemm_detail::kNr;
-            pack_weight_rows(ccg, slice, r0, r1, 0, panels, weight + grp * ccg,
-                             row_offset.data() + k0 + s0, slice_start);
-            if (share_finite.empty()) return;
-            bool finite = true;
-            for (std::int64_t panel = 0; panel < panels; ++panel)
-              finite = finite_as<T>(slice_start + (panel * slice + r0) * gemm_detail::kNr,
-                                    (r1 - r0) * gemm_detail::kNr) &&
-                       finite;
-            share_finite[i] = finite;
+            const bool finite =
+                pack_weight_rows(ccg, slice, r0, r1, 0, panels, weight + grp * ccg,
+                                 row_offset.data() + k0 + s0,
+                                 rhs.data() + grp * per_group + s0 * panels * gemm_detail::kNr);
+            if (!share_finite.empty()) share_finite[i] = finite;
           },
           tuning::kPackTeamFromValues);
       if (!packed.ok()) return packed;

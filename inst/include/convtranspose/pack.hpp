@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "finite.hpp"
 #include "matrix_view.hpp"
 #include "memory.hpp"
 #include "micro_kernel.hpp"
@@ -289,14 +290,20 @@ bool pack_rows_by_transpose(const Src*, const std::int64_t*, std::int64_t, int, 
 // weight contiguous along its columns: W[k, j] = base[row_offset[k] + j],
 // the slice at `slice` (panel p's row k at slice + (p * kc + k) * kNr).
 // Row by row across the panels, so that a share of rows reads one stretch.
+// Returns whether the values packed are finite in T (each row checked while
+// it is in cache: the phase and implicit products skip zero rows only where
+// the weight they meet is finite).
 template <class T, class Src>
-void pack_weight_rows(std::int64_t columns, std::int64_t kc, std::int64_t k_begin,
+bool pack_weight_rows(std::int64_t columns, std::int64_t kc, std::int64_t k_begin,
                       std::int64_t k_end, std::int64_t first, std::int64_t last, const Src* base,
                       const std::int64_t* row_offset, T* slice) {
   constexpr std::int64_t nr = gemm_detail::kNr;
   constexpr bool same_type = std::is_same<Src, T>::value;
+  const std::int64_t j_begin = first * nr, j_end = std::min(columns, last * nr);
+  bool finite = true;
   for (std::int64_t k = k_begin; k < k_end; ++k) {
     const Src* row = base + row_offset[k];
+    finite = detail::finite_as<T>(row + j_begin, j_end - j_begin) && finite;
     for (std::int64_t panel = first; panel < last; ++panel) {
       T* dst = slice + (panel * kc + k) * nr;
       const Src* src = row + panel * nr;
@@ -311,6 +318,7 @@ void pack_weight_rows(std::int64_t columns, std::int64_t kc, std::int64_t k_begi
       }
     }
   }
+  return finite;
 }
 
 // Here W[k, j] = base[row_offset[k] + j * column_stride], in R's doubles
@@ -318,22 +326,25 @@ void pack_weight_rows(std::int64_t columns, std::int64_t kc, std::int64_t k_begi
 // same rounding as a converted copy, without the copy). The weight is
 // contiguous along the rows for some callers (column_stride > 1: vector
 // loads down 8 rows and transposes, for doubles) and along the columns for
-// others (column_stride == 1: a panel row is one short copy).
+// others (column_stride == 1: a panel row is one short copy). Returns
+// whether the values packed are finite in T, as pack_weight_rows.
 template <class T, class Src>
-void pack_weight_panels(std::int64_t depth, std::int64_t columns, std::int64_t first,
+bool pack_weight_panels(std::int64_t depth, std::int64_t columns, std::int64_t first,
                         std::int64_t last, const Src* base, const std::int64_t* row_offset,
                         std::int64_t column_stride, T* packed) {
   constexpr std::int64_t nr = gemm_detail::kNr;
   static_assert(nr == 12, "the transposes below cover 8 + 4 columns");
   constexpr bool by_transpose = std::is_same<Src, double>::value;
   const std::int64_t panels = weight_panels(columns);
+  bool finite = true;
   if (column_stride == 1) {
     for (std::int64_t k0 = 0; k0 < depth; k0 += gemm_detail::kKc) {
       const std::int64_t kc = std::min(depth, k0 + gemm_detail::kKc) - k0;
-      pack_weight_rows(columns, kc, 0, kc, first, last, base, row_offset + k0,
-                       packed + panel_offset(k0, 0, depth, panels));
+      finite = pack_weight_rows(columns, kc, 0, kc, first, last, base, row_offset + k0,
+                                packed + panel_offset(k0, 0, depth, panels)) &&
+               finite;
     }
-    return;
+    return finite;
   }
   for (std::int64_t panel = first; panel < last; ++panel) {
     const std::int64_t j0 = panel * nr;
@@ -368,8 +379,10 @@ void pack_weight_panels(std::int64_t depth, std::int64_t columns, std::int64_t f
         }
       }
       one_by_one(k, kc);
+      finite = detail::finite_as<T>(dst, kc * nr) && finite;  // (the chunk just written)
     }
   }
+  return finite;
 }
 
 }  // namespace gemm_detail

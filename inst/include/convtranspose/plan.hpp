@@ -220,9 +220,13 @@ std::int64_t start_plan(Plan* plan, const ConvGeometry& g, bool storage_is_compu
 }  // namespace detail
 
 // coarse -> fine. `finite_weight`: whether the weight (in T) has no NaN/Inf.
+// With `in_place_checks_weight` phase_in_place is offered without asking:
+// its packing checks the weight and the caller plans again, without it,
+// where that finds a NaN or Inf.
 template <class T>
 Plan plan_coarse_to_fine(const ConvGeometry& g, bool storage_is_compute,
-                         const ComputeOptions& options, std::function<bool()> finite_weight) {
+                         const ComputeOptions& options, std::function<bool()> finite_weight,
+                         bool in_place_checks_weight = false) {
   using namespace detail;
   Planner p(Operation::coarse_to_fine, options);
   LazyFlag finite(std::move(finite_weight));
@@ -245,7 +249,8 @@ Plan plan_coarse_to_fine(const ConvGeometry& g, bool storage_is_compute,
     if (not_worth.empty() && ccg < 2) not_worth = "one coarse channel per group";
     if (not_worth.empty())
       not_worth = phase_not_worth(g, p.plan.phases, tuning::kPanelColumns);
-    if (cannot.empty() && (not_worth.empty() || p.forces(Path::phase_in_place)) && !finite())
+    if (cannot.empty() && (not_worth.empty() || p.forces(Path::phase_in_place)) &&
+        !in_place_checks_weight && !finite())
       cannot = non_finite;
     if (p.offer(Path::phase_in_place, cannot, not_worth,
                 "batch " + text(g.batch) + " on R's layout, " +
