@@ -202,7 +202,9 @@ Status coarse_to_fine(const ConvGeometry& geometry, const Storage* coarse, const
 #endif
     detail::report(plan, options);
     if (!plan.status.ok()) return plan.status;
-    const detail::ConvertedIn<T, Storage> w(weight, g.weight_elements, nt);
+    // (phase_sample_major packs the weight from the storage itself)
+    const bool packs_weight = plan.path == Path::phase_sample_major;
+    const detail::ConvertedIn<T, Storage> w(packs_weight ? nullptr : weight, g.weight_elements, nt);
     return detail::run_sample_major<T>(
         plan, g, coarse, g.coarse_channels * g.coarse_pixels, fine,
         g.fine_channels * g.fine_pixels, options,
@@ -212,7 +214,7 @@ Status coarse_to_fine(const ConvGeometry& geometry, const Storage* coarse, const
               return direct_scatter(chunk, plan, x, w.get(), b.get(), y, options);
 #if defined(CONVTRANSPOSE_SIMD_GEMM)
             case Path::phase_sample_major:
-              return detail::phase_sample_major(chunk, plan, x, w.get(), b.get(), y, options);
+              return detail::phase_sample_major(chunk, plan, x, weight, b.get(), y, options);
 #endif
             case Path::gemm_col2im:
               return gemm_col2im(chunk, plan, x, w.get(), b.get(), y, options);

@@ -72,9 +72,9 @@ Status for_each_phase_and_group(const ConvGeometry& g, const std::vector<Phase>&
 }
 
 // One round of phase_gemm() (below): phases [first, last).
-template <class T>
+template <class T, class W>
 Status phase_gemm_round(const ConvGeometry& g, const std::vector<Phase>& phases,
-                        std::size_t first, std::size_t last, const T* coarse, const T* weight,
+                        std::size_t first, std::size_t last, const T* coarse, const W* weight,
                         const T* row_bias, const std::vector<T>& zeros, bool overwrite, T* fine,
                         const ComputeOptions& options) {
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
@@ -92,7 +92,7 @@ Status phase_gemm_round(const ConvGeometry& g, const std::vector<Phase>& phases,
         for (std::int64_t ti = 0; ti < phase.taps; ++ti) {
           // tap ti's (C_fine/g x C_coarse/g) block, contiguous in c
           const std::int64_t tap = phase.tap_index[static_cast<std::size_t>(ti)];
-          const MatrixView<const T> w{weight + grp * ccg + cc * cfg * tap, cfg, ccg, cc, 1};
+          const MatrixView<const W> w{weight + grp * ccg + cc * cfg * tap, cfg, ccg, cc, 1};
           gemm_detail::pack_a_columns(w, ti * ccg, depth, a.data());
         }
         lhs[pair] = std::move(a);
@@ -152,9 +152,9 @@ Status phase_gemm_round(const ConvGeometry& g, const std::vector<Phase>& phases,
 // fine already holds the bias and the products are added to it. Requires a
 // finite weight: a zero vector standing for a coarse pixel outside the image
 // must contribute nothing.
-template <class T>
+template <class T, class W>
 Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const T* coarse,
-                  const T* weight, const T* bias, bool overwrite, T* fine,
+                  const W* weight, const T* bias, bool overwrite, T* fine,
                   const ComputeOptions& options) {
   const std::int64_t ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
@@ -187,10 +187,11 @@ Status phase_gemm(const ConvGeometry& g, const std::vector<Phase>& phases, const
 
 // Path::phase_sample_major: when the phases cover every fine pixel, their
 // products are stored with the bias added, with no pass that fills the
-// output first.
-template <class T>
+// output first. The weight in the caller's storage, rounded to T as it is
+// packed (no converted copy).
+template <class T, class W>
 Status phase_sample_major(const ConvGeometry& g, const Plan& plan, const T* coarse,
-                          const T* weight, const T* bias, T* fine, const ComputeOptions& options) {
+                          const W* weight, const T* bias, T* fine, const ComputeOptions& options) {
   std::int64_t covered = 0;
   for (const Phase& ph : plan.phases) covered += ph.columns;
   const bool overwrite = covered == g.fine_pixels;
