@@ -19,12 +19,22 @@ namespace detail {
 
 // n values, checked in T, the type the kernel computes in (a double beyond
 // float's range is Inf in float). Branch-free, x - x being NaN exactly for
-// NaN and +-Inf, so that it vectorises.
+// NaN and +-Inf, so that it vectorises; summed in kLanes independent lanes,
+// since one running sum waits on the adder's latency at every vector (the
+// packing calls this on every row of a weight).
 template <class T, class V>
 bool finite_as(const V* values, std::int64_t n) {
+  constexpr int kLanes = 32;
+  T lanes[kLanes] = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const V* v = values + i;
+    CONVTRANSPOSE_SIMD
+    for (int l = 0; l < kLanes; ++l) lanes[l] += static_cast<T>(v[l]) - static_cast<T>(v[l]);
+  }
   T sum = 0;
-  CONVTRANSPOSE_SIMD_SUM(sum)
-  for (std::int64_t i = 0; i < n; ++i) sum += static_cast<T>(values[i]) - static_cast<T>(values[i]);
+  for (; i < n; ++i) sum += static_cast<T>(values[i]) - static_cast<T>(values[i]);
+  for (int l = 0; l < kLanes; ++l) sum += lanes[l];
   return sum == sum;
 }
 

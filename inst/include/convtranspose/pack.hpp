@@ -290,35 +290,41 @@ bool pack_rows_by_transpose(const Src*, const std::int64_t*, std::int64_t, int, 
 // weight contiguous along its columns: W[k, j] = base[row_offset[k] + j],
 // the slice at `slice` (panel p's row k at slice + (p * kc + k) * kNr).
 // Row by row across the panels, so that a share of rows reads one stretch.
-// Returns whether the values packed are finite in T (each row checked while
-// it is in cache: the phase and implicit products skip zero rows only where
-// the weight they meet is finite).
+// Returns whether the values packed are finite in T, summed as x - x beside
+// the copy (a pass of its own over each row, before or after the copy, made
+// dcgan_g2's input gradient 4-7% slower; the phase and implicit products
+// skip zero rows only where the weight they meet is finite).
 template <class T, class Src>
 bool pack_weight_rows(std::int64_t columns, std::int64_t kc, std::int64_t k_begin,
                       std::int64_t k_end, std::int64_t first, std::int64_t last, const Src* base,
                       const std::int64_t* row_offset, T* slice) {
   constexpr std::int64_t nr = gemm_detail::kNr;
-  constexpr bool same_type = std::is_same<Src, T>::value;
-  const std::int64_t j_begin = first * nr, j_end = std::min(columns, last * nr);
-  bool finite = true;
+  T check[nr] = {};
   for (std::int64_t k = k_begin; k < k_end; ++k) {
     const Src* row = base + row_offset[k];
-    finite = detail::finite_as<T>(row + j_begin, j_end - j_begin) && finite;
     for (std::int64_t panel = first; panel < last; ++panel) {
       T* dst = slice + (panel * kc + k) * nr;
       const Src* src = row + panel * nr;
       const std::int64_t cols = std::min(nr, columns - panel * nr);
-      if (same_type && cols == nr) {
-        std::memcpy(dst, src, nr * sizeof(T));  // constant size: vector moves
-      } else if (cols == nr) {
-        for (std::int64_t jj = 0; jj < nr; ++jj) dst[jj] = static_cast<T>(src[jj]);
+      if (cols == nr) {
+        CONVTRANSPOSE_SIMD
+        for (std::int64_t jj = 0; jj < nr; ++jj) {
+          const T v = static_cast<T>(src[jj]);
+          dst[jj] = v;
+          check[jj] += v - v;
+        }
       } else {
-        for (std::int64_t jj = 0; jj < nr; ++jj)
-          dst[jj] = jj < cols ? static_cast<T>(src[jj]) : T(0);
+        for (std::int64_t jj = 0; jj < nr; ++jj) {
+          const T v = jj < cols ? static_cast<T>(src[jj]) : T(0);
+          dst[jj] = v;
+          check[jj] += v - v;
+        }
       }
     }
   }
-  return finite;
+  T sum = 0;
+  for (std::int64_t jj = 0; jj < nr; ++jj) sum += check[jj];
+  return sum == sum;
 }
 
 // Here W[k, j] = base[row_offset[k] + j * column_stride], in R's doubles
