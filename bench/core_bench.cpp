@@ -5,6 +5,8 @@
 // Usage: core_bench kernels/convtranspose_avx512.so suite.tsv out.tsv threads
 // With BENCH_PARTS=1 it also times the backward pass's two products apart,
 // as directions input_gradient and weight_gradient (bench/modes.sh).
+// BENCH_ONLY=direction/dtype[,...] (say input_gradient/float32) times those
+// cases alone, for a profiler.
 // (bench/run.sh runs it; same warm-up and repetition rule as bench.R)
 #include <convtranspose/geometry.hpp>
 #include <convtranspose/options.hpp>
@@ -99,8 +101,16 @@ int main(int argc, char** argv) {
     char message[256];
     for (int single = 0; single <= 1; ++single) {
       const bool parts = std::getenv("BENCH_PARTS") != nullptr;
+      const char* only = std::getenv("BENCH_ONLY");
       // 0 forward, 1 backward, 2 and 3 its input and weight gradients
-      for (int backward = 0; backward <= (parts ? 3 : 1); ++backward) {
+      for (int backward = 0; backward <= (parts || only ? 3 : 1); ++backward) {
+        const char* const directions[] = {"forward", "backward", "input_gradient",
+                                          "weight_gradient"};
+        const char* direction = directions[backward];
+        const char* dtype = single ? "float32" : "float64";
+        if (only && ("," + std::string(only) + ",").find("," + std::string(direction) + "/" +
+                                                         dtype + ",") == std::string::npos)
+          continue;
         auto call = [&] {
           if (backward == 3)
             return run(CONVTRANSPOSE_WEIGHT_GRADIENT, single, &g, coarse.data(), fine.data(),
@@ -126,10 +136,6 @@ int main(int argc, char** argv) {
           times.push_back(t);
           total += t;
         }
-        const char* const directions[] = {"forward", "backward", "input_gradient",
-                                          "weight_gradient"};
-        const char* direction = directions[backward];
-        const char* dtype = single ? "float32" : "float64";
         out << f[0] << '\t' << direction << '\t' << dtype << '\t' << median(times) << '\t'
             << *std::min_element(times.begin(), times.end()) << '\n';
         std::printf("%-14s %-8s %-8s %9.2f ms\n", f[0].c_str(), direction, dtype,

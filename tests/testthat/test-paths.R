@@ -156,6 +156,33 @@ test_that("implicit_sample_major packs a weight of several shares once for every
   }
 })
 
+test_that("implicit_sample_major reads runs of merged taps in place, across the image's border", {
+  # (one fine channel: runs of 4, 6 or 12 consecutive taps; padding and
+  # output padding put runs wholly off the image, across its border and
+  # inside it; the 2-D case merges taps of its fastest kernel dimension only,
+  # the dilated one cannot merge)
+  on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"))
+  set.seed(12)
+  configs <- list(
+    list(rank = 1, groups = 1, cin = 5, cout = 1, k = 12, s = 4, d = 1, p = 7, size = 9,
+         batch = 2, bias = TRUE, unbatched = FALSE, op = 3),
+    list(rank = 1, groups = 1, cin = 3, cout = 2, k = 6, s = 3, d = 1, p = 2, size = 4,
+         batch = 3, bias = FALSE, unbatched = FALSE, op = 1),
+    list(rank = 2, groups = 1, cin = 4, cout = 1, k = c(4, 3), s = c(2, 2), d = c(1, 1),
+         p = c(3, 1), size = c(5, 4), batch = 2, bias = TRUE, unbatched = FALSE, op = c(1, 0)),
+    list(rank = 1, groups = 1, cin = 4, cout = 1, k = 4, s = 2, d = 2, p = 3, size = 5,
+         batch = 1, bias = TRUE, unbatched = FALSE, op = 1))
+  for (isa in intersect(builds_here(), c("avx2", "avx512"))) {
+    Sys.setenv(CONVTRANSPOSE_ISA = isa)
+    for (cfg in configs)
+      for (dtype in c("float64", "float32")) {
+        r <- check_forced_path("implicit_sample_major", "fine_to_coarse", cfg, dtype)
+        expect_identical(r$ran, "implicit_sample_major")
+        expect_close(r$actual, r$expected, if (dtype == "float32") 1e-5 else 1e-12)
+      }
+  }
+})
+
 test_that("cvt_paths() lists each path once, with its operation, builds and dtypes", {
   paths <- cvt_paths()
   expect_s3_class(paths, "data.frame")

@@ -265,7 +265,8 @@ Status fine_to_coarse(const ConvGeometry& geometry, const Storage* fine, const S
               return direct_gather(chunk, plan, x, w.get(), b.get(), y, options);
 #if defined(CONVTRANSPOSE_SIMD_GEMM)
             case Path::implicit_sample_major:
-              return detail::implicit_gather_gemm(chunk, packed, x, b.get(), y, options);
+              return detail::implicit_gather_gemm(chunk, plan.run_taps, packed, x, b.get(), y,
+                                                  options);
 #endif
             case Path::im2col_gemm:
               return im2col_gemm(chunk, plan, x, w.get(), b.get(), y, options);

@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "tuning.hpp"
+
 namespace convtranspose {
 namespace gemm_detail {
 
@@ -159,7 +161,7 @@ inline __m256 load_float_lanes(const float* p, int lanes) {
 
 constexpr int kNr = 12;   // columns of C per register block
 constexpr int kVecs = 2;  // wide vectors of rows per register block
-constexpr std::int64_t kKc = 256;
+constexpr std::int64_t kKc = tuning::kGemmDepth;
 
 template <class T>
 constexpr int rows_per_block() {

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "gemm.hpp"
@@ -243,19 +244,36 @@ Status pack_implicit_weight(const ConvGeometry& g, const W* weight, const Comput
       tuning::kPackTeamFromValues);
 }
 
+// One thread's tables for implicit_gather_gemm: the runs of B's columns and
+// C's columns, a column's fine pixels, and copies of the runs that cross the
+// image's border (with the slots of b_cols that take them).
+template <class T>
+struct ImplicitTables {
+  std::vector<const T*> b_cols;
+  std::vector<T*> c_cols;
+  std::vector<std::int64_t> pixels;
+  std::vector<T> edge;
+  std::vector<std::pair<std::size_t, std::size_t>> edge_slots;  // (b_cols slot, edge offset)
+};
+
 // The fine -> coarse direction (a convolution's forward pass, a transposed
 // convolution's input gradient) in the AVX2 and AVX-512 builds, as an implicit
 // product: coarse pixel q of a group = W_g (C_coarse/g x taps C_fine/g) times
 // the fine vectors its taps reach (a zero vector off the image), read in
-// place, with no im2col column matrix. coarse: sample-major, overwritten
-// with the bias (or zero) plus the products. Like the column path, taps off
-// the image multiply zeros (as PyTorch's im2col does).
+// place, with no im2col column matrix. Each run of B holds `run_taps` taps
+// (plan.run_taps: consecutive taps reading consecutive fine pixels, whose
+// channels lie back to back): a run inside the image is read in place, one
+// wholly outside reads zeros, one across the border a copy. coarse:
+// sample-major, overwritten with the bias (or zero) plus the products. Like
+// the column path, taps off the image multiply zeros (as PyTorch's im2col).
 template <class T>
-Status implicit_gather_gemm(const ConvGeometry& g, const ImplicitWeight<T>& lhs, const T* fine,
-                            const T* bias, T* coarse, const ComputeOptions& options) {
+Status implicit_gather_gemm(const ConvGeometry& g, std::int64_t run_taps,
+                            const ImplicitWeight<T>& lhs, const T* fine, const T* bias, T* coarse,
+                            const ComputeOptions& options) {
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t K = g.kernel_taps, depth = K * cfg;
+  const std::int64_t run = run_taps * cfg, segments = K / run_taps;
   const std::int64_t coarse_sample = cc * g.coarse_pixels, fine_sample = cf * g.fine_pixels;
   return guarded([&]() -> Status {
     const double per_column = 2.0 * ccg * depth;
@@ -263,27 +281,45 @@ Status implicit_gather_gemm(const ConvGeometry& g, const ImplicitWeight<T>& lhs,
     const std::int64_t block =
         columns_per_item(per_column, columns * g.groups, options.num_threads);
     const std::vector<GroupBlock> items = group_blocks(g.groups, columns, block);
-    const std::vector<T> zeros(static_cast<std::size_t>(std::max(cfg, cc)), T(0));
+    const std::vector<T> zeros(static_cast<std::size_t>(std::max(run, cc)), T(0));
     const T* row_bias = bias != nullptr ? bias : zeros.data();
-    return run_items<PointerTables<T>>(
+    return run_items<ImplicitTables<T>>(
         items.size(), per_column * static_cast<double>(block), options,
-        [&](std::size_t i, PointerTables<T>& tables) {
+        [&](std::size_t i, ImplicitTables<T>& tables) {
           const GroupBlock& it = items[i];
           const std::int64_t width = it.end - it.begin;
-          tables.b_cols.resize(static_cast<std::size_t>(K * width));
+          tables.b_cols.resize(static_cast<std::size_t>(segments * width));
           tables.c_cols.resize(static_cast<std::size_t>(width));
+          tables.pixels.resize(static_cast<std::size_t>(K));
+          tables.edge.clear();
+          tables.edge_slots.clear();
+          std::int64_t* const pixels = tables.pixels.data();
           for (std::int64_t jn = it.begin; jn < it.end; ++jn) {
             const std::int64_t col = jn - it.begin;
             const std::int64_t n = jn / g.coarse_pixels, q = jn % g.coarse_pixels;
             tables.c_cols[static_cast<std::size_t>(col)] =
                 coarse + n * coarse_sample + q * cc + it.grp * ccg;
             const T* y = fine + n * fine_sample + it.grp * cfg;
-            fine_pixels_of(g, q, [&](std::int64_t t, std::int64_t pixel) {
-              tables.b_cols[static_cast<std::size_t>(t * width + col)] =
-                  pixel >= 0 ? y + pixel * cf : zeros.data();
-            });
+            fine_pixels_of(g, q, [&](std::int64_t t, std::int64_t pixel) { pixels[t] = pixel; });
+            for (std::int64_t s = 0; s < segments; ++s) {
+              const std::int64_t* px = pixels + s * run_taps;
+              bool inside = px[0] >= 0, outside = px[0] < 0;
+              for (std::int64_t u = 1; u < run_taps; ++u) {
+                inside = inside && px[u] == px[0] + u;
+                outside = outside && px[u] < 0;
+              }
+              const std::size_t slot = static_cast<std::size_t>(s * width + col);
+              tables.b_cols[slot] = inside ? y + px[0] * cf : zeros.data();
+              if (inside || outside) continue;
+              tables.edge_slots.emplace_back(slot, tables.edge.size());
+              for (std::int64_t u = 0; u < run_taps; ++u) {
+                const T* src = px[u] >= 0 ? y + px[u] * cf : zeros.data();
+                tables.edge.insert(tables.edge.end(), src, src + cfg);
+              }
+            }
           }
-          gemm_detail::indirect_gemm<T>(ccg, width, K, cfg, lhs.group(it.grp),
+          for (const auto& e : tables.edge_slots) tables.b_cols[e.first] = tables.edge.data() + e.second;
+          gemm_detail::indirect_gemm<T>(ccg, width, segments, run, lhs.group(it.grp),
                                         tables.b_cols.data(), tables.c_cols.data(), zeros.data(),
                                         row_bias + it.grp * ccg);
         });

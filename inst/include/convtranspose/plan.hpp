@@ -41,6 +41,8 @@ struct Plan {
   // implicit_in_place: a padded layer, whose blocks reading only taps off
   // the image skip them in a round whose packed weight is finite
   bool skips_off_image = false;
+  // implicit_sample_major: taps per run of fine values it reads in place
+  std::int64_t run_taps = 1;
   std::vector<detail::Phase> phases;  // the phase paths
 };
 
@@ -340,8 +342,14 @@ Plan plan_fine_to_coarse(const ConvGeometry& g, bool storage_is_compute,
       return p.plan;
     }
   }
-  if (p.offer(Path::implicit_sample_major, needs_simd_build(), short_runs,
-              "fine pixels read in place"))
+  p.plan.run_taps = taps_per_run(g, tuning::kGemmDepth);
+  const std::string short_merged_runs =
+      cfg * p.plan.run_taps < tuning::kImplicitMinChannels
+          ? text(cfg) + " fine channels per group make runs too short to read in place"
+          : "";
+  if (p.offer(Path::implicit_sample_major, needs_simd_build(), short_merged_runs,
+              "fine pixels read in place, " + text(p.plan.run_taps) +
+                  (p.plan.run_taps == 1 ? " tap" : " taps") + " a run"))
     return p.plan;
   // Per-thread column tiles of tile_pixels coarse pixels, tile_taps taps.
   const int team = p.plan.team;

@@ -243,6 +243,21 @@ inline void fine_pixels_of(const ConvGeometry& g, std::int64_t q, At at) {
   }
 }
 
+// Consecutive taps of the fastest kernel dimension reach consecutive fine
+// pixels where its dilation is 1, and their channels lie back to back where
+// a group has them all: taps per run, a divisor of that kernel size, whose
+// whole runs fill the deepest slice of at most max_values (the product's
+// depth per pass over C), the most taps among equals (1 where runs cannot merge).
+inline std::int64_t taps_per_run(const ConvGeometry& g, std::int64_t max_values) {
+  if (g.groups != 1 || g.dilation[0] != 1) return 1;
+  const std::int64_t cfg = g.fine_channels_per_group;
+  const auto slice = [&](std::int64_t m) { return max_values / (m * cfg) * m * cfg; };
+  std::int64_t best = 1;
+  for (std::int64_t m = 2; m <= g.kernel_size[0] && m * cfg <= max_values; ++m)
+    if (g.kernel_size[0] % m == 0 && slice(m) >= slice(best)) best = m;
+  return best;
+}
+
 }  // namespace detail
 }  // namespace convtranspose
 

@@ -60,6 +60,9 @@ constexpr double kScatterCost = 256;
 // The implicit products read runs of the group's fine channels: a single
 // channel's runs leave the vector units idle (3 channels still pay).
 constexpr std::int64_t kImplicitMinChannels = 2;
+// Depth of one slice of the packed products (gemm's kKc): a slice of A
+// and B stays in L1/L2 while C is updated once per slice.
+constexpr std::int64_t kGemmDepth = 256;
 // weight_row_pointers: runs of at least this many fine channels, and a
 // multiple of 4 (its 4-, 8- and 12-column kernels cover a run exactly).
 constexpr std::int64_t kRowPointerMinChannels = 8;
