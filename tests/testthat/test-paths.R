@@ -13,12 +13,14 @@ builds_here <- function() {
 
 # A random geometry that `path` can run: one coarse (input) channel per
 # group for the direct paths, whole row groups for the register kernel,
-# fine channels per group a multiple of 4 for the row-pointer kernel; batch
-# sizes around the row group of 8 and its edges.
+# fine channels per group a multiple of 4 for the row-pointer kernel, 1-D
+# layers of one group, no dilation and a kernel of whole strides for the
+# stacked phases; batch sizes around the row group of 8 and its edges.
 path_config <- function(path) {
+  stacked <- path == "phase_stacked"
   repeat {
-    rank <- sample(1:3, 1)
-    groups <- sample(c(1, 1, 2, 3), 1)
+    rank <- if (stacked) 1 else sample(1:3, 1)
+    groups <- if (stacked) 1 else sample(c(1, 1, 2, 3), 1)
     cig <- if (grepl("^direct", path)) 1 else sample(1:5, 1)
     cog <- if (path == "weight_row_pointers") sample(c(4, 8), 1) else sample(1:6, 1)
     batch <- if (path == "weight_in_place_registers") sample(c(8, 16), 1) else
@@ -29,6 +31,10 @@ path_config <- function(path) {
                 d = sample(1:2, rank, TRUE), p = sample(0:2, rank, TRUE),
                 size = sample(1:max_size, rank, TRUE), batch = batch,
                 bias = runif(1) < 0.7, unbatched = FALSE)
+    if (stacked) {
+      cfg$d <- 1
+      cfg$k <- cfg$s * sample(1:3, 1)
+    }
     cfg$op <- vapply(seq_len(rank), function(i) sample(0:(max(cfg$s[i], cfg$d[i]) - 1), 1), 0)
     out <- (cfg$size - 1) * cfg$s - 2 * cfg$p + cfg$d * (cfg$k - 1) + cfg$op + 1
     if (all(out >= 1)) return(cfg)
@@ -70,6 +76,28 @@ check_forced_path <- function(path, operation, cfg, dtype, chunk_bytes = 32 * 2^
   }
   ran <- convtranspose:::.ct_last_path(operation_codes[[operation]])
   list(ran = ran$path, actual = actual, expected = expected)
+}
+
+# `path` forced on each of `configs`, in both dtypes, on each vector build
+# here, with each thread count and layout chunk size given, against the
+# reference.
+expect_path_matches <- function(path, operation, configs, threads = cvt_get_num_threads(),
+                                chunk_bytes = 32 * 2^20) {
+  on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"))
+  for (isa in intersect(builds_here(), c("avx2", "avx512"))) {
+    Sys.setenv(CONVTRANSPOSE_ISA = isa)
+    for (nt in threads) {
+      before <- cvt_set_num_threads(nt)
+      for (cfg in configs)
+        for (dtype in c("float64", "float32"))
+          for (bytes in chunk_bytes) {
+            r <- check_forced_path(path, operation, cfg, dtype, bytes)
+            expect_identical(r$ran, path)
+            expect_close(r$actual, r$expected, if (dtype == "float32") 1e-5 else 1e-12)
+          }
+      cvt_set_num_threads(before)
+    }
+  }
 }
 
 test_that("every path, forced on random geometries, matches the reference on every build", {
@@ -119,6 +147,7 @@ test_that("every path matches the reference where the product is deeper than one
         for (i in seq_len(nrow(paths))) {
           row <- paths[i, ]
           if (!isa %in% strsplit(row$isas, ",")[[1]] || grepl("^direct", row$path) ||
+              row$path == "phase_stacked" ||
               (row$path == "weight_in_place_registers" && batch %% 8 != 0)) next
           for (dtype in strsplit(row$dtypes, ",")[[1]]) {
             r <- check_forced_path(row$path, row$operation, cfg, dtype)
@@ -136,24 +165,12 @@ test_that("implicit_sample_major packs a weight of several shares once for every
   # (taps x fine channels per group 36 x 64 = 2304 columns: over one share
   # of the packing team in either dtype; 40 coarse channels a group leave a
   # part-filled panel; chunk_bytes = 1 makes each of the 3 samples a chunk)
-  on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"))
   set.seed(11)
   cfg <- list(rank = 2, groups = 2, cin = 80, cout = 128, k = c(6, 6), s = c(2, 2),
               d = c(1, 1), p = c(1, 2), size = c(5, 4), batch = 3, bias = FALSE,
               unbatched = FALSE, op = c(0, 1))
-  for (isa in intersect(builds_here(), c("avx2", "avx512"))) {
-    Sys.setenv(CONVTRANSPOSE_ISA = isa)
-    for (threads in 1:2) {
-      before <- cvt_set_num_threads(threads)
-      for (dtype in c("float64", "float32"))
-        for (chunk_bytes in c(1, 32 * 2^20)) {
-          r <- check_forced_path("implicit_sample_major", "fine_to_coarse", cfg, dtype, chunk_bytes)
-          expect_identical(r$ran, "implicit_sample_major")
-          expect_close(r$actual, r$expected, if (dtype == "float32") 1e-5 else 1e-12)
-        }
-      cvt_set_num_threads(before)
-    }
-  }
+  expect_path_matches("implicit_sample_major", "fine_to_coarse", list(cfg), threads = 1:2,
+                      chunk_bytes = c(1, 32 * 2^20))
 })
 
 test_that("implicit_sample_major reads runs of merged taps in place, across the image's border", {
@@ -161,7 +178,6 @@ test_that("implicit_sample_major reads runs of merged taps in place, across the 
   # output padding put runs wholly off the image, across its border and
   # inside it; the 2-D case merges taps of its fastest kernel dimension only,
   # the dilated one cannot merge)
-  on.exit(Sys.unsetenv("CONVTRANSPOSE_ISA"))
   set.seed(12)
   configs <- list(
     list(rank = 1, groups = 1, cin = 5, cout = 1, k = 12, s = 4, d = 1, p = 7, size = 9,
@@ -172,15 +188,7 @@ test_that("implicit_sample_major reads runs of merged taps in place, across the 
          p = c(3, 1), size = c(5, 4), batch = 2, bias = TRUE, unbatched = FALSE, op = c(1, 0)),
     list(rank = 1, groups = 1, cin = 4, cout = 1, k = 4, s = 2, d = 2, p = 3, size = 5,
          batch = 1, bias = TRUE, unbatched = FALSE, op = 1))
-  for (isa in intersect(builds_here(), c("avx2", "avx512"))) {
-    Sys.setenv(CONVTRANSPOSE_ISA = isa)
-    for (cfg in configs)
-      for (dtype in c("float64", "float32")) {
-        r <- check_forced_path("implicit_sample_major", "fine_to_coarse", cfg, dtype)
-        expect_identical(r$ran, "implicit_sample_major")
-        expect_close(r$actual, r$expected, if (dtype == "float32") 1e-5 else 1e-12)
-      }
-  }
+  expect_path_matches("implicit_sample_major", "fine_to_coarse", configs)
 })
 
 test_that("cvt_paths() lists each path once, with its operation, builds and dtypes", {
@@ -355,11 +363,47 @@ test_that("every path matches the reference with channels enough for whole packi
               unbatched = FALSE)
   paths <- cvt_paths()
   here <- vapply(strsplit(paths$isas, ","), function(isas) cvt_kernel_isa() %in% isas, TRUE)
-  paths <- paths[here & !grepl("^direct", paths$path), ]
+  # (phase_stacked, 1-D only, has its own test below)
+  paths <- paths[here & !grepl("^direct", paths$path) & paths$path != "phase_stacked", ]
   for (i in seq_len(nrow(paths))) for (dtype in strsplit(paths$dtypes[i], ",")[[1]]) {
     tol <- if (dtype == "float32") 1e-5 else 1e-12
     r <- check_forced_path(paths$path[i], paths$operation[i], cfg, dtype)
     expect_identical(r$ran, paths$path[i])
     expect_close(r$actual, r$expected, tol)
+  }
+})
+
+test_that("phase_stacked matches the reference across rounds, runs, bands and the border", {
+  # (300 coarse channels: runs of 50, six to a kernel block; 64 x 32 = 2048
+  # stacked rows of 600 values are two rounds of packed weight in float64;
+  # 3 x 5 = 15 rows, not a whole register block; padding beyond a stride and
+  # output padding put blocks across both ends of the image; chunk_bytes = 1
+  # makes each sample a chunk)
+  set.seed(13)
+  configs <- list(
+    list(rank = 1, groups = 1, cin = 300, cout = 32, k = 128, s = 64, d = 1, p = 70, size = 3,
+         batch = 2, bias = TRUE, unbatched = FALSE, op = 5),
+    list(rank = 1, groups = 1, cin = 7, cout = 5, k = 9, s = 3, d = 1, p = 4, size = 40,
+         batch = 3, bias = TRUE, unbatched = FALSE, op = 2),
+    list(rank = 1, groups = 1, cin = 260, cout = 1, k = 16, s = 4, d = 1, p = 0, size = 6,
+         batch = 1, bias = FALSE, unbatched = FALSE, op = 0))
+  expect_path_matches("phase_stacked", "coarse_to_fine", configs, threads = 1:2,
+                      chunk_bytes = c(1, 32 * 2^20))
+})
+
+test_that("phase_stacked refuses what it cannot run and is chosen for istft-like layers", {
+  old <- options(convtranspose.force_path = "phase_stacked")
+  x <- array(rnorm(2 * 3 * 5), c(2, 3, 5))
+  expect_error(nnf_conv_transpose1d(x, array(rnorm(3 * 2 * 5), c(3, 2, 5)), stride = 2),
+               "not a multiple of stride 2", class = "convtranspose_argument_error")
+  expect_error(nnf_conv_transpose1d(x, array(rnorm(3 * 2 * 4), c(3, 2, 4)), stride = 2,
+                                    dilation = 2),
+               "dilation 1", class = "convtranspose_argument_error")
+  options(old)
+  if (cvt_kernel_isa() %in% c("avx2", "avx512")) {
+    x <- array(rnorm(1 * 64 * 12), c(1, 64, 12))
+    w <- array(rnorm(64 * 1 * 32), c(64, 1, 32))
+    y <- nnf_conv_transpose1d(x, w, stride = 8)
+    expect_identical(convtranspose:::.ct_last_path(1L)$path, "phase_stacked")
   }
 })

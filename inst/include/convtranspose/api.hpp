@@ -27,6 +27,7 @@
 #include "options.hpp"
 #include "parallel.hpp"
 #include "phase_gemm.hpp"
+#include "stacked_phases.hpp"
 #include "plan.hpp"
 #include "scatter_gemm.hpp"
 #include "status.hpp"
@@ -202,8 +203,9 @@ Status coarse_to_fine(const ConvGeometry& geometry, const Storage* coarse, const
 #endif
     detail::report(plan, options);
     if (!plan.status.ok()) return plan.status;
-    // (phase_sample_major packs the weight from the storage itself)
-    const bool packs_weight = plan.path == Path::phase_sample_major;
+    // (the phase paths pack the weight from the storage themselves)
+    const bool packs_weight =
+        plan.path == Path::phase_sample_major || plan.path == Path::phase_stacked;
     const detail::ConvertedIn<T, Storage> w(packs_weight ? nullptr : weight, g.weight_elements, nt);
     return detail::run_sample_major<T>(
         plan, g, coarse, g.coarse_channels * g.coarse_pixels, fine,
@@ -215,6 +217,8 @@ Status coarse_to_fine(const ConvGeometry& geometry, const Storage* coarse, const
 #if defined(CONVTRANSPOSE_SIMD_GEMM)
             case Path::phase_sample_major:
               return detail::phase_sample_major(chunk, plan, x, weight, b.get(), y, options);
+            case Path::phase_stacked:
+              return detail::phase_stacked(chunk, plan, x, weight, b.get(), y, options);
 #endif
             case Path::gemm_col2im:
               return gemm_col2im(chunk, plan, x, w.get(), b.get(), y, options);

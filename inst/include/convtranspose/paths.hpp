@@ -17,6 +17,7 @@ enum class Path : int {
   // coarse_to_fine
   direct_scatter = 0,
   phase_in_place,
+  phase_stacked,
   phase_sample_major,
   gemm_col2im,
   // fine_to_coarse
@@ -57,6 +58,9 @@ inline const PathInfo* path_table() {
        kSimdOnly | kBothTypes,
        "one product per stride phase on R's layout, 8 samples a vector; no layout copies, no "
        "col2im"},
+      {Path::phase_stacked, Operation::coarse_to_fine, "phase_stacked", kSimdOnly | kBothTypes,
+       "1-D, kernel a whole number of strides: the stride phases stacked into one product on "
+       "sample-major copies, blocks of stride fine pixels written in place"},
       {Path::phase_sample_major, Operation::coarse_to_fine, "phase_sample_major",
        kSimdOnly | kBothTypes,
        "one product per stride phase on sample-major copies, coarse pixels read in place"},

@@ -43,6 +43,8 @@ struct Plan {
   bool skips_off_image = false;
   // implicit_sample_major: taps per run of fine values it reads in place
   std::int64_t run_taps = 1;
+  // phase_stacked: coarse channels per run of B it reads in place
+  std::int64_t run_channels = 0;
   std::vector<detail::Phase> phases;  // the phase paths
 };
 
@@ -176,6 +178,63 @@ inline std::string phase_not_worth(const ConvGeometry& g, const std::vector<Phas
          text(static_cast<std::int64_t>(column_work)) + ")";
 }
 
+// phase_stacked's blocks of `stride` fine pixels (from Q * stride - padding
+// on) in one sample: Q from `first`, `count` of them, those that hold at
+// least one fine pixel of a 1-D layer.
+struct StackedBlocks {
+  std::int64_t first, count;
+};
+
+inline StackedBlocks stacked_blocks(const ConvGeometry& g) {
+  const std::int64_t s = g.stride[0], p = g.padding[0];
+  const std::int64_t first = floor_div(p, s), last = floor_div(g.fine_pixels - 1 + p, s);
+  return {first, g.fine_pixels > 0 ? last - first + 1 : 0};
+}
+
+// Why phase_stacked cannot run a layer (empty: it can).
+inline std::string stacked_cannot(const ConvGeometry& g) {
+  if (g.rank != 1) return "it needs a 1-D layer";
+  if (g.groups != 1) return "it needs groups = 1";
+  if (g.dilation[0] != 1) return "it needs dilation 1";
+  if (g.kernel_size[0] % g.stride[0] != 0)
+    return "kernel size " + text(g.kernel_size[0]) + " is not a multiple of stride " +
+           text(g.stride[0]);
+  return "";
+}
+
+// Whether the stacked product is less work than columns + col2im: every
+// block of `stride` fine pixels multiplies J = kernel / stride coarse
+// pixels, its stride x C_fine rows in register blocks of `block_rows`
+// (col2im's cost as in phase_not_worth). Empty when it is.
+inline std::string stacked_not_worth(const ConvGeometry& g, std::int64_t block_rows) {
+  const std::int64_t s = g.stride[0];
+  const double rows = static_cast<double>((s * g.fine_channels + block_rows - 1) / block_rows *
+                                          block_rows);
+  const double stacked_work = rows * static_cast<double>(g.kernel_taps / s) * g.coarse_channels *
+                              static_cast<double>(stacked_blocks(g).count);
+  const double column_work = static_cast<double>(g.coarse_pixels) * g.kernel_taps *
+                             g.fine_channels * (g.coarse_channels + tuning::kScatterCost);
+  if (stacked_work <= column_work) return "";
+  return "the stacked product (" + text(static_cast<std::int64_t>(stacked_work)) +
+         " multiply-adds) would outweigh columns + col2im (" +
+         text(static_cast<std::int64_t>(column_work)) + ")";
+}
+
+// Coarse channels per run of phase_stacked's right operand: all of them up
+// to gemm's depth; past it the divisor (32 or more) whose whole runs fill
+// the deepest slice, the longest among equals, or all of them where none.
+inline std::int64_t stacked_run(std::int64_t coarse_channels) {
+  const std::int64_t depth = tuning::kGemmDepth;
+  if (coarse_channels <= depth) return coarse_channels;
+  std::int64_t best = coarse_channels, best_fill = 0;
+  for (std::int64_t d = depth; d >= 32; --d)
+    if (coarse_channels % d == 0 && depth / d * d > best_fill) {
+      best = d;
+      best_fill = depth / d * d;
+    }
+  return best;
+}
+
 // The geometry of `count` samples of a batch.
 inline ConvGeometry batch_chunk(const ConvGeometry& g, std::int64_t count) {
   ConvGeometry chunk = g;
@@ -266,6 +325,21 @@ Plan plan_coarse_to_fine(const ConvGeometry& g, bool storage_is_compute,
       p.plan.by_phase = packed * g.groups > g.batch * g.coarse_channels * g.coarse_pixels;
       p.plan.chunk_samples = 0;
       p.plan.chunk = g;
+      return p.plan;
+    }
+  }
+  if (p.considers(Path::phase_stacked)) {
+    std::string cannot = needs_simd_build();
+    if (cannot.empty()) cannot = stacked_cannot(g);
+    const std::string not_worth =
+        cannot.empty() ? stacked_not_worth(g, tuning::block_rows<T>()) : "";
+    if (cannot.empty() && (not_worth.empty() || p.forces(Path::phase_stacked)) && !finite())
+      cannot = non_finite;
+    if (p.offer(Path::phase_stacked, cannot, not_worth,
+                "1-D, kernel " + text(g.kernel_size[0] / g.stride[0]) +
+                    " strides: the stride phases stacked, " +
+                    text(g.stride[0] * g.fine_channels) + " rows a block")) {
+      p.plan.run_channels = stacked_run(g.coarse_channels);
       return p.plan;
     }
   }

@@ -49,7 +49,7 @@ constexpr std::int64_t block_rows() {
 // slice stays in L2 while every weight panel passes over it.
 constexpr std::int64_t kRowGroupsPerItem = 16;
 
-// phase_sample_major packs the weights of its phases in rounds of at most
+// phase_sample_major and phase_stacked pack their weights in rounds of at most
 // this many bytes (with a layout chunk of layout_chunk_bytes, a call stays
 // within its result plus 64 MB).
 constexpr std::int64_t kPhaseWeightRoundBytes = std::int64_t(8) << 20;
