@@ -196,6 +196,7 @@ inline std::string stacked_cannot(const ConvGeometry& g) {
   if (g.rank != 1) return "it needs a 1-D layer";
   if (g.groups != 1) return "it needs groups = 1";
   if (g.dilation[0] != 1) return "it needs dilation 1";
+  if (g.coarse_channels == 0) return "it needs at least one coarse channel";
   if (g.kernel_size[0] % g.stride[0] != 0)
     return "kernel size " + text(g.kernel_size[0]) + " is not a multiple of stride " +
            text(g.stride[0]);
