@@ -17,18 +17,20 @@ namespace {
 
 // A geometry `path` can run: one input channel per group for the direct
 // paths, 8 fine channels per group otherwise (the row-pointer kernel wants a
-// multiple of 4), batch 16 (whole row groups).
+// multiple of 4), batch 16 (whole row groups); for phase_stacked a 1-D
+// layer of one group whose kernel is two strides.
 ct::ConvGeometry geometry_for(const ct::PathInfo& info) {
   const bool direct = std::string(info.name).compare(0, 6, "direct") == 0;
+  const bool stacked = info.path == ct::Path::phase_stacked;
   ct::ConvTransposeSpec spec;
-  spec.rank = 2;
+  spec.rank = stacked ? 1 : 2;
   spec.batch = 16;
-  spec.groups = direct ? 16 : 2;
+  spec.groups = direct ? 16 : stacked ? 1 : 2;
   spec.in_channels = 16;
   spec.out_channels = 16;
-  for (int d = 0; d < 2; ++d) {
-    spec.input_size[d] = 16;
-    spec.kernel_size[d] = 3;
+  for (int d = 0; d < spec.rank; ++d) {
+    spec.input_size[d] = stacked ? 64 : 16;
+    spec.kernel_size[d] = stacked ? 4 : 3;
     spec.stride[d] = 2;
     spec.padding[d] = 1;
     spec.output_padding[d] = 1;
