@@ -161,15 +161,20 @@ test_that("every path matches the reference where the product is deeper than one
   }
 })
 
-test_that("implicit_sample_major packs a weight of several shares once for every chunk", {
+test_that("implicit_sample_major packs its weight in shares and rounds, for every chunk", {
   # (taps x fine channels per group 36 x 64 = 2304 columns: over one share
   # of the packing team in either dtype; 40 coarse channels a group leave a
-  # part-filled panel; chunk_bytes = 1 makes each of the 3 samples a chunk)
+  # part-filled panel; chunk_bytes = 1 makes each of the 3 samples a chunk;
+  # 300 coarse channels x 256 taps x 32 fine channels are 20 MB packed in
+  # float64 and 10 MB in float32: rounds of 8 MB, the last one shorter)
   set.seed(11)
-  cfg <- list(rank = 2, groups = 2, cin = 80, cout = 128, k = c(6, 6), s = c(2, 2),
-              d = c(1, 1), p = c(1, 2), size = c(5, 4), batch = 3, bias = FALSE,
-              unbatched = FALSE, op = c(0, 1))
-  expect_path_matches("implicit_sample_major", "fine_to_coarse", list(cfg), threads = 1:2,
+  configs <- list(
+    list(rank = 2, groups = 2, cin = 80, cout = 128, k = c(6, 6), s = c(2, 2),
+         d = c(1, 1), p = c(1, 2), size = c(5, 4), batch = 3, bias = FALSE,
+         unbatched = FALSE, op = c(0, 1)),
+    list(rank = 1, groups = 1, cin = 300, cout = 32, k = 256, s = 128, d = 1, p = 3, size = 3,
+         batch = 2, bias = TRUE, unbatched = FALSE, op = 1))
+  expect_path_matches("implicit_sample_major", "fine_to_coarse", configs, threads = 1:2,
                       chunk_bytes = c(1, 32 * 2^20))
 })
 

@@ -250,15 +250,8 @@ Status fine_to_coarse(const ConvGeometry& geometry, const Storage* fine, const S
             return detail::batch_gather_gemm<T>(g, plan, y, weight, b.get(), coarse, options);
           });
 #endif
-    // (implicit_sample_major packs the weight itself, once for all chunks)
+    // (implicit_sample_major packs the weight itself, in rounds)
     const bool packs_weight = plan.path == Path::implicit_sample_major;
-#if defined(CONVTRANSPOSE_SIMD_GEMM)
-    detail::ImplicitWeight<T> packed;
-    if (packs_weight) {
-      const Status s = detail::pack_implicit_weight(g, weight, options, &packed);
-      if (!s.ok()) return s;
-    }
-#endif
     const detail::ConvertedIn<T, Storage> w(packs_weight ? nullptr : weight, g.weight_elements, nt);
     return detail::run_sample_major<T>(
         plan, g, fine, g.fine_channels * g.fine_pixels, coarse,
@@ -269,7 +262,7 @@ Status fine_to_coarse(const ConvGeometry& geometry, const Storage* fine, const S
               return direct_gather(chunk, plan, x, w.get(), b.get(), y, options);
 #if defined(CONVTRANSPOSE_SIMD_GEMM)
             case Path::implicit_sample_major:
-              return detail::implicit_gather_gemm(chunk, plan.run_taps, packed, x, b.get(), y,
+              return detail::implicit_gather_gemm(chunk, plan.run_taps, weight, x, b.get(), y,
                                                   options);
 #endif
             case Path::im2col_gemm:

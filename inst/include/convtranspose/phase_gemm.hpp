@@ -202,44 +202,33 @@ Status phase_sample_major(const ConvGeometry& g, const Plan& plan, const T* coar
   return phase_gemm(g, plan.phases, coarse, weight, bias, overwrite, fine, options);
 }
 
-// The left operand of implicit_gather_gemm (below): each group's weight
-// (C_coarse/g x taps C_fine/g; column t * C_fine/g + c is fine channel c of
-// tap t, the weight's own column order) in panels of kMr coarse channels
-// (zeros past C_coarse/g), group after group.
-template <class T>
-struct ImplicitWeight {
-  WorkBuffer<T> packed;
-  std::int64_t group_values = 0;  // one group's panels
-  const T* group(std::int64_t grp) const { return packed.data() + grp * group_values; }
-};
-
-// Packs it once per call, for every chunk of samples, straight from the
-// caller's storage (R's doubles rounded as they are packed: no converted
-// copy of the weight), on the team in stretches of one panel's columns.
+// The left operand of one round of implicit_gather_gemm (below): each
+// group's weight columns [c0, c1) (of C_coarse/g x taps C_fine/g; column
+// t * C_fine/g + c is fine channel c of tap t, the weight's own column
+// order) in panels of kMr coarse channels (zeros past C_coarse/g), group
+// after group; packed straight from the caller's storage (R's doubles
+// rounded as they are packed), on the team in stretches of a panel's columns.
 template <class T, class W>
-Status pack_implicit_weight(const ConvGeometry& g, const W* weight, const ComputeOptions& options,
-                            ImplicitWeight<T>* out) {
+Status pack_implicit_round(const ConvGeometry& g, const W* weight, std::int64_t c0,
+                           std::int64_t c1, const ComputeOptions& options, T* packed) {
   constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
-  const std::int64_t depth = g.kernel_taps * g.fine_channels_per_group;
+  const std::int64_t depth = g.kernel_taps * g.fine_channels_per_group, width = c1 - c0;
   const std::int64_t panels = (ccg + kMr - 1) / kMr;
   const std::int64_t stretch = std::max<std::int64_t>(1, tuning::kPackValuesPerItem / kMr);
-  const std::int64_t stretches = (depth + stretch - 1) / stretch;
-  out->group_values = panels * kMr * depth;
-  out->packed.reset(static_cast<std::size_t>(g.groups * out->group_values));
-  T* const packed = out->packed.data();
-  const std::int64_t per_group = out->group_values;
+  const std::int64_t stretches = (width + stretch - 1) / stretch;
+  const std::int64_t per_group = panels * kMr * width;
   return run_items<char>(
       static_cast<std::size_t>(g.groups * panels * stretches), static_cast<double>(kMr * stretch),
       options,
       [&](std::size_t item, char&) {
         const std::int64_t i = static_cast<std::int64_t>(item);
         const std::int64_t grp = i / (panels * stretches), panel = i / stretches % panels;
-        const std::int64_t c0 = i % stretches * stretch, c1 = std::min(depth, c0 + stretch);
+        const std::int64_t s0 = i % stretches * stretch, s1 = std::min(width, s0 + stretch);
         const MatrixView<const W> w = column_major(weight + grp * ccg, ccg, depth, cc);
-        T* const out_panel = packed + grp * per_group + panel * kMr * depth;
-        gemm_detail::pack_panels<kMr>(w, panel * kMr, std::min(kMr, ccg - panel * kMr), c0,
-                                      c1 - c0, out_panel + c0 * kMr);
+        T* const out_panel = packed + grp * per_group + panel * kMr * width;
+        gemm_detail::pack_panels<kMr>(w, panel * kMr, std::min(kMr, ccg - panel * kMr), c0 + s0,
+                                      s1 - s0, out_panel + s0 * kMr);
       },
       tuning::kPackTeamFromValues);
 }
@@ -263,13 +252,17 @@ struct ImplicitTables {
 // place, with no im2col column matrix. Each run of B holds `run_taps` taps
 // (plan.run_taps: consecutive taps reading consecutive fine pixels, whose
 // channels lie back to back): a run inside the image is read in place, one
-// wholly outside reads zeros, one across the border a copy. coarse:
-// sample-major, overwritten with the bias (or zero) plus the products. Like
-// the column path, taps off the image multiply zeros (as PyTorch's im2col).
-template <class T>
-Status implicit_gather_gemm(const ConvGeometry& g, std::int64_t run_taps,
-                            const ImplicitWeight<T>& lhs, const T* fine, const T* bias, T* coarse,
+// wholly outside reads zeros, one across the border a copy. The weight is
+// packed in rounds of whole runs within kPhaseWeightRoundBytes (a packed
+// copy of a large weight would be fresh memory at every call), each round
+// adding its runs' products. coarse: sample-major, overwritten with the bias
+// (or zero) plus the products. Like the column path, taps off the image
+// multiply zeros (as PyTorch's im2col).
+template <class T, class W>
+Status implicit_gather_gemm(const ConvGeometry& g, std::int64_t run_taps, const W* weight,
+                            const T* fine, const T* bias, T* coarse,
                             const ComputeOptions& options) {
+  constexpr std::int64_t kMr = gemm_detail::rows_per_block<T>();
   const std::int64_t cc = g.coarse_channels, ccg = g.coarse_channels_per_group;
   const std::int64_t cf = g.fine_channels, cfg = g.fine_channels_per_group;
   const std::int64_t K = g.kernel_taps, depth = K * cfg;
@@ -283,46 +276,67 @@ Status implicit_gather_gemm(const ConvGeometry& g, std::int64_t run_taps,
     const std::vector<GroupBlock> items = group_blocks(g.groups, columns, block);
     const std::vector<T> zeros(static_cast<std::size_t>(std::max(run, cc)), T(0));
     const T* row_bias = bias != nullptr ? bias : zeros.data();
-    return run_items<ImplicitTables<T>>(
-        items.size(), per_column * static_cast<double>(block), options,
-        [&](std::size_t i, ImplicitTables<T>& tables) {
-          const GroupBlock& it = items[i];
-          const std::int64_t width = it.end - it.begin;
-          tables.b_cols.resize(static_cast<std::size_t>(segments * width));
-          tables.c_cols.resize(static_cast<std::size_t>(width));
-          tables.pixels.resize(static_cast<std::size_t>(K));
-          tables.edge.clear();
-          tables.edge_slots.clear();
-          std::int64_t* const pixels = tables.pixels.data();
-          for (std::int64_t jn = it.begin; jn < it.end; ++jn) {
-            const std::int64_t col = jn - it.begin;
-            const std::int64_t n = jn / g.coarse_pixels, q = jn % g.coarse_pixels;
-            tables.c_cols[static_cast<std::size_t>(col)] =
-                coarse + n * coarse_sample + q * cc + it.grp * ccg;
-            const T* y = fine + n * fine_sample + it.grp * cfg;
-            fine_pixels_of(g, q, [&](std::int64_t t, std::int64_t pixel) { pixels[t] = pixel; });
-            for (std::int64_t s = 0; s < segments; ++s) {
-              const std::int64_t* px = pixels + s * run_taps;
-              bool inside = px[0] >= 0, outside = px[0] < 0;
-              for (std::int64_t u = 1; u < run_taps; ++u) {
-                inside = inside && px[u] == px[0] + u;
-                outside = outside && px[u] < 0;
-              }
-              const std::size_t slot = static_cast<std::size_t>(s * width + col);
-              tables.b_cols[slot] = inside ? y + px[0] * cf : zeros.data();
-              if (inside || outside) continue;
-              tables.edge_slots.emplace_back(slot, tables.edge.size());
-              for (std::int64_t u = 0; u < run_taps; ++u) {
-                const T* src = px[u] >= 0 ? y + px[u] * cf : zeros.data();
-                tables.edge.insert(tables.edge.end(), src, src + cfg);
+    const std::int64_t panels = (ccg + kMr - 1) / kMr;
+    const std::int64_t run_bytes =
+        g.groups * panels * kMr * run * static_cast<std::int64_t>(sizeof(T));
+    const std::int64_t round_segments =
+        std::min(segments, std::max<std::int64_t>(1, tuning::kPhaseWeightRoundBytes / run_bytes));
+    const std::int64_t group_values = panels * kMr * round_segments * run;
+    WorkBuffer<T> packed(static_cast<std::size_t>(g.groups * group_values));
+    for (std::int64_t s0 = 0; s0 < segments; s0 += round_segments) {
+      const std::int64_t segs = std::min(round_segments, segments - s0);
+      const std::int64_t round_values = panels * kMr * segs * run;
+      Status done = pack_implicit_round(g, weight, s0 * run, (s0 + segs) * run, options,
+                                        packed.data());
+      if (!done.ok()) return done;
+      done = run_items<ImplicitTables<T>>(
+          items.size(), per_column * static_cast<double>(block) * segs / segments, options,
+          [&](std::size_t i, ImplicitTables<T>& tables) {
+            const GroupBlock& it = items[i];
+            const std::int64_t width = it.end - it.begin;
+            tables.b_cols.resize(static_cast<std::size_t>(segs * width));
+            tables.c_cols.resize(static_cast<std::size_t>(width));
+            tables.pixels.resize(static_cast<std::size_t>(K));
+            tables.edge.clear();
+            tables.edge_slots.clear();
+            std::int64_t* const pixels = tables.pixels.data();
+            for (std::int64_t jn = it.begin; jn < it.end; ++jn) {
+              const std::int64_t col = jn - it.begin;
+              const std::int64_t n = jn / g.coarse_pixels, q = jn % g.coarse_pixels;
+              tables.c_cols[static_cast<std::size_t>(col)] =
+                  coarse + n * coarse_sample + q * cc + it.grp * ccg;
+              const T* y = fine + n * fine_sample + it.grp * cfg;
+              fine_pixels_of(g, q, [&](std::int64_t t, std::int64_t pixel) { pixels[t] = pixel; });
+              for (std::int64_t s = 0; s < segs; ++s) {
+                const std::int64_t* px = pixels + (s0 + s) * run_taps;
+                bool inside = px[0] >= 0, outside = px[0] < 0;
+                for (std::int64_t u = 1; u < run_taps; ++u) {
+                  inside = inside && px[u] == px[0] + u;
+                  outside = outside && px[u] < 0;
+                }
+                const std::size_t slot = static_cast<std::size_t>(s * width + col);
+                tables.b_cols[slot] = inside ? y + px[0] * cf : zeros.data();
+                if (inside || outside) continue;
+                tables.edge_slots.emplace_back(slot, tables.edge.size());
+                for (std::int64_t u = 0; u < run_taps; ++u) {
+                  const T* src = px[u] >= 0 ? y + px[u] * cf : zeros.data();
+                  tables.edge.insert(tables.edge.end(), src, src + cfg);
+                }
               }
             }
-          }
-          for (const auto& e : tables.edge_slots) tables.b_cols[e.first] = tables.edge.data() + e.second;
-          gemm_detail::indirect_gemm<T>(ccg, width, segments, run, lhs.group(it.grp),
-                                        tables.b_cols.data(), tables.c_cols.data(), zeros.data(),
-                                        row_bias + it.grp * ccg);
-        });
+            for (const auto& e : tables.edge_slots)
+              tables.b_cols[e.first] = tables.edge.data() + e.second;
+            // (the first round overwrites C with the bias plus its products,
+            // later rounds add theirs)
+            const T* first_bias = s0 == 0 ? row_bias + it.grp * ccg : nullptr;
+            gemm_detail::indirect_gemm<T>(ccg, width, segs, run,
+                                          packed.data() + it.grp * round_values,
+                                          tables.b_cols.data(), tables.c_cols.data(),
+                                          zeros.data(), first_bias);
+          });
+      if (!done.ok()) return done;
+    }
+    return Status::success();
   });
 }
 

@@ -49,9 +49,9 @@ constexpr std::int64_t block_rows() {
 // slice stays in L2 while every weight panel passes over it.
 constexpr std::int64_t kRowGroupsPerItem = 16;
 
-// phase_sample_major and phase_stacked pack their weights in rounds of at most
-// this many bytes (with a layout chunk of layout_chunk_bytes, a call stays
-// within its result plus 64 MB).
+// phase_sample_major, phase_stacked and implicit_sample_major pack their
+// weights in rounds of at most this many bytes (with a layout chunk of
+// layout_chunk_bytes, a call stays within its result plus 64 MB).
 constexpr std::int64_t kPhaseWeightRoundBytes = std::int64_t(8) << 20;
 // The column path's cost in multiply-adds per column value beyond its
 // product: the scatter into place (col2im) and the sample-major copies, as
