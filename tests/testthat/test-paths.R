@@ -196,6 +196,34 @@ test_that("implicit_sample_major reads runs of merged taps in place, across the 
   expect_path_matches("implicit_sample_major", "fine_to_coarse", configs)
 })
 
+test_that("phase_in_place reads its input in place for 1 to 4 fine channels a group", {
+  # (the narrow product: every width from 1 to 4 and the packed one at 5;
+  # batches with partial row groups; padding puts taps off the image and a
+  # stride over the kernel leaves fine pixels to the bias alone; 2 groups
+  # of 20 coarse channels; a rank each)
+  set.seed(13)
+  configs <- lapply(1:5, function(cog) {
+    rank <- c(2, 1, 3, 2, 1)[cog]
+    list(rank = rank, groups = 2, cin = 40, cout = 2 * cog, k = rep(c(3, 2, 2, 4, 3)[cog], rank),
+         s = rep(c(2, 3, 1, 2, 4)[cog], rank), d = rep(1, rank), p = rep(c(1, 0, 1, 2, 1)[cog], rank),
+         size = rep(c(5, 7, 3, 4, 6)[cog], rank), batch = c(16, 9, 12, 8, 17)[cog],
+         bias = cog != 3, unbatched = FALSE, op = rep(c(1, 2, 0, 1, 0)[cog], rank))
+  })
+  expect_path_matches("phase_in_place", "coarse_to_fine", configs, threads = 1:2,
+                      chunk_bytes = c(1, 32 * 2^20))
+  old <- options(convtranspose.verbose = TRUE)
+  on.exit(options(old))
+  x <- array(rnorm(16 * 8 * 6 * 6), c(16, 8, 6, 6))
+  if (cvt_kernel_isa() %in% c("avx2", "avx512")) {
+    expect_message(nnf_conv_transpose2d(x, array(rnorm(8 * 3 * 4), c(8, 3, 2, 2)), stride = 2),
+                   "phase_in_place.*3 fine channels a group: input read in place")
+    expect_message(nnf_conv_transpose2d(x, array(rnorm(8 * 6 * 4), c(8, 6, 2, 2)), stride = 2),
+                   "phase_in_place. batch 16 on R's layout, 4 stride phases cheaper than col2im\\.")
+  } else {
+    skip("the in-place products are in the AVX2 and AVX-512 builds only")
+  }
+})
+
 test_that("cvt_paths() lists each path once, with its operation, builds and dtypes", {
   paths <- cvt_paths()
   expect_s3_class(paths, "data.frame")

@@ -139,12 +139,16 @@ Status batch_phase_gemm(const ConvGeometry& g, const Plan& plan, const In* coars
                   });
               s.out[static_cast<std::size_t>(r)] = fine + n0 + B * (it.grp * cfg + cf * fine_pixel);
             }
-            row_group_product<T, In, Storage>(
-                count, phase.taps, ccg, B,
-                rhs.data() + pair_start[ph * static_cast<std::size_t>(g.groups) +
-                                        static_cast<std::size_t>(it.grp)],
-                cfg, bias != nullptr ? bias + it.grp * cfg : nullptr, prefill, s, 0,
-                phase.taps * ccg, /*skip_off_image=*/true);
+            const T* w = rhs.data() + pair_start[ph * static_cast<std::size_t>(g.groups) +
+                                                 static_cast<std::size_t>(it.grp)];
+            const T* group_bias = bias != nullptr ? bias + it.grp * cfg : nullptr;
+            if (plan.narrow)
+              row_group_narrow_product<T, In, Storage>(count, phase.taps, ccg, B, w, cfg,
+                                                       group_bias, prefill, s);
+            else
+              row_group_product<T, In, Storage>(count, phase.taps, ccg, B, w, cfg, group_bias,
+                                                prefill, s, 0, phase.taps * ccg,
+                                                /*skip_off_image=*/true);
           }
         });
   });

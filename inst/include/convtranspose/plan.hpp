@@ -38,6 +38,7 @@ struct Plan {
   bool split_taps = false;  // weight paths: threads own taps (else pixels, private sums)
   bool by_slice = false;    // implicit_in_place: weight packed one depth slice at a time
   bool by_phase = false;    // phase_in_place: each work item takes one phase
+  bool narrow = false;      // phase_in_place: few fine channels, input read in place
   // implicit_in_place: a padded layer, whose blocks reading only taps off
   // the image skip them in a round whose packed weight is finite
   bool skips_off_image = false;
@@ -309,21 +310,28 @@ Plan plan_coarse_to_fine(const ConvGeometry& g, bool storage_is_compute,
     std::string cannot = needs_simd_build();
     std::string not_worth = in_place_not_worth(g);
     if (not_worth.empty() && ccg < 2) not_worth = "one coarse channel per group";
+    // (a narrow product's columns are the fine channels themselves; the
+    // packed one pads them to whole panels)
+    const bool narrow = cfg <= tuning::kNarrowColumns;
     if (not_worth.empty())
-      not_worth = phase_not_worth(g, p.plan.phases, tuning::kPanelColumns);
+      not_worth = phase_not_worth(g, p.plan.phases, narrow ? 1 : tuning::kPanelColumns);
     if (cannot.empty() && (not_worth.empty() || p.forces(Path::phase_in_place)) &&
         !in_place_checks_weight && !finite())
       cannot = non_finite;
     if (p.offer(Path::phase_in_place, cannot, not_worth,
                 "batch " + text(g.batch) + " on R's layout, " +
                     text(static_cast<std::int64_t>(p.plan.phases.size())) +
-                    " stride phases cheaper than col2im")) {
+                    " stride phases cheaper than col2im" +
+                    (narrow ? ", " + text(cfg) + (cfg == 1 ? " fine channel" : " fine channels") +
+                                 " a group: input read in place"
+                            : ""))) {
       // Where the packed weights outweigh the input, each item takes one
       // phase: it streams that phase's weight alone.
       const std::int64_t panels = (cfg + tuning::kPanelColumns - 1) / tuning::kPanelColumns;
       std::int64_t packed = 0;
       for (const Phase& ph : p.plan.phases) packed += ph.taps * ccg * panels * tuning::kPanelColumns;
       p.plan.by_phase = packed * g.groups > g.batch * g.coarse_channels * g.coarse_pixels;
+      p.plan.narrow = narrow;
       p.plan.chunk_samples = 0;
       p.plan.chunk = g;
       return p.plan;

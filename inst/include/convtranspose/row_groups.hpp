@@ -65,6 +65,28 @@ inline RowGroupAt row_group_at(std::int64_t rg, std::int64_t batch) {
   return {rg / per_pixel, n0, static_cast<int>(std::min(kRowGroup, batch - n0))};
 }
 
+// The first n lanes of a row group's sums (as doubles) into its output:
+// added to it, or stored plus the column's bias. Double storage, the
+// package's, by masked vector stores; any other one value by value.
+template <class T, class Storage>
+__attribute__((always_inline)) inline void store_row_group(Storage* dst,
+                                                           gemm_detail::Wide<double>::Vec sums,
+                                                           T column_bias, int n, bool add) {
+  using Doubles = gemm_detail::Wide<double>;
+  if (std::is_same<Storage, double>::value) {
+    double* out = reinterpret_cast<double*>(dst);
+    const Doubles::Vec base = add ? Doubles::load_lanes(out, n)
+                                  : Doubles::broadcast(static_cast<double>(column_bias));
+    Doubles::store_lanes(out, Doubles::add(base, sums), n);
+  } else {
+    alignas(64) double tmp[kRowGroup];
+    Doubles::store(tmp, sums);
+    for (int i = 0; i < n; ++i)
+      dst[i] = add ? dst[i] + static_cast<Storage>(tmp[i])
+                   : static_cast<Storage>(tmp[i] + static_cast<double>(column_bias));
+  }
+}
+
 // The row-group store policy of micro_kernel(): the block's rows are
 // kSlots row groups, slot after slot (8 lanes each: one wide vector of
 // doubles, half a wide vector of floats), each written to its own output
@@ -83,14 +105,6 @@ struct RowGroupStore {
 
   using Doubles = gemm_detail::Wide<double>;
   using Floats = gemm_detail::Wide<float>;
-
-  // lanes of one row group's sums, as doubles, into a double output
-  __attribute__((always_inline)) void put(double* dst, Doubles::Vec sums, T column_bias,
-                                          int n) const {
-    const Doubles::Vec base = add ? Doubles::load_lanes(dst, n)
-                                  : Doubles::broadcast(static_cast<double>(column_bias));
-    Doubles::store_lanes(dst, Doubles::add(base, sums), n);
-  }
 
   template <int Cols, class Vec>
   __attribute__((always_inline)) void operator()(Vec (&acc)[Cols][gemm_detail::kVecs]) const {
@@ -120,19 +134,9 @@ struct RowGroupStore {
                                                  T column_bias, int n) const {
     store_doubles(dst, Floats::half_to_double(v, half), column_bias, n);
   }
-  // (double storage, the package's, by masked vector stores; any other one
-  // value by value)
   __attribute__((always_inline)) void store_doubles(Storage* dst, Doubles::Vec sums, T column_bias,
                                                     int n) const {
-    if (std::is_same<Storage, double>::value) {
-      put(reinterpret_cast<double*>(dst), sums, column_bias, n);
-    } else {
-      alignas(64) double tmp[kRowGroup];
-      Doubles::store(tmp, sums);
-      for (int i = 0; i < n; ++i)
-        dst[i] = add ? dst[i] + static_cast<Storage>(tmp[i])
-                     : static_cast<Storage>(tmp[i] + static_cast<double>(column_bias));
-    }
+    store_row_group(dst, sums, column_bias, n, add);
   }
 };
 
@@ -258,6 +262,131 @@ void row_group_product(std::int64_t row_groups, std::int64_t taps, std::int64_t 
   }
 }
 
+
+// A row group's 8 lanes in the compute type, for the narrow product below:
+// doubles as a wide vector, floats as one 256-bit register (both builds).
+template <class T>
+struct RowGroupLanes;
+
+template <>
+struct RowGroupLanes<double> {
+  using W = gemm_detail::Wide<double>;
+  using Vec = W::Vec;
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+  static constexpr int kRegisters = 1;
+#else
+  static constexpr int kRegisters = 2;
+#endif
+  static Vec zero() { return W::zero(); }
+  static Vec load(const double* p, int lanes) { return W::load_lanes(p, lanes); }
+  static Vec load(const double* p) { return W::load(p); }
+  static Vec fma(Vec x, double w, Vec acc) { return W::fma(x, W::broadcast(w), acc); }
+  static W::Vec to_doubles(Vec v) { return v; }
+};
+
+template <>
+struct RowGroupLanes<float> {
+  using Vec = __m256;
+  static constexpr int kRegisters = 1;
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec load(const float* p, int lanes) { return gemm_detail::load_float_lanes(p, lanes); }
+  static Vec load(const double* p, int lanes) {
+    using W = gemm_detail::Wide<double>;
+    return W::to_float(W::load_lanes(p, lanes));
+  }
+  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static Vec load(const double* p) { return gemm_detail::Wide<double>::to_float(gemm_detail::Wide<double>::load(p)); }
+  static Vec fma(Vec x, float w, Vec acc) { return _mm256_fmadd_ps(x, _mm256_set1_ps(w), acc); }
+  static gemm_detail::Wide<double>::Vec to_doubles(Vec v) {
+#if defined(CONVTRANSPOSE_GEMM_AVX512)
+    return _mm512_cvtps_pd(v);
+#else
+    return {_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))};
+#endif
+  }
+};
+
+// Rows row groups from r0 on, all Cols columns: sums over taps and
+// channels read in place (a tap off the image reads a zero row group).
+// Full: every row group has 8 samples (plain loads, no lane masks).
+template <class T, int Cols, int Rows, bool Full, class In, class Out>
+__attribute__((always_inline)) inline void narrow_block(std::int64_t r0, std::int64_t taps,
+                                                        std::int64_t channels, std::int64_t batch,
+                                                        const T* packed_w, const T* bias, bool add,
+                                                        const RowGroupScratch<T, In, Out>& s,
+                                                        const In* zeros) {
+  using L = RowGroupLanes<T>;
+  typename L::Vec acc[Rows][Cols];
+#pragma GCC unroll 4
+  for (int i = 0; i < Rows; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < Cols; ++j) acc[i][j] = L::zero();
+  int lanes[Rows];
+#pragma GCC unroll 4
+  for (int i = 0; i < Rows; ++i) lanes[i] = s.lanes[static_cast<std::size_t>(r0 + i)];
+  for (std::int64_t t = 0; t < taps; ++t) {
+    const In* src[Rows];
+    std::int64_t step[Rows];
+#pragma GCC unroll 4
+    for (int i = 0; i < Rows; ++i) {
+      const In* p = s.in[static_cast<std::size_t>((r0 + i) * taps + t)];
+      src[i] = p != nullptr ? p : zeros;
+      step[i] = p != nullptr ? batch : 0;
+    }
+    const T* w = packed_w + t * channels * gemm_detail::kNr;
+    for (std::int64_t c = 0; c < channels; ++c, w += gemm_detail::kNr) {
+#pragma GCC unroll 4
+      for (int i = 0; i < Rows; ++i) {
+        const typename L::Vec x = Full ? L::load(src[i]) : L::load(src[i], lanes[i]);
+        src[i] += step[i];
+#pragma GCC unroll 4
+        for (int j = 0; j < Cols; ++j) acc[i][j] = L::fma(x, w[j], acc[i][j]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < Rows; ++i) {
+    Out* out = s.out[static_cast<std::size_t>(r0 + i)];
+#pragma GCC unroll 4
+    for (int j = 0; j < Cols; ++j)
+      store_row_group(out + j * batch, L::to_doubles(acc[i][j]),
+                      bias != nullptr && !add ? bias[j] : T(0), lanes[i], add);
+  }
+}
+
+// out (+)= rows x W for a W of at most tuning::kNarrowColumns columns (row_group_product's
+// operands and packed W, one panel): the input read in place, not packed.
+// With so few columns each packed value would serve as few multiply-adds
+// as its packing costs.
+template <class T, class In, class Out>
+void row_group_narrow_product(std::int64_t row_groups, std::int64_t taps, std::int64_t channels,
+                              std::int64_t batch, const T* packed_w, std::int64_t columns,
+                              const T* bias, bool accumulate, const RowGroupScratch<T, In, Out>& s) {
+  alignas(64) static const In zeros[kRowGroup] = {};
+  auto run = [&](auto cols) {
+    constexpr int kCols = decltype(cols)::value;
+    // (independent sums enough to cover the multiply-adds' latency, within
+    // the 16 registers of AVX2)
+    constexpr int kRows = std::max(1, std::min(4, 12 / (kCols * RowGroupLanes<T>::kRegisters)));
+    std::int64_t r = 0;
+    for (; r + kRows <= row_groups; r += kRows) {
+      bool full = true;
+      for (int i = 0; i < kRows; ++i) full = full && s.lanes[static_cast<std::size_t>(r + i)] == kRowGroup;
+      if (full)
+        narrow_block<T, kCols, kRows, true>(r, taps, channels, batch, packed_w, bias, accumulate, s, zeros);
+      else
+        narrow_block<T, kCols, kRows, false>(r, taps, channels, batch, packed_w, bias, accumulate, s, zeros);
+    }
+    for (; r < row_groups; ++r)
+      narrow_block<T, kCols, 1, false>(r, taps, channels, batch, packed_w, bias, accumulate, s, zeros);
+  };
+  switch (columns) {
+    case 1: return run(std::integral_constant<int, 1>());
+    case 2: return run(std::integral_constant<int, 2>());
+    case 3: return run(std::integral_constant<int, 3>());
+    default: return run(std::integral_constant<int, 4>());
+  }
+}
 
 }  // namespace detail
 }  // namespace convtranspose

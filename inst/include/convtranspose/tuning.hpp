@@ -57,6 +57,10 @@ constexpr std::int64_t kPhaseWeightRoundBytes = std::int64_t(8) << 20;
 // product: the scatter into place (col2im) and the sample-major copies, as
 // measured against the phase products on both CPUs seen here (DESIGN.md).
 constexpr double kScatterCost = 256;
+// phase_in_place with at most this many fine channels per group reads its
+// input in place instead of packing it (each packed value would serve as
+// few multiply-adds as its packing costs).
+constexpr std::int64_t kNarrowColumns = 4;
 // The implicit products read runs of the group's fine channels: a single
 // channel's runs leave the vector units idle (3 channels still pay).
 constexpr std::int64_t kImplicitMinChannels = 2;
